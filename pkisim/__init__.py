@@ -1,0 +1,1 @@
+"""pkisim: simulate and verify serial-number allocation in replicated Dogtag CAs."""

@@ -1,0 +1,72 @@
+"""pkisim's exceptions.
+
+Two families, as in h11: :class:`ConfigError` for input the caller got wrong
+(a CS.cfg value, a scenario key, a parameter) and :class:`DirectoryError` for a
+directory that answered badly.  Each renders as one line that names the file,
+the key and the value, so the command line can print ``str(err)`` and exit.
+Dogtag's own runtime failures (:class:`SerialNumbersExhausted`) are ordinary
+outcomes a simulation records, not bugs.
+"""
+
+from __future__ import annotations
+
+
+class PkisimError(Exception):
+    """Base class of every error pkisim raises on purpose."""
+
+
+class ConfigError(PkisimError, ValueError):
+    """A configuration value that cannot work.
+
+    ``ConfigError("dbs.endSerialNumber", "0x5", "is below dbs.beginSerialNumber 0x10",
+    source="CS.cfg")`` renders as
+    ``CS.cfg: dbs.endSerialNumber = '0x5': is below dbs.beginSerialNumber 0x10``.
+    """
+
+    def __init__(self, key: str, value: object, reason: str, *, source: str | None = None,
+                 line: int | None = None) -> None:
+        self.key, self.value, self.reason, self.source, self.line = key, value, reason, source, line
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = ""
+        if self.source:
+            where = f"{self.source}:{self.line}: " if self.line else f"{self.source}: "
+        return f"{where}{self.key} = {self.value!r}: {self.reason}"
+
+    def with_source(self, source: str, line: int | None = None) -> ConfigError:
+        """The same error, located in a file (keeps a line already known)."""
+        return ConfigError(self.key, self.value, self.reason, source=source,
+                           line=line if line is not None else self.line)
+
+
+class DirectoryError(PkisimError):
+    """A directory server that is unreachable, refuses us, or lacks an entry.
+
+    Names the server and the DN, never a password.
+    """
+
+    def __init__(self, server: str, dn: str, reason: str) -> None:
+        self.server, self.dn, self.reason = server, dn, reason
+        super().__init__(f"{server}: {dn}: {reason}")
+
+
+class AllocationError(PkisimError):
+    """An ID could not be allocated.  Carries Dogtag's own message."""
+
+
+class SerialNumbersExhausted(AllocationError):
+    """Dogtag's ``CMS_DBS_LIMIT_REACHED``: nothing left in the current range and
+    no next range to switch to (or serial management is off)."""
+
+    def __init__(self, kind: str, max_number: str) -> None:
+        self.kind, self.max_number = kind, max_number
+        super().__init__(f"All serial numbers are used. The max serial number is {max_number}")
+
+
+class RangeDepleted(AllocationError):
+    """Restart recovery found a depleted range and no next range (Pagure 3055)."""
+
+
+class TransferError(AllocationError):
+    """A clone transfer (``UpdateNumberRange``) that the donor cannot serve."""

@@ -1,0 +1,184 @@
+"""The ID spaces Dogtag manages and their parameters, validated.
+
+A CA has three repositories of numbers: certificate serials, request IDs and
+replica IDs (389-DS ``nsDS5ReplicaId`` values).  Each is configured by the same
+family of ``dbs.*`` keys in CS.cfg; :class:`IdSpaceConfig` holds one family,
+with the CS.cfg key names kept for error messages.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+from pkisim.errors import ConfigError
+from pkisim.ids.radix import Radix
+
+
+class IdKind(enum.Enum):
+    """Which repository an ID belongs to."""
+
+    CERT = "cert"
+    REQUEST = "request"
+    REPLICA = "replica"
+
+
+class RangeKeys(NamedTuple):
+    """The CS.cfg keys of one ID space (without the ``dbs.`` prefix)."""
+
+    begin: str
+    end: str
+    next_begin: str
+    next_end: str
+    increment: str
+    low_water_mark: str
+    clone_transfer_number: str
+    dn: str
+    range_dn: str
+
+
+KEYS: dict[IdKind, RangeKeys] = {
+    IdKind.CERT: RangeKeys("beginSerialNumber", "endSerialNumber", "nextBeginSerialNumber",
+                           "nextEndSerialNumber", "serialIncrement", "serialLowWaterMark",
+                           "serialCloneTransferNumber", "serialDN", "serialRangeDN"),
+    IdKind.REQUEST: RangeKeys("beginRequestNumber", "endRequestNumber", "nextBeginRequestNumber",
+                              "nextEndRequestNumber", "requestIncrement", "requestLowWaterMark",
+                              "requestCloneTransferNumber", "requestDN", "requestRangeDN"),
+    IdKind.REPLICA: RangeKeys("beginReplicaNumber", "endReplicaNumber", "nextBeginReplicaNumber",
+                              "nextEndReplicaNumber", "replicaIncrement", "replicaLowWaterMark",
+                              "replicaCloneTransferNumber", "replicaDN", "replicaRangeDN"),
+}
+
+#: Allocation strategies, by the names users choose them with.
+STRATEGIES = ("legacy", "legacy2", "legacy-random", "random", "naive", "dna")
+#: Strategies that manage ranges through ``nextRange`` (and so take part in clone transfers).
+RANGED_STRATEGIES = frozenset({"legacy", "legacy2", "legacy-random", "naive"})
+
+
+def check_strategy(name: str, *, key: str = "strategy") -> str:
+    if name not in STRATEGIES:
+        raise ConfigError(key, name, f"unknown strategy; choose one of {', '.join(STRATEGIES)}")
+    return name
+
+
+def radix_for(kind: IdKind, strategy: str) -> Radix:
+    """The radix CS.cfg values of this ID space are written in."""
+    if strategy in ("legacy2", "naive"):
+        return Radix.PREFIXED
+    if kind is IdKind.CERT and strategy in ("legacy", "legacy-random"):
+        return Radix.HEX
+    return Radix.DECIMAL
+
+
+@dataclass(frozen=True, slots=True)
+class IdSpaceConfig:
+    """One ID space of one CA, as CS.cfg describes it.
+
+    Bounds are inclusive.  ``next_begin``/``next_end`` are ``None`` when there is
+    no next range (Dogtag writes ``-1`` or omits the keys).
+    """
+
+    kind: IdKind
+    strategy: str
+    begin: int
+    end: int
+    increment: int
+    low_water_mark: int
+    clone_transfer_number: int | None = None
+    next_begin: int | None = None
+    next_end: int | None = None
+    serial_management: bool = True
+    update_interval: float = 600.0  # ca.serialNumberUpdateInterval, seconds
+    id_length: int = 128  # dbs.cert.id.length, bits (random strategies)
+    host: str = "localhost"  # machineName, written into pkiRange records
+    secure_port: int = 8443  # EE HTTPS port, written into pkiRange records
+
+    def __post_init__(self) -> None:
+        check_strategy(self.strategy)
+        k, fmt = self.keys, self.radix.format
+        if self.begin < 0:
+            raise ConfigError(f"dbs.{k.begin}", fmt(self.begin), "must not be negative")
+        if self.end < self.begin:
+            raise ConfigError(f"dbs.{k.end}", fmt(self.end),
+                              f"is below dbs.{k.begin} {fmt(self.begin)}")
+        if self.increment <= 0:
+            raise ConfigError(f"dbs.{k.increment}", fmt(self.increment), "must be positive")
+        if self.low_water_mark < 0:
+            raise ConfigError(f"dbs.{k.low_water_mark}", fmt(self.low_water_mark),
+                              "must not be negative")
+        if self.low_water_mark > self.increment:
+            raise ConfigError(f"dbs.{k.low_water_mark}", fmt(self.low_water_mark),
+                              f"is larger than dbs.{k.increment} {fmt(self.increment)}: every "
+                              "update run would claim again and leak the range it claimed before")
+        if (self.next_begin is None) != (self.next_end is None):
+            raise ConfigError(f"dbs.{k.next_end}", self.next_end,
+                              f"must be set together with dbs.{k.next_begin}")
+        if self.next_begin is not None and self.next_end is not None:
+            if self.next_end < self.next_begin:
+                raise ConfigError(f"dbs.{k.next_end}", fmt(self.next_end),
+                                  f"is below dbs.{k.next_begin} {fmt(self.next_begin)}")
+            if self.next_begin <= self.end and self.next_end >= self.begin:
+                raise ConfigError(f"dbs.{k.next_begin}", fmt(self.next_begin),
+                                  "next range overlaps the current range")
+        if self.clone_transfer_number is not None:
+            if self.clone_transfer_number <= 0:
+                raise ConfigError(f"dbs.{k.clone_transfer_number}",
+                                  fmt(self.clone_transfer_number), "must be positive")
+            size = self.end - self.begin + 1
+            if self.clone_transfer_number > max(size, self.increment):
+                raise ConfigError(f"dbs.{k.clone_transfer_number}", fmt(self.clone_transfer_number),
+                                  f"is larger than the range ({size} numbers)")
+        if self.update_interval < 0:
+            raise ConfigError("ca.serialNumberUpdateInterval", self.update_interval,
+                              "must not be negative (0 disables the update task)")
+        if not 8 <= self.id_length <= 1024:
+            raise ConfigError(f"dbs.{self.kind.value}.id.length", self.id_length,
+                              "must be between 8 and 1024 bits")
+
+    @property
+    def keys(self) -> RangeKeys:
+        return KEYS[self.kind]
+
+    @property
+    def radix(self) -> Radix:
+        return radix_for(self.kind, self.strategy)
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_begin is not None
+
+    def fmt(self, number: int) -> str:
+        return self.radix.format(number)
+
+    def evolve(self, **changes: object) -> IdSpaceConfig:
+        """A copy with some fields changed, validated again."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# pkispawn's values for a new master (dogtag-ranges.md section 1).
+_PKISPAWN = {
+    IdKind.CERT: dict(begin=1, end=0x10000000, increment=0x10000000, low_water_mark=0x2000000,
+                      clone_transfer_number=0x10000),
+    IdKind.REQUEST: dict(begin=1, end=10000000, increment=10000000, low_water_mark=2000000,
+                         clone_transfer_number=10000),
+    IdKind.REPLICA: dict(begin=1, end=100, increment=100, low_water_mark=20,
+                         clone_transfer_number=5),
+}
+# SSNv1 wrote "10000000" into hex keys: 0x10000000 for the end, but the increment
+# and low-water mark are the same digit strings read as hex.
+_LEGACY_CERT = dict(begin=1, end=0x10000000, increment=0x10000000, low_water_mark=0x2000000,
+                    clone_transfer_number=0x10000)
+
+#: The value create.ldif gives the replica ``nextRange``.
+REPLICA_NEXT_RANGE_START = 1000
+
+
+def pkispawn_defaults(kind: IdKind, strategy: str = "legacy2", **overrides: object) -> IdSpaceConfig:
+    """The configuration pkispawn writes for a new master, with overrides."""
+    base: dict[str, object] = dict(_LEGACY_CERT if kind is IdKind.CERT and strategy != "legacy2"
+                                   else _PKISPAWN[kind])
+    if kind is IdKind.REPLICA:
+        strategy = "legacy" if strategy not in ("legacy", "legacy2") else strategy
+    base.update(overrides)
+    return IdSpaceConfig(kind=kind, strategy=strategy, **base)  # type: ignore[arg-type]
