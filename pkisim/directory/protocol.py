@@ -202,6 +202,17 @@ def run(operation: Operation[T], execute: Callable[[Command], Result]) -> T:
         return stop.value
 
 
+def run_from(operation: Operation[T], command: Command,
+             execute: Callable[[Command], Result]) -> T:
+    """Finish an operation that has already yielded ``command`` (for tests and
+    drivers that interleave several operations step by step)."""
+    try:
+        while True:
+            command = operation.send(execute(command))
+    except StopIteration as stop:
+        return stop.value
+
+
 def attr_first(entry: Attributes | None, name: str) -> str | None:
     """The first value of an attribute (attribute names compare case-insensitively)."""
     if entry is None:

@@ -9,7 +9,7 @@ with the CS.cfg key names kept for error messages.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from pkisim.errors import ConfigError
@@ -93,13 +93,16 @@ class IdSpaceConfig:
     id_length: int = 128  # dbs.cert.id.length, bits (random strategies)
     host: str = "localhost"  # machineName, written into pkiRange records
     secure_port: int = 8443  # EE HTTPS port, written into pkiRange records
+    #: A range emptied by clone transfers (end = begin - 1, Pagure 3055) is a
+    #: state Dogtag can reach, not a configuration a user should write.
+    depleted: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
         k, fmt = self.keys, self.radix.format
         if self.begin < 0:
             raise ConfigError(f"dbs.{k.begin}", fmt(self.begin), "must not be negative")
-        if self.end < self.begin:
+        if self.end < self.begin - (1 if self.depleted else 0):
             raise ConfigError(f"dbs.{k.end}", fmt(self.end),
                               f"is below dbs.{k.begin} {fmt(self.begin)}")
         if self.increment <= 0:

@@ -1,0 +1,331 @@
+"""Dogtag's range mode as a sans-IO state machine (``Repository`` in Dogtag's words).
+
+One :class:`Repository` manages one ID space (certificate serials, request IDs
+or replica IDs) of one CA.  It never does I/O: operations that need the
+directory are generators that yield :mod:`pkisim.directory.protocol` commands
+and are sent the results (``protocol.run`` drives one synchronously; the SimPy
+world and the LDAP driver drive them their own way).  Issuance from a held
+range needs no directory at all and has a plain fast path, :meth:`issue_now`.
+
+Behaviour follows dogtag-ranges.md sections 3-4:
+
+* ``checkRanges`` runs at start-up and every update interval, never on demand;
+  it claims when (remaining in current + size of next) < low-water mark;
+* a claim reads the first ``nextRange`` value, swaps it with one modify
+  (delete old value, add new value) and adds a ``pkiRange`` record; any failure
+  returns nothing, with no retry and no rollback;
+* overflow switches to the next range only with serial management on, and does
+  not claim; with nothing left issuance fails with "All serial numbers are used";
+* after a restart the CA resumes from the highest number present in *its*
+  replica within its current range;
+* a clone transfer hands out the top T of the donor's current range, or of its
+  next range when fewer than T remain above the donor's next number.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import ClassVar
+
+from pkisim.directory import protocol as p
+from pkisim.directory.tree import DogtagTree, range_record
+from pkisim.errors import RangeDepleted, SerialNumbersExhausted, TransferError
+from pkisim.ids.config import IdSpaceConfig
+from pkisim.ids.events import (
+    CacheLoaded,
+    ClaimFailed,
+    ConflictDropped,
+    Listener,
+    RangeClaimed,
+    RangeEvent,
+    RangeReceived,
+    RangeState,
+    RangeTransferred,
+    SwitchedToNextRange,
+    ignore,
+)
+
+
+class Repository:
+    """Base class: the ranges of one ID space and the operations every strategy has.
+
+    Subclasses override :meth:`get_next_range` (how a range is claimed),
+    :meth:`issue_now` / :meth:`issue` (how a number is picked) and the
+    class attributes below.
+    """
+
+    strategy: ClassVar[str] = "legacy"
+    #: Does issuance need the directory?  If not, drivers may call :meth:`issue_now`.
+    pure_issue: ClassVar[bool] = True
+    #: Does the strategy claim ranges from ``nextRange`` (and take part in transfers)?
+    ranged: ClassVar[bool] = True
+    #: Which range ``hasRangeConflict`` matches: "current" (Dogtag >= 10.11) or "next" (<= 10.10).
+    conflict_check: str = "current"
+
+    def __init__(self, config: IdSpaceConfig, tree: DogtagTree | None = None, *,
+                 rng: random.Random | None = None, listener: Listener = ignore,
+                 source: str = "initial") -> None:
+        self.config = config
+        self.kind = config.kind
+        self.tree = tree or DogtagTree()
+        self.rng = rng or random.Random(0)
+        self.listener = listener
+        self.begin, self.end = config.begin, config.end
+        self.next_begin, self.next_end = config.next_begin, config.next_end
+        self.serial_management = config.serial_management
+        self.increment, self.low_water_mark = config.increment, config.low_water_mark
+        self.last: int | None = None  # in memory only: lost on restart
+        self.radix = config.radix
+        self.counter_dn = self.tree.counter_dn(self.kind, self.strategy)
+        self.records_dn = self.tree.records_dn(self.kind)
+        if self.ranged:
+            self._emit(RangeReceived(self.kind, self.state, self.begin, self.end, source))
+
+    # ------------------------------------------------------------ state
+    @property
+    def state(self) -> RangeState:
+        return RangeState(self.begin, self.end, self.next_begin, self.next_end)
+
+    @property
+    def loaded(self) -> bool:
+        """Has the in-memory cache been loaded since start-up?"""
+        return self.last is not None
+
+    @property
+    def can_issue_now(self) -> bool:
+        return self.pure_issue and self.last is not None
+
+    @property
+    def wants_check(self) -> bool:
+        """Should the driver run :meth:`check_ranges` now, on demand?  Dogtag
+        never does (claims wait for the update task); DNA does."""
+        return False
+
+    def remaining(self) -> int:
+        """Numbers left in the current range plus the next range."""
+        last = self.begin - 1 if self.last is None else self.last
+        in_range = max(0, self.end - last)
+        return in_range + self.state.next_size
+
+    def to_config(self) -> IdSpaceConfig:
+        """What CS.cfg holds now (ranges are committed to CS.cfg at every change)."""
+        return self.config.evolve(begin=self.begin, end=self.end, next_begin=self.next_begin,
+                                  next_end=self.next_end, serial_management=self.serial_management,
+                                  depleted=self.end < self.begin)
+
+    def restart(self) -> None:
+        """The CA process restarts: the in-memory counter is gone, CS.cfg stays."""
+        self.last = None
+
+    def _emit(self, event: RangeEvent) -> None:
+        self.listener(event)
+
+    # ------------------------------------------------------------ start-up recovery
+    def load_cache(self) -> p.Operation[None]:
+        """``initCache``: resume after the highest number this CA's replica holds
+        in the current range.  A depleted range (begin >= end, which Dogtag's
+        check also applies to a one-number range) switches to the next range
+        or fails."""
+        if self.begin >= self.end:
+            if self.serial_management and self.next_begin is not None:
+                self._switch()
+                self.last = self.begin - 1
+                self._emit(CacheLoaded(self.kind, self.state, self.last))
+                return
+            raise RangeDepleted("Error in obtaining the last serial number in the repository!")
+        result = yield p.LastNumberInRange(self.records_dn, self.begin, self.end)
+        found = result.number if result.ok else None
+        self.last = found if found is not None and found >= self.begin else self.begin - 1
+        self._emit(CacheLoaded(self.kind, self.state, self.last))
+
+    def start(self) -> p.Operation[None]:
+        """Start-up: ``checkRanges`` (which loads the cache); with serial
+        management off, the cache is loaded on first use instead."""
+        yield from self.check_ranges()
+        if self.last is None:
+            yield from self.load_cache()
+
+    # ------------------------------------------------------------ issuance
+    def issue(self) -> p.Operation[int]:
+        """Issue one number (loads the cache first if needed)."""
+        if self.last is None:
+            yield from self.load_cache()
+        return self.issue_now()
+
+    def issue_now(self) -> int:
+        """``getNextSerialNumber`` for a loaded, sequential repository: no I/O."""
+        last = self.last
+        if last is None:
+            raise RuntimeError("issue_now() before the cache was loaded; drive issue() instead")
+        last += 1
+        self.last = last
+        if last <= self.end:
+            return last
+        if self.serial_management and self.next_begin is not None:
+            self._switch()
+            self.last = self.begin
+            return self.begin
+        raise SerialNumbersExhausted(self.kind.value, self.radix.format(self.end))
+
+    def _switch(self) -> None:
+        assert self.next_begin is not None and self.next_end is not None
+        self.begin, self.end = self.next_begin, self.next_end
+        self.next_begin = self.next_end = None
+        self._emit(SwitchedToNextRange(self.kind, self.state, self.begin, self.end))
+
+    # ------------------------------------------------------------ range claims
+    def in_range(self) -> int:
+        """``end - last``: what ``checkRanges`` compares with the low-water mark."""
+        assert self.last is not None
+        return self.end - self.last
+
+    def check_ranges(self) -> p.Operation[RangeClaimed | None]:
+        """``checkRanges``: claim a next range when running low; then look for
+        replication-conflict records of our own ranges.  Returns the claim, if any.
+
+        A failed claim emits :class:`ClaimFailed` and raises nothing: the update
+        task only logs it (at start-up Dogtag's CA would fail to start; the
+        driver sees the event and decides).
+        """
+        if not self.serial_management:
+            return None
+        if self.last is None:
+            yield from self.load_cache()
+        in_range = self.in_range()
+        avail = in_range + self.state.next_size
+        claimed: RangeClaimed | None = None
+        if avail < self.low_water_mark:
+            claimed = yield from self.get_next_range()
+            if claimed is None:
+                return None  # Dogtag: NullPointerException, logged; conflict check not reached
+        if in_range < self.low_water_mark and self.next_begin is not None:
+            yield from self.has_range_conflict()
+        return claimed
+
+    def get_next_range(self) -> p.Operation[RangeClaimed | None]:
+        """``getNextRange``: the CAS on ``nextRange`` and the ``pkiRange`` record."""
+        result = yield p.Read(self.counter_dn)
+        text = p.attr_first(result.entry, "nextRange") if result.ok else None
+        if text is None:
+            return self._claim_failed(f"cannot read nextRange of {self.counter_dn}: "
+                                      f"{result.code.name if not result.ok else 'no value'}")
+        try:
+            counter = int(text, 10)
+        except ValueError:
+            return self._claim_failed(f"nextRange value {text!r} is not decimal")
+        new_counter = counter + self.increment
+        swap = yield p.Modify(self.counter_dn, (p.Mod(p.ModOp.DELETE, "nextRange", (text,)),
+                                                p.Mod(p.ModOp.ADD, "nextRange", (str(new_counter),))))
+        if not swap.ok:
+            return self._claim_failed(f"nextRange CAS {text} -> {new_counter} failed: "
+                                      f"{swap.code.name}")
+        return (yield from self._record_claim(text, counter, new_counter))
+
+    def _record_claim(self, text: str, counter: int, new_counter: int,
+                      *, ignore_exists: bool = False) -> p.Operation[RangeClaimed | None]:
+        record_end = new_counter - 1
+        added = yield p.Add(self.tree.range_record_dn(self.kind, self.strategy, counter),
+                            range_record(self.kind, counter, record_end, self.config.host,
+                                         self.config.secure_port))
+        if not added.ok and not ignore_exists:
+            return self._claim_failed(f"pkiRange cn={counter} not added: {added.code.name}",
+                                      burned=(counter, record_end))
+        # Dogtag parses the decimal string with the repository radix: SSNv1
+        # certificates read "13" as 0x13 (dogtag-ranges.md 4.4).
+        begin = self.radix.reinterpret(text)
+        self.next_begin, self.next_end = begin, begin + self.increment - 1
+        claim = RangeClaimed(self.kind, self.state, begin, self.next_end, text, counter, record_end)
+        self._emit(claim)
+        return claim
+
+    def _claim_failed(self, reason: str, burned: tuple[int, int] | None = None) -> None:
+        self._emit(ClaimFailed(self.kind, self.state, reason, burned))
+        return None
+
+    def has_range_conflict(self) -> p.Operation[bool]:
+        """``hasRangeConflict``: delete replication-conflict ``pkiRange`` entries
+        of this CA and, if there were any, drop the next range."""
+        begin = self.begin if self.conflict_check == "current" else self.next_begin
+        result = yield p.Search(self.tree.range_container_dn(self.kind, self.strategy), {
+            "nsds5ReplConflict": "*", "objectClass": "pkiRange", "host": self.config.host,
+            "SecurePort": str(self.config.secure_port), "beginRange": str(begin)})
+        if not result.ok or not result.entries:
+            return False
+        dns = tuple(dn for dn, _ in result.entries)
+        for dn in dns:
+            yield p.Delete(dn)
+        self.next_begin = self.next_end = None
+        self._emit(ConflictDropped(self.kind, self.state, dns))
+        return True
+
+    # ------------------------------------------------------------ clone transfer
+    def peek_next(self) -> int:
+        """``peekNextSerialNumber``: the number the next issuance would take."""
+        assert self.last is not None
+        if self.last + 1 <= self.end:
+            return self.last + 1
+        if self.next_begin is not None:
+            return self.next_begin
+        raise TransferError("Current range depleted but no next range available.")
+
+    def clone_transfer(self, size: int | None = None) -> p.Operation[tuple[int, int]]:
+        """Donor side of ``UpdateNumberRange``: cut a slice for a new clone.
+
+        Returns the clone's ``(begin, end)``.  The donor's end (or next end)
+        shrinks first, so no number is in both hands.
+        """
+        if not self.ranged:
+            raise TransferError(f"the {self.strategy} strategy has no range to transfer")
+        size = size if size is not None else self.config.clone_transfer_number
+        if size is None:
+            raise TransferError(f"dbs.{self.config.keys.clone_transfer_number} is not set")
+        if self.last is None:
+            yield from self.load_cache()
+        top = self.end
+        candidate = top - size + 1
+        if candidate >= self.peek_next():
+            self.end = candidate - 1
+            self._emit(RangeTransferred(self.kind, self.state, candidate, top, False))
+            return candidate, top
+        if self.next_end is None:
+            raise TransferError(f"dbs.{self.config.keys.next_end} is not set: the current range "
+                                f"has fewer than {size} numbers left and there is no next range")
+        next_top = self.next_end
+        self.next_end = next_top - size
+        self._emit(RangeTransferred(self.kind, self.state, next_top - size + 1, next_top, True))
+        return next_top - size + 1, next_top
+
+
+class RangeRepository(Repository):
+    """SSNv1 (``legacy``): sequential ranges, certificate values in hex."""
+
+    strategy = "legacy"
+
+
+class RangeRepositoryV2(Repository):
+    """SSNv2 (``legacy2``): the same algorithm with a consistent radix, counter under ``ou=ranges_v2``."""
+
+    strategy = "legacy2"
+
+
+class NaiveRepository(Repository):
+    """A deliberately unsafe baseline: read ``nextRange``, then overwrite it.
+
+    No compare-and-swap, and a ``pkiRange`` name clash is ignored, so two CAs
+    that read the same value claim the same range even on a single directory.
+    """
+
+    strategy = "naive"
+
+    def get_next_range(self) -> p.Operation[RangeClaimed | None]:
+        result = yield p.Read(self.counter_dn)
+        text = p.attr_first(result.entry, "nextRange") if result.ok else None
+        if text is None or not text.isdigit():
+            return self._claim_failed(f"cannot read nextRange of {self.counter_dn}")
+        counter = int(text)
+        new_counter = counter + self.increment
+        write = yield p.Modify(self.counter_dn,
+                               (p.Mod(p.ModOp.REPLACE, "nextRange", (str(new_counter),)),))
+        if not write.ok:
+            return self._claim_failed(f"nextRange write failed: {write.code.name}")
+        return (yield from self._record_claim(text, counter, new_counter, ignore_exists=True))

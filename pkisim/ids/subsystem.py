@@ -1,0 +1,173 @@
+"""A CA's three repositories together: start-up, the update task, restart and
+the clone transfer, which act on all ID spaces at once.
+
+dogtag-ranges.md sections 3 and 4.3.  Still sans-IO: every method that needs
+the directory is a generator of commands.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Mapping
+
+from pkisim.directory import protocol as p
+from pkisim.directory.tree import DogtagTree
+from pkisim.errors import ConfigError
+from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy, pkispawn_defaults
+from pkisim.ids.dna import DnaRepository
+from pkisim.ids.events import RangeEvent
+from pkisim.ids.random_serials import LegacyRandomRepository, RandomRepository
+from pkisim.ids.repository import NaiveRepository, RangeRepository, RangeRepositoryV2, Repository
+from pkisim.seeding import Seeds
+
+REPOSITORY_CLASSES: dict[str, type[Repository]] = {
+    "legacy": RangeRepository,
+    "legacy2": RangeRepositoryV2,
+    "legacy-random": LegacyRandomRepository,
+    "random": RandomRepository,
+    "naive": NaiveRepository,
+    "dna": DnaRepository,
+}
+
+#: Dogtag's start-up order (``CAEngine.startupSubsystems``: requests, then certs).
+START_ORDER = (IdKind.REQUEST, IdKind.CERT, IdKind.REPLICA)
+
+
+def new_repository(config: IdSpaceConfig, tree: DogtagTree | None = None, *,
+                   rng: random.Random | None = None,
+                   listener: Callable[[RangeEvent], None] | None = None,
+                   source: str = "initial") -> Repository:
+    """The repository class for ``config.strategy``."""
+    cls = REPOSITORY_CLASSES[check_strategy(config.strategy)]
+    kwargs: dict[str, object] = {"rng": rng}
+    if listener is not None:
+        kwargs["listener"] = listener
+    if cls.ranged:
+        kwargs["source"] = source
+    return cls(config, tree, **kwargs)  # type: ignore[arg-type]
+
+
+def replica_strategy(strategy: str) -> str:
+    """Replica IDs stay ranged whatever the certificate generator is."""
+    return "legacy2" if strategy == "legacy2" else "legacy"
+
+
+def master_configs(strategy: str = "legacy2", *, host: str = "ca1", secure_port: int = 8443,
+                   serial_management: bool = False,
+                   overrides: Mapping[IdKind, Mapping[str, object]] | None = None,
+                   ) -> dict[IdKind, IdSpaceConfig]:
+    """pkispawn's configuration of a new master for the three ID spaces.
+
+    Serial management starts off, as pkispawn writes it; the master turns it on
+    when it serves its first clone.
+    """
+    check_strategy(strategy)
+    overrides = overrides or {}
+    out = {}
+    for kind in IdKind:
+        kind_strategy = replica_strategy(strategy) if kind is IdKind.REPLICA else strategy
+        out[kind] = pkispawn_defaults(kind, kind_strategy, host=host, secure_port=secure_port,
+                                      serial_management=serial_management,
+                                      **dict(overrides.get(kind, {})))
+    return out
+
+
+class CaRepositories:
+    """The certificate, request and replica-ID repositories of one CA."""
+
+    def __init__(self, name: str, configs: Mapping[IdKind, IdSpaceConfig],
+                 tree: DogtagTree | None = None, *, seeds: Seeds | None = None,
+                 listener: Callable[[str, RangeEvent], None] | None = None,
+                 source: str = "initial") -> None:
+        self.name = name
+        self.tree = tree or DogtagTree()
+        self.seeds = seeds or Seeds(0)
+        self._listener = listener
+        missing = [k.value for k in IdKind if k not in configs]
+        if missing:
+            raise ConfigError("id spaces", ", ".join(missing), f"missing for CA {name}")
+        self.repositories: dict[IdKind, Repository] = {
+            kind: new_repository(configs[kind], self.tree,
+                                 rng=self.seeds.random(f"{name}/{kind.value}"),
+                                 listener=self._forward, source=source)
+            for kind in START_ORDER}
+
+    def _forward(self, event: RangeEvent) -> None:
+        if self._listener is not None:
+            self._listener(self.name, event)
+
+    def __getitem__(self, kind: IdKind) -> Repository:
+        return self.repositories[kind]
+
+    def __iter__(self) -> Iterator[Repository]:
+        return iter(self.repositories.values())
+
+    @property
+    def cert(self) -> Repository:
+        return self.repositories[IdKind.CERT]
+
+    @property
+    def request(self) -> Repository:
+        return self.repositories[IdKind.REQUEST]
+
+    @property
+    def serial_management(self) -> bool:
+        return self.cert.serial_management
+
+    def enable_serial_management(self) -> None:
+        """``dbs.enableSerialManagement=true``: one CS.cfg key for all repositories."""
+        for repo in self:
+            repo.serial_management = True
+
+    def configs(self) -> dict[IdKind, IdSpaceConfig]:
+        """What this CA's CS.cfg holds now."""
+        return {kind: repo.to_config() for kind, repo in self.repositories.items()}
+
+    def start(self) -> p.Operation[None]:
+        """Start-up: ``checkRanges`` for requests, then certificates (replica IDs
+        are checked only before a transfer)."""
+        for kind in (IdKind.REQUEST, IdKind.CERT):
+            yield from self.repositories[kind].start()
+
+    def update_task(self) -> p.Operation[None]:
+        """One run of ``SerialNumberUpdateTask``: ``checkRanges`` for certificates
+        and requests."""
+        for kind in (IdKind.CERT, IdKind.REQUEST):
+            yield from self.repositories[kind].check_ranges()
+
+    def restart(self) -> None:
+        for repo in self:
+            repo.restart()
+
+    def transfer_to_clone(self, host: str, secure_port: int = 8443,
+                          ) -> p.Operation[dict[IdKind, IdSpaceConfig]]:
+        """Donor side of clone installation: one ``UpdateNumberRange`` per ID
+        space (request, then serial, then replica ID), each cutting a slice from
+        this CA.  Returns the clone's configuration: the slices as current
+        ranges, no next range, serial management on.  Strategies without
+        ranges give the clone the donor's configuration (RSNv3) or an empty
+        range that DNA fills from its peers.  Serving the replica-ID transfer
+        turns on this CA's serial management.
+        """
+        clone: dict[IdKind, IdSpaceConfig] = {}
+        for kind in START_ORDER:
+            repo = self.repositories[kind]
+            common = dict(host=host, secure_port=secure_port, serial_management=True,
+                          next_begin=None, next_end=None)
+            if not repo.ranged:
+                if isinstance(repo, RandomRepository):
+                    clone[kind] = repo.config.evolve(**common)
+                else:
+                    clone[kind] = repo.config.evolve(begin=1, end=0, depleted=True, **common)
+                continue
+            if kind is IdKind.REPLICA:
+                yield from repo.check_ranges()
+            begin, end = yield from repo.clone_transfer()
+            clone[kind] = repo.config.evolve(begin=begin, end=end, **common)
+            if kind is IdKind.REPLICA:
+                self.enable_serial_management()
+        return clone
+
+
+__all__ = ["REPOSITORY_CLASSES", "CaRepositories", "DnaRepository", "LegacyRandomRepository",
+           "master_configs", "new_repository"]
