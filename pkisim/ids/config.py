@@ -63,9 +63,18 @@ def check_strategy(name: str, *, key: str = "strategy") -> str:
 
 
 def radix_for(kind: IdKind, strategy: str) -> Radix:
-    """The radix CS.cfg values of this ID space are written in."""
-    if strategy in ("legacy2", "naive"):
+    """The radix CS.cfg values of this ID space are written in.
+
+    SSNv2 writes ``0x`` only for certificates (radix 16); its request values
+    stay decimal.  Replica IDs are decimal in every mode, ``0x`` accepted
+    (``ReplicaIDRepository`` reads them with ``ConfigStore.getBigInteger``).
+    """
+    if strategy == "naive":
         return Radix.PREFIXED
+    if kind is IdKind.REPLICA:
+        return Radix.DECIMAL_0X
+    if strategy == "legacy2":
+        return Radix.PREFIXED if kind is IdKind.CERT else Radix.DECIMAL_0X
     if kind is IdKind.CERT and strategy in ("legacy", "legacy-random"):
         return Radix.HEX
     return Radix.DECIMAL

@@ -4,13 +4,18 @@
   (``dbs.cert.id.radix`` = 16), request and replica values decimal.  The shared
   ``nextRange`` counter is always decimal, which is where the famous
   hex/decimal reinterpretation comes from (dogtag-ranges.md section 4.4).
-* SSNv2 (``legacy2``): ``0x`` means hexadecimal, anything else decimal; values
-  are written back with ``0x``.
+* SSNv2 (``legacy2``): ``0x`` means hexadecimal, anything else decimal.  Only
+  certificate values (``dbs.cert.id.radix`` = 16) are written back with ``0x``;
+  request values (``dbs.request.id.radix`` = 10) are written in decimal, as are
+  replica IDs in every mode (``Repository.set*SerialConfig`` adds ``0x`` only
+  when the radix is 16; upstream CI ``ca-clone-ssnv2-test.yml`` shows
+  ``dbs.beginSerialNumber=0x9`` next to ``dbs.nextBeginRequestNumber=11``).
 """
 
 from __future__ import annotations
 
 import enum
+import string
 
 from pkisim.errors import ConfigError
 
@@ -18,28 +23,28 @@ from pkisim.errors import ConfigError
 class Radix(enum.Enum):
     """A way to read and write a CS.cfg number."""
 
-    DECIMAL = "decimal"  # SSNv1 requests and replica IDs
+    DECIMAL = "decimal"  # SSNv1 request IDs
     HEX = "hex"  # SSNv1 certificate serials: hex digits, no prefix
-    PREFIXED = "0x-aware"  # SSNv2: "0x..." is hex, anything else decimal; written as 0x...
+    PREFIXED = "0x-aware"  # SSNv2 certs: "0x..." is hex, anything else decimal; written as 0x...
+    DECIMAL_0X = "decimal, 0x accepted"  # SSNv2 requests, replica IDs: read 0x-aware, write decimal
 
     def parse(self, text: str, *, key: str = "value") -> int:
         """Read ``text``; a malformed value raises a one-line :class:`ConfigError`."""
         s = text.strip()
         try:
             if self is Radix.HEX:
-                if s.lower().startswith(("0x", "-")):
-                    raise ValueError
-                return int(s, 16)
-            if self is Radix.PREFIXED and s.lower().startswith("0x"):
-                return int(s[2:], 16)
+                return _hex_digits(s)
+            if self in (Radix.PREFIXED, Radix.DECIMAL_0X) and s.lower().startswith("0x"):
+                return _hex_digits(s[2:])
             if s == "-1":  # Dogtag's "no next range"
                 return -1
-            if not s.isdigit():
+            if not (s.isascii() and s.isdigit()):  # str.isdigit() also takes "²" and "٣"
                 raise ValueError
             return int(s, 10)
         except ValueError:
-            expected = {Radix.DECIMAL: "a decimal number", Radix.HEX: "a hexadecimal number (no 0x)",
-                        Radix.PREFIXED: "a decimal number or 0x-prefixed hexadecimal"}[self]
+            expected = ("a hexadecimal number (no 0x)" if self is Radix.HEX
+                        else "a decimal number" if self is Radix.DECIMAL
+                        else "a decimal number or 0x-prefixed hexadecimal")
             raise ConfigError(key, text, f"is not {expected}") from None
 
     def format(self, number: int) -> str:
@@ -64,3 +69,10 @@ class Radix(enum.Enum):
         if self is Radix.HEX:
             return int(decimal_text, 16)
         return int(decimal_text, 10)
+
+
+def _hex_digits(text: str) -> int:
+    """Hex digits only: ``int(x, 16)`` alone would also take ``+``, ``-`` and ``_``."""
+    if not text or not all(c in string.hexdigits for c in text):
+        raise ValueError(text)
+    return int(text, 16)
