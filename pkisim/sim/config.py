@@ -152,7 +152,8 @@ class Workload:
         for name in ("enroll_rate", "revoke_rate", "crl_fetch_rate"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"workload.{name}", value, "must be a finite rate >= 0 per second")
+                raise ConfigError(f"workload.{name}", value,
+                                  "must be a finite rate >= 0 per second")
         if not 0 <= self.diurnal_amplitude < 1:
             raise ConfigError("workload.diurnal_amplitude", self.diurnal_amplitude,
                               "must be in [0, 1)")
@@ -280,10 +281,12 @@ class Fault:
 @dataclass(frozen=True, slots=True)
 class RandomFaults:
     """Faults drawn per seed: rates per day across the topology, and the mean
-    duration (exponential) of each.  Kinds as in :data:`FAULT_KINDS` minus crl-move."""
+    duration (exponential) of each.  Kinds as in :data:`FAULT_KINDS` minus crl-move;
+    a random lag spike's lag is exponential with mean ``spike_lag``."""
 
     rates_per_day: Mapping[str, float] = field(default_factory=dict)
     mean_duration: float = 600.0
+    spike_lag: float = 60.0  # mean lag (s, exponential) of a random lag spike
 
     def __post_init__(self) -> None:
         for kind, rate in self.rates_per_day.items():
@@ -291,6 +294,8 @@ class RandomFaults:
                 raise ConfigError(f"random_faults.{kind}", rate, "unknown fault kind")
             if not rate >= 0:
                 raise ConfigError(f"random_faults.{kind}", rate, "must be a rate >= 0 per day")
+        if not self.spike_lag >= 0:
+            raise ConfigError("random_faults.spike_lag", self.spike_lag, "must be >= 0 seconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,261 @@
+"""A CA instance (master or clone) and its life: installation, start-up,
+the serial-number update task, crash, restart with recovery, decommissioning.
+
+The allocation logic itself lives in :mod:`pkisim.ids` (sans-IO); this module
+only decides *when* it runs and drives its directory commands through the
+world, one simulated directory round trip per command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from pkisim.errors import AllocationError, ConfigError
+from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.sim.config import CaSpec
+from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
+
+if TYPE_CHECKING:
+    from pkisim.sim.world import Simulation
+
+Process = Generator[simpy.Event, Any, Any]
+
+#: How long a CA whose start-up failed waits before systemd starts it again.
+RESTART_DELAY = 30.0
+#: How often a clone installation polls for its donor to be up.
+DONOR_POLL = 5.0
+
+
+class Aborted(Exception):
+    """The CA crashed or stopped while one of its operations was in progress."""
+
+
+class CaNode:
+    """One CA instance: its repositories, its worker pool and its state.
+
+    The worker pool is first-come first-served over ``workers`` threads and is
+    computed, not simulated: ``free`` is a heap of the times each worker becomes
+    free, so a request starts at ``max(arrival, free[0])``.  ``epoch`` counts
+    crashes and stops; a request or operation started in an older epoch was
+    aborted.
+    """
+
+    def __init__(self, spec: CaSpec, index: int, world: Simulation) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.index = index
+        self.replica = spec.replica
+        self.pid = world.history.process(spec.name)
+        self.rid = world.history.replica(spec.replica)
+        self.repos: CaRepositories | None = None
+        self.serving = False
+        self.installed = False
+        self.gone = False  # decommissioned
+        self.epoch = 0
+        self.free = [0.0] * spec.workers
+        self.outstanding = 0
+        self.kra = spec.kra_connector
+        self.crl_role = False
+        self.crl_down = False
+        self.start_failed = False
+        seeds = world.seeds
+        self.service = {
+            ENROLL: Draws(spec.enroll, seeds.numpy(f"ca/{self.name}/enroll")),
+            REVOKE: Draws(spec.revoke, seeds.numpy(f"ca/{self.name}/revoke")),
+            CRL_FETCH: Draws(spec.crl_fetch, seeds.numpy(f"ca/{self.name}/crl-fetch")),
+        }
+        self.crl_generation = Draws(spec.crl_generation, seeds.numpy(f"ca/{self.name}/crl"))
+        self.store_latency = Draws(spec.directory_latency, seeds.numpy(f"ca/{self.name}/store"))
+        self.ldap_latency = Draws(spec.directory_latency, seeds.numpy(f"ca/{self.name}/ldap"))
+        self.crash_times: list[float] = []
+        self.next_crash = math.inf
+        self.stranded: dict[IdKind, int] = {}
+        self.issued = {IdKind.CERT: 0, IdKind.REQUEST: 0}
+
+    def __repr__(self) -> str:
+        return f"CaNode({self.name!r}, serving={self.serving})"
+
+    def set_crash_times(self, times: list[float]) -> None:
+        """The times this CA will crash (faults are planned before the run)."""
+        self.crash_times = sorted(times)
+        self.next_crash = self.crash_times[0] if self.crash_times else math.inf
+
+    def crash_after(self, t: float) -> float:
+        """The first planned crash strictly after ``t``."""
+        while self.next_crash <= t:
+            self.crash_times.pop(0)
+            self.next_crash = self.crash_times[0] if self.crash_times else math.inf
+        return self.next_crash
+
+    @property
+    def update_interval(self) -> float:
+        assert self.repos is not None
+        return self.repos.cert.config.update_interval
+
+
+# ---------------------------------------------------------------- configuration
+def own_configs(world: Simulation, node: CaNode) -> Mapping[IdKind, IdSpaceConfig]:
+    """A master's (or a clone's own) CS.cfg ID spaces; ``host`` defaults to the CA name."""
+    spec = node.spec
+    if spec.ids is None:
+        return master_configs(world.scenario.strategy, host=node.name)
+    configs = dict(spec.ids)
+    for kind, config in configs.items():
+        if config.host == "localhost":
+            configs[kind] = config.evolve(host=node.name)
+    missing = [k for k in IdKind if k not in configs]
+    if missing:
+        defaults = master_configs(world.scenario.strategy, host=node.name)
+        for kind in missing:
+            configs[kind] = defaults[kind]
+    return configs
+
+
+def _repositories(world: Simulation, node: CaNode, configs: Mapping[IdKind, IdSpaceConfig],
+                  source: str) -> CaRepositories:
+    return CaRepositories(node.name, configs, world.tree, seeds=world.seeds,
+                          listener=world.on_range_event, source=source)
+
+
+# ---------------------------------------------------------------- installation
+def install_now(world: Simulation, node: CaNode) -> None:
+    """A CA that exists when the run begins: installed and started at time 0,
+    with no simulated latency (the topology's history before the run)."""
+    spec = node.spec
+    try:
+        if spec.donor is not None:
+            donor = world.node(spec.donor)
+            if not donor.serving:
+                raise ConfigError(f"ca.{node.name}.donor", spec.donor,
+                                  "the donor must be created before its clone")
+            assert donor.repos is not None
+            configs = world.run_now(donor, donor.repos.transfer_to_clone(host=node.name))
+            node.repos = _repositories(world, node, configs, f"transfer:{donor.name}")
+        else:
+            node.repos = _repositories(world, node, own_configs(world, node), "initial")
+        world.run_now(node, node.repos.start())
+    except AllocationError as err:
+        raise ConfigError(f"ca.{node.name}", node.name, f"cannot start at time 0: {err}") from None
+    _started(world, node)
+
+
+def install(world: Simulation, node: CaNode) -> Process:
+    """A clone created during the run: the donor's ``UpdateNumberRange`` (over
+    the donor's replica), then the clone's own start-up."""
+    spec = node.spec
+    yield world.env.timeout(spec.created_at - world.env.now)
+    if spec.donor is not None:
+        donor = world.node(spec.donor)
+        while True:
+            while not donor.serving:
+                yield world.env.timeout(DONOR_POLL)
+            assert donor.repos is not None
+            try:
+                configs = yield from world.drive(donor, donor.repos.transfer_to_clone(
+                    host=node.name))
+                break
+            except Aborted:
+                continue
+            except AllocationError as err:
+                world.record_note(node, "RECEIVE", "FAIL", f"clone transfer failed: {err}")
+                return
+        node.repos = _repositories(world, node, configs, f"transfer:{donor.name}")
+    else:
+        node.repos = _repositories(world, node, own_configs(world, node), "initial")
+    yield from start(world, node, first=True)
+
+
+def _started(world: Simulation, node: CaNode) -> None:
+    node.serving = True
+    node.free = [world.now()] * len(node.free)
+    node.outstanding = 0
+    if not node.installed:
+        node.installed = True
+        world.lb.add(node, in_pool=world.env.now == 0)
+        world.env.process(update_task(world, node))
+    world.crl.on_start(node)
+
+
+def start(world: Simulation, node: CaNode, *, first: bool = False) -> Process:
+    """Start-up: ``checkRanges`` for requests then certificates, which loads
+    the cache from the CA's *own* replica.  A start that cannot reach the
+    directory fails, and is tried again after :data:`RESTART_DELAY`."""
+    assert node.repos is not None
+    while not node.gone:
+        if world.replica_down(node.replica):
+            yield world.env.timeout(RESTART_DELAY)
+            continue
+        node.repos.restart()
+        node.start_failed = False
+        epoch = node.epoch
+        try:
+            yield from world.drive(node, node.repos.start())
+        except Aborted:
+            return
+        except AllocationError as err:
+            world.record_note(node, "RESTART", "FAIL", f"CA failed to start: {err}")
+            return
+        if node.epoch != epoch:
+            return
+        if node.start_failed:
+            world.record_note(node, "RESTART", "FAIL", "CA failed to start: directory down")
+            yield world.env.timeout(RESTART_DELAY)
+            continue
+        world.record_note(node, "RESTART", "OK", "installed" if first else "restarted")
+        _started(world, node)
+        return
+
+
+def update_task(world: Simulation, node: CaNode) -> Process:
+    """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
+    seconds (``<= 0`` disables it); failures are only logged (as range events)."""
+    interval = node.update_interval
+    if interval <= 0:
+        return
+    while not node.gone:
+        yield world.env.timeout(interval)
+        if node.serving and node.repos is not None:
+            with contextlib.suppress(Aborted):
+                yield from world.drive(node, node.repos.update_task())
+
+
+# ---------------------------------------------------------------- failures
+def crash(world: Simulation, node: CaNode) -> None:
+    """The host dies: in-flight requests and operations are lost; the balancer
+    does not know until its health checks fail."""
+    if not node.serving and not node.installed:
+        return
+    node.serving = False
+    node.epoch += 1
+    node.outstanding = 0
+    world.record_note(node, "CRASH", "INFO", "host crashed")
+
+
+def stop(world: Simulation, node: CaNode) -> Process:
+    """A planned stop: wait until the (drained) worker pool is idle."""
+    idle_at = max(node.free)
+    if idle_at > world.env.now:
+        yield world.env.timeout(idle_at - world.env.now)
+    node.serving = False
+    node.epoch += 1
+    node.outstanding = 0
+    world.record_note(node, "CRASH", "INFO", "stopped")
+
+
+def decommission(world: Simulation, node: CaNode) -> Process:
+    """Out of the balancer for good; what is left of its ranges is stranded."""
+    yield world.env.timeout(node.spec.decommissioned_at - world.env.now)  # type: ignore[operator]
+    world.lb.remove(node)
+    yield from stop(world, node)
+    node.gone = True
+    if node.repos is not None:
+        for kind in (IdKind.CERT, IdKind.REQUEST):
+            repo = node.repos[kind]
+            node.stranded[kind] = repo.remaining() if repo.ranged else 0
+    world.record_note(node, "CRASH", "INFO", "decommissioned")

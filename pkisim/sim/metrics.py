@@ -1,0 +1,245 @@
+"""What a run measured: compact recorders during the run, tidy DataFrames after.
+
+During the run, rows go into typed ``array.array`` columns (a request row costs
+about 40 bytes, not a tuple of boxed Python objects), so a run of ten million
+issuances fits in memory.  :class:`RunResult` holds one DataFrame per table:
+
+``requests``       id, client, kind, attempt, arrival, start, end, latency, ca, outcome, cause
+``throughput``     time (bin start), kind, ok, failed
+``failures``       cause, kind, count
+``claims``         time, ca, kind, event, begin, end, counter, replica, outcome
+``space``          time, ca, kind, issued, remaining, stranded, begin, end, next_begin, next_end
+``forecast``       kind, strategy, ceiling, counter, held, space, used, rate_per_day,
+                   days_to_exhaustion, forecast_date
+``crl``            time, ca, number, size
+``crl_staleness``  serial, ca, revoked_at, in_crl_at, served_at, staleness, served_staleness
+``faults``         kind, target, start, end
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pkisim.sim.config import Scenario
+
+OK, FAIL, TIMEOUT, INFO = 0, 1, 2, 3
+OUTCOMES = ("ok", "fail", "timeout", "info")
+KIND_NAMES = ("enroll", "revoke", "crl")
+
+#: The largest number each ID space can hold: RFC 5280 serials are positive
+#: and at most 20 octets; request IDs are Java longs; 389-DS replica IDs 1-65534.
+CEILINGS = {"cert": 2**159 - 1, "request": 2**63 - 1}
+
+
+class Recorder:
+    """Columnar buffers filled during the run."""
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.clients = array("l")
+        self.kinds = array("b")
+        self.attempts = array("h")
+        self.arrivals = array("d")
+        self.starts = array("d")
+        self.ends = array("d")
+        self.cas = array("h")
+        self.outcomes = array("b")
+        self.causes = array("h")
+        self.cause_codes: dict[str, int] = {"": 0}
+        self.claims: list[tuple[Any, ...]] = []
+        self.space: list[tuple[Any, ...]] = []
+        self.faults: list[tuple[str, str, float, float]] = []
+
+    def request(self, rid: int, client: int, kind: int, attempt: int, arrival: float,
+                start: float, end: float, ca: int, outcome: int, cause: str) -> None:
+        code = self.cause_codes.get(cause)
+        if code is None:
+            code = self.cause_codes[cause] = len(self.cause_codes)
+        self.ids.append(rid)
+        self.clients.append(client)
+        self.kinds.append(kind)
+        self.attempts.append(attempt)
+        self.arrivals.append(arrival)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.cas.append(ca)
+        self.outcomes.append(outcome)
+        self.causes.append(code)
+
+    def requests_frame(self, ca_names: Sequence[str]) -> pd.DataFrame:
+        arrival = np.frombuffer(self.arrivals, dtype=np.float64)
+        end = np.frombuffer(self.ends, dtype=np.float64)
+        ca_codes = np.frombuffer(self.cas, dtype=np.int16).astype(np.int64)
+        names = [""] * len(self.cause_codes)
+        for text, code in self.cause_codes.items():
+            names[code] = text
+        frame = pd.DataFrame({
+            "id": np.frombuffer(self.ids, dtype=np.int64).copy(),
+            "client": np.asarray(self.clients, dtype=np.int64),
+            "kind": pd.Categorical.from_codes(np.frombuffer(self.kinds, dtype=np.int8),
+                                              categories=list(KIND_NAMES)),
+            "attempt": np.frombuffer(self.attempts, dtype=np.int16).astype(np.int64),
+            "arrival": arrival.copy(),
+            "start": np.frombuffer(self.starts, dtype=np.float64).copy(),
+            "end": end.copy(),
+            "latency": end - arrival,
+            "ca": pd.Categorical.from_codes(ca_codes, categories=list(ca_names)),
+            "outcome": pd.Categorical.from_codes(np.frombuffer(self.outcomes, dtype=np.int8),
+                                                 categories=list(OUTCOMES)),
+            "cause": pd.Categorical.from_codes(np.frombuffer(self.causes, dtype=np.int16),
+                                               categories=names),
+        })
+        return frame.sort_values(["end", "id", "attempt"], kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- derived tables
+def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float) -> pd.DataFrame:
+    """Completed attempts per bin of ``bin_width`` seconds (by end time)."""
+    nbins = max(1, math.ceil(duration / bin_width))
+    rows = []
+    for kind in KIND_NAMES:
+        part = requests[requests["kind"] == kind]
+        index = np.minimum((part["end"].to_numpy() // bin_width).astype(np.int64), nbins - 1)
+        good = (part["outcome"] == "ok").to_numpy()
+        ok = np.bincount(index[good], minlength=nbins)
+        bad = np.bincount(index[~good], minlength=nbins)
+        rows.append(pd.DataFrame({"time": np.arange(nbins) * bin_width, "kind": kind,
+                                  "ok": ok[:nbins], "failed": bad[:nbins]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def failures_frame(requests: pd.DataFrame) -> pd.DataFrame:
+    bad = requests[requests["outcome"] != "ok"]
+    counts = (bad.groupby(["cause", "kind"], observed=True).size().rename("count")
+              .reset_index())
+    counts["cause"] = counts["cause"].astype(str)
+    counts["kind"] = counts["kind"].astype(str)
+    return counts.sort_values(["cause", "kind"], kind="stable").reset_index(drop=True)
+
+
+def claims_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    columns = ["time", "ca", "kind", "event", "begin", "end", "counter", "replica", "outcome"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def space_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+    columns = ["time", "ca", "kind", "issued", "remaining", "stranded", "begin", "end",
+               "next_begin", "next_end"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def forecast_date(start_date: str, days: float) -> str | None:
+    if not math.isfinite(days) or days > 3_000_000:
+        return None
+    day = dt.date.fromisoformat(start_date) + dt.timedelta(days=days)
+    return day.isoformat()
+
+
+def faults_frame(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["kind", "target", "start", "end"])
+
+
+def latency_stats(requests: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for kind in KIND_NAMES:
+        values = requests.loc[(requests["kind"] == kind) & (requests["outcome"] == "ok"),
+                              "latency"].to_numpy()
+        if len(values) == 0:
+            continue
+        p50, p95, p99 = np.quantile(values, [0.5, 0.95, 0.99])
+        out[kind] = {"mean": _num(values.mean()), "p50": _num(p50), "p95": _num(p95),
+                     "p99": _num(p99)}
+    return out
+
+
+def _num(value: float) -> float | None:
+    value = float(value)
+    return round(value, 6) if math.isfinite(value) else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return _num(float(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run measured.  ``summary()`` is the JSON digest."""
+
+    scenario: Scenario
+    seed: int
+    requests: pd.DataFrame
+    throughput: pd.DataFrame
+    failures: pd.DataFrame
+    claims: pd.DataFrame
+    space: pd.DataFrame
+    forecast: pd.DataFrame
+    crl: pd.DataFrame
+    crl_staleness: pd.DataFrame
+    faults: pd.DataFrame
+    history: Any
+    verdict: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The metric tables by name (for writing them out)."""
+        return {name: getattr(self, name) for name in (
+            "requests", "throughput", "failures", "claims", "space", "forecast", "crl",
+            "crl_staleness", "faults")}
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable digest with a fixed key order."""
+        req = self.requests
+        outcomes = {name: int((req["outcome"] == name).sum()) for name in OUTCOMES}
+        failures: dict[str, int] = {}
+        for row in self.failures.itertuples(index=False):
+            failures[row.cause] = failures.get(row.cause, 0) + int(row.count)
+        staleness = self.crl_staleness["staleness"].dropna().to_numpy()
+        served = self.crl_staleness["served_staleness"].dropna().to_numpy()
+        numbers = self.crl["number"].to_numpy()
+        verdict = self.verdict
+        out = {
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "duration": self.scenario.duration,
+            "strategy": self.scenario.strategy,
+            "valid": verdict.get("valid"),
+            "issued": verdict.get("issued"),
+            "duplicated_count": verdict.get("duplicated_count"),
+            "possible_duplicated_count": verdict.get("possible_duplicated_count"),
+            "range_violations": verdict.get("range_violations"),
+            "verdict": verdict,
+            "requests": {"attempts": len(req), **outcomes},
+            "failures": dict(sorted(failures.items())),
+            "latency": latency_stats(req),
+            "claims": int((self.claims["event"] == "claimed").sum()) if len(self.claims) else 0,
+            "crl": {
+                "generated": len(numbers),
+                "numbers_increasing": bool(np.all(np.diff(numbers) > 0)),
+                "revocations": len(self.crl_staleness),
+                "staleness_p50": _num(np.quantile(staleness, 0.5)) if len(staleness) else None,
+                "staleness_max": _num(staleness.max()) if len(staleness) else None,
+                "served_staleness_p50": _num(np.quantile(served, 0.5)) if len(served) else None,
+            },
+            "faults": len(self.faults),
+            "forecast": self.forecast.to_dict(orient="records"),
+            "stats": self.stats,
+        }
+        return _jsonable(out)

@@ -1,0 +1,325 @@
+"""The request path: clients, the balancer, a CA's worker pool, allocation, retries.
+
+This is the hot path.  A request costs one arrival and one completion in the
+world's *fast lane* (a plain heap drained between SimPy events, see
+:mod:`pkisim.sim.world`), plus a start event only when it had to queue.
+
+An enrollment takes a request ID when a worker picks it up (Dogtag creates
+the request record then) and a serial just before signing, at the end of its
+service; the certificate record is stored right after.  A failure to get a
+serial leaves the request ID consumed, as in Dogtag.  Clients see:
+
+``ok``       the answer arrived;
+``fail``     an error arrived (exhausted, key archival refused, ...);
+``timeout``  no answer and nothing was issued (host down, crash before signing);
+``info``     no answer, but a serial was issued: a crash between signing and
+             storing/replying, or a client that gave up on a slow request.
+             The history records such issuances as ``INFO`` (Jepsen semantics).
+
+Failed and timed-out attempts are retried after the policy's backoff (from
+the error, or from the client's deadline), as new rows with the same ``id``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from heapq import heapreplace
+from typing import TYPE_CHECKING
+
+from pkisim.directory import protocol as p
+from pkisim.errors import AllocationError, SerialNumbersExhausted
+from pkisim.history.history import Op, OpType
+from pkisim.ids.config import IdKind
+from pkisim.ids.repository import Repository
+from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT
+from pkisim.sim.workload import (
+    CRL_FETCH,
+    ENROLL,
+    KIND_NAMES,
+    REVOKE,
+    PoissonArrivals,
+    TraceArrivals,
+    Uniforms,
+)
+
+if TYPE_CHECKING:
+    from pkisim.sim.ca import CaNode
+    from pkisim.sim.world import Simulation
+
+# fast-lane event codes
+ARRIVE, RETRY, START, DONE = 0, 1, 2, 3
+
+_CERT_CLASSES = ("top", "certificateRecord")
+_REQUEST_CLASSES = ("top", "request")
+_REVOKED = (p.Mod(p.ModOp.REPLACE, "certStatus", ("REVOKED",)),)
+
+
+class Request:
+    """One attempt of one client request."""
+
+    __slots__ = ("arrival", "attempt", "ca", "client", "epoch", "failed", "gave_up", "id",
+                 "kind", "serial", "start")
+
+    def __init__(self, rid: int, client: int, kind: int, attempt: int, arrival: float) -> None:
+        self.id, self.client, self.kind, self.attempt, self.arrival = (rid, client, kind, attempt,
+                                                                       arrival)
+        self.ca: CaNode | None = None
+        self.epoch = 0
+        self.start = math.nan
+        self.failed = ""
+        self.gave_up = False
+        self.serial = -1  # revocations: the serial to revoke; enrollments: archival flag (1)
+
+
+class RequestFlow:
+    """Arrival streams, routing, the worker pools and what happens at completion."""
+
+    def __init__(self, world: Simulation) -> None:
+        self.world = world
+        scenario = world.scenario
+        workload = scenario.workload
+        seeds = world.seeds
+        self.timeout = workload.retry.timeout
+        self.backoff = workload.retry.backoff
+        self.max_retries = workload.retry.max_retries
+        self.route = world.lb.route
+        self.clients = Uniforms(seeds.numpy("workload/clients"), high=workload.clients)
+        self.archival_fraction = workload.key_archival_fraction
+        self.archival = Uniforms(seeds.numpy("workload/key-archival"))
+        self.picks = Uniforms(seeds.numpy("workload/revoke-pick"))
+        self.redirect = scenario.crl.clone_mode == "redirect"
+        self.track_serials = workload.revoke_rate > 0
+        self.issued_serials: list[int] = []
+        self.next_id = 0
+        self.recorder = world.recorder
+        self.history = world.history
+        self.directory = world.directory
+        self.tree = world.tree
+        self.cert_base = world.tree.records_dn(IdKind.CERT)
+        self.request_base = world.tree.records_dn(IdKind.REQUEST)
+        self.on_demand = scenario.strategy == "dna"
+        until = scenario.duration
+        self.streams: list[tuple[int, PoissonArrivals | TraceArrivals]] = []
+        if workload.trace is not None:
+            self.streams.append((ENROLL, TraceArrivals(workload.trace, until)))
+        else:
+            self.streams.append((ENROLL, PoissonArrivals(
+                workload, workload.enroll_rate, seeds.numpy("workload/enroll"), until)))
+        self.streams.append((REVOKE, PoissonArrivals(
+            workload, workload.revoke_rate, seeds.numpy("workload/revoke"), until)))
+        self.streams.append((CRL_FETCH, PoissonArrivals(
+            workload, workload.crl_fetch_rate, seeds.numpy("workload/crl-fetch"), until)))
+        self.handlers = (self.arrive, self.retry, self.begin, self.done)
+
+    def prime(self) -> None:
+        """Put each stream's first arrival in the lane."""
+        for stream in self.streams:
+            t = stream[1].next()
+            if t < math.inf:
+                self.world.push(t, ARRIVE, stream)
+
+    # ------------------------------------------------------------ arrivals
+    def arrive(self, stream: tuple[int, PoissonArrivals | TraceArrivals], t: float) -> None:
+        kind, source = stream
+        following = source.next()
+        if following < math.inf:
+            self.world.push(following, ARRIVE, stream)
+        req = Request(self.next_id, self.clients.next(), kind, 0, t)
+        if kind == ENROLL:
+            if self.archival_fraction and self.archival.next() < self.archival_fraction:
+                req.serial = 1
+        elif kind == REVOKE:
+            issued = self.issued_serials
+            if not issued:
+                return  # nothing to revoke yet: the client has nothing to do
+            req.serial = issued[int(self.picks.next() * len(issued))]
+        self.next_id += 1
+        self.submit(req, t)
+
+    def retry(self, old: Request, t: float) -> None:
+        req = Request(old.id, old.client, old.kind, old.attempt + 1, t)
+        req.serial = old.serial
+        self.submit(req, t)
+
+    def submit(self, req: Request, t: float) -> None:
+        node = self.route(req.client)
+        if node is None:
+            self.finish(req, t, None, FAIL, "no host available")
+            return
+        if req.kind == CRL_FETCH and self.redirect and not node.crl_role:
+            node = self.world.crl.holder  # redirected to the CRL CA
+            if node is None or not node.serving:
+                self.finish(req, t + self.timeout, node, TIMEOUT, "crl ca down")
+                return
+        if not node.serving:
+            self.finish(req, t + self.timeout, node, TIMEOUT, "host down")
+            return
+        node.outstanding += 1
+        free = node.free
+        first = free[0]
+        start = t if first <= t else first
+        end = start + node.service[req.kind].next()
+        heapreplace(free, end)
+        req.ca = node
+        req.epoch = node.epoch
+        req.start = start
+        if end - t > self.timeout:  # the client gives up before the answer comes
+            req.gave_up = True
+            self.schedule_retry(req, t + self.timeout)
+        if start == t:
+            self.begin(req, t)
+        else:
+            self.world.push(start, START, req)
+        self.world.push(end, DONE, req)
+
+    # ------------------------------------------------------------ service
+    def begin(self, req: Request, t: float) -> None:
+        """A worker picks the request up: enrollments and revocations create a
+        request record, which takes a request ID."""
+        node = req.ca
+        assert node is not None
+        if node.epoch != req.epoch or req.kind == CRL_FETCH:
+            return
+        repos = node.repos
+        assert repos is not None
+        try:
+            number = self.allocate(node, repos.request, t)
+        except SerialNumbersExhausted:
+            req.failed = "request ids exhausted"
+            self.history.note(t, node.pid, Op.ISSUE_REQUEST, OpType.FAIL, req.failed,
+                              replica=node.rid)
+            return
+        except AllocationError as err:
+            req.failed = "allocation error"
+            self.history.note(t, node.pid, Op.ISSUE_REQUEST, OpType.FAIL, str(err),
+                              replica=node.rid)
+            return
+        added = self.directory.execute(
+            p.Add(f"cn={number},{self.request_base}",
+                  {"objectclass": _REQUEST_CLASSES, "cn": (str(number),)}),
+            replica=node.replica, now=t)
+        if added.ok:
+            self.history.issue(t, node.pid, Op.ISSUE_REQUEST, number, OpType.OK, replica=node.rid)
+            node.issued[IdKind.REQUEST] += 1
+        else:
+            req.failed = "directory down" if added.code is p.ResultCode.SERVER_DOWN else \
+                "request record exists"
+            self.history.issue(t, node.pid, Op.ISSUE_REQUEST, number, OpType.FAIL,
+                               replica=node.rid)
+
+    def done(self, req: Request, t: float) -> None:
+        node = req.ca
+        assert node is not None
+        if node.epoch != req.epoch:
+            self.finish(req, req.arrival + self.timeout, node, TIMEOUT, "ca crashed")
+            return
+        node.outstanding -= 1
+        if req.failed:
+            self.finish(req, t, node, FAIL, req.failed)
+        elif req.kind == ENROLL:
+            self.sign(req, node, t)
+        elif req.kind == REVOKE:
+            self.revoke(req, node, t)
+        else:
+            gid = self.world.crl.serve(node, t)
+            if gid is None:
+                self.finish(req, t, node, FAIL, "no crl")
+            else:
+                self.finish(req, t, node, OK, "")
+
+    def sign(self, req: Request, node: CaNode, t: float) -> None:
+        """Take a serial, sign, store the certificate record, reply."""
+        if req.serial == 1 and not node.kra:
+            self.finish(req, t, node, FAIL, "key archival refused")
+            return
+        repos = node.repos
+        assert repos is not None
+        try:
+            serial = self.allocate(node, repos.cert, t)
+        except SerialNumbersExhausted:
+            self.history.note(t, node.pid, Op.ISSUE_CERT, OpType.FAIL, "serial numbers exhausted",
+                              replica=node.rid)
+            self.finish(req, t, node, FAIL, "serial numbers exhausted")
+            return
+        except AllocationError as err:
+            self.history.note(t, node.pid, Op.ISSUE_CERT, OpType.FAIL, str(err), replica=node.rid)
+            self.finish(req, t, node, FAIL, "allocation error")
+            return
+        reply = t + node.store_latency.next()
+        lost = node.next_crash < reply and node.crash_after(t) < reply
+        if not lost:
+            added = self.directory.execute(
+                p.Add(f"cn={serial},{self.cert_base}",
+                      {"objectclass": _CERT_CLASSES, "cn": (str(serial),)}),
+                replica=node.replica, now=t)
+            if not added.ok:
+                cause = ("directory down" if added.code is p.ResultCode.SERVER_DOWN
+                         else "serial already in directory")
+                self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.FAIL,
+                                   replica=node.rid)
+                self.finish(req, t, node, FAIL, cause)
+                return
+        node.issued[IdKind.CERT] += 1
+        if lost or req.gave_up:
+            self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.INFO, replica=node.rid)
+            self.finish(req, req.arrival + self.timeout, node, INFO,
+                        "ca crashed" if lost else "timeout")
+            return
+        self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.OK, replica=node.rid)
+        if self.track_serials:
+            self.issued_serials.append(serial)
+        self.finish(req, reply, node, OK, "")
+
+    def revoke(self, req: Request, node: CaNode, t: float) -> None:
+        """Mark the certificate record revoked in this CA's replica."""
+        serial = req.serial
+        result = self.directory.execute(p.Modify(f"cn={serial},{self.cert_base}", _REVOKED),
+                                        replica=node.replica, now=t)
+        if not result.ok:
+            cause = ("directory down" if result.code is p.ResultCode.SERVER_DOWN
+                     else "certificate not found")
+            self.history.note(t, node.pid, Op.REVOKE, OpType.FAIL, f"{serial}: {cause}",
+                              replica=node.rid)
+            self.finish(req, t, node, FAIL, cause)
+            return
+        self.history.note(t, node.pid, Op.REVOKE, OpType.OK, str(serial), replica=node.rid)
+        self.world.crl.on_revoke(node, serial, t)
+        self.finish(req, t, node, OK, "")
+
+    def allocate(self, node: CaNode, repo: Repository, t: float) -> int:
+        """One number from a repository: the fast path when it needs no directory."""
+        if repo.can_issue_now:
+            number = repo.issue_now()
+        else:
+            number = p.run(repo.issue(), partial(self.world.execute, node))
+        if self.on_demand and repo.wants_check:
+            self.world.check_on_demand(node, repo, t)
+        return number
+
+    # ------------------------------------------------------------ outcomes
+    def finish(self, req: Request, end: float, node: CaNode | None, outcome: int,
+               cause: str) -> None:
+        """Record the attempt; retry a failure or a timeout while attempts remain.
+
+        A client that gave up saw only its own timeout, whatever the CA did:
+        ``info`` if the CA changed something (a certificate, a revocation),
+        ``timeout`` otherwise.
+        """
+        if req.gave_up:
+            end = req.arrival + self.timeout
+            if outcome == OK and req.kind == REVOKE:
+                outcome, cause = INFO, "timeout"
+            elif outcome != INFO:
+                outcome, cause = TIMEOUT, "timeout"
+        self.recorder.request(req.id, req.client, req.kind, req.attempt, req.arrival, req.start,
+                              end, -1 if node is None else node.index, outcome, cause)
+        if outcome != OK and not req.gave_up:
+            self.schedule_retry(req, end)
+
+    def schedule_retry(self, req: Request, end: float) -> None:
+        if req.attempt < self.max_retries:
+            self.world.push(end + self.backoff, RETRY, req)
+
+
+__all__ = ["KIND_NAMES", "RequestFlow"]

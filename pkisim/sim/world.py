@@ -1,0 +1,342 @@
+"""The SimPy world: one run of a scenario.
+
+Time is SimPy's.  Rare things are SimPy processes: CA installation and
+start-up, the update task, health checks, CRL generation, faults.  Each of
+their directory commands costs one simulated round trip (a ``directory_latency``
+sample) and runs on the CA's replica at that simulated time.
+
+Requests are too many for a process each.  They live in the *fast lane*: a
+plain heap of ``(time, seq, code, payload)`` that one SimPy callback drains up
+to the next SimPy event (``env.peek()``), so that everything still happens in
+global time order, and the history's recording order is its time order.  The
+lane schedules a single SimPy wake-up for its next event; anything the lane
+itself starts in SimPy (a CRL generation after a revocation, DNA's on-demand
+range request) goes through :meth:`Simulation.call_at`, which also shortens
+the current drain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from heapq import heappop, heappush
+from itertools import count
+from typing import Any, TypeVar
+
+import simpy
+
+from pkisim.directory import protocol as p
+from pkisim.directory.memory import ReplicatedDirectory
+from pkisim.directory.tree import DogtagTree
+from pkisim.errors import AllocationError, ConfigError
+from pkisim.history.history import History, Op, OpType
+from pkisim.ids.events import (
+    CacheLoaded,
+    ClaimFailed,
+    ConflictDropped,
+    RangeClaimed,
+    RangeEvent,
+    RangeReceived,
+    RangeTransferred,
+    SwitchedToNextRange,
+)
+from pkisim.ids.repository import Repository
+from pkisim.seeding import Seeds
+from pkisim.sim import ca as ca_life
+from pkisim.sim import faults as fault_plan
+from pkisim.sim.balancer import Balancer
+from pkisim.sim.ca import Aborted, CaNode
+from pkisim.sim.config import Scenario
+from pkisim.sim.crl import CrlService
+from pkisim.sim.faults import FaultWindow
+from pkisim.sim.metrics import Recorder, RunResult
+from pkisim.sim.report import build_result
+from pkisim.sim.requests import RequestFlow
+
+T = TypeVar("T")
+Process = Generator[simpy.Event, Any, Any]
+
+_EVENT_NAMES: dict[type, str] = {
+    RangeClaimed: "claimed", ClaimFailed: "claim-failed", SwitchedToNextRange: "switched",
+    RangeTransferred: "transferred", RangeReceived: "received", CacheLoaded: "cache-loaded",
+    ConflictDropped: "conflict-dropped"}
+
+
+class Simulation:
+    """One run of ``scenario``; ``seed`` overrides ``scenario.seed``.
+
+    ``progress`` is called with the fraction of simulated time done (about a
+    hundred times a run); it never influences the results.
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int | None = None,
+                 progress: Callable[[float], None] | None = None) -> None:
+        fault_plan.check_targets(scenario)
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.seeds = Seeds(self.seed)
+        self.progress = progress
+        self.env = simpy.Environment()
+        self.tree = DogtagTree()
+        self.history = History()
+        self.directory = ReplicatedDirectory(scenario.directory.replicas,
+                                             lag=scenario.directory.lag)
+        self.recorder = Recorder()
+        self.lb = Balancer(scenario.load_balancer)
+        self.crl = CrlService(self, scenario.crl)
+        self.nodes = [CaNode(spec, i, self) for i, spec in enumerate(scenario.cas)]
+        self._by_name = {node.name: node for node in self.nodes}
+        self._down_replicas: set[str] = set()
+        crl_name = next((c.name for c in scenario.cas if c.crl_master),
+                        next(c.name for c in scenario.cas if c.role == "master"))
+        self._crl_name = crl_name
+        self.fault_plan = fault_plan.plan(scenario, self.seeds, crl_name)
+        for node in self.nodes:
+            node.set_crash_times(fault_plan.crash_times(self.fault_plan, node.name))
+        # the fast lane
+        self._heap: list[tuple[float, int, int, Any]] = []
+        self._seq = count()
+        self._lane_time: float | None = None
+        self._horizon = math.inf
+        self._wake: simpy.Event | None = None
+        self._wake_time = math.inf
+        self.flow = RequestFlow(self)
+        self._handlers = self.flow.handlers
+        self.lane_events = 0
+        self._ran = False
+
+    # ------------------------------------------------------------ lookups
+    def node(self, name: str) -> CaNode:
+        return self._by_name[name]
+
+    def now(self) -> float:
+        """The current simulated time (the fast lane's, while it drains)."""
+        t = self._lane_time
+        return self.env.now if t is None else t
+
+    def replica_down(self, name: str) -> bool:
+        return name in self._down_replicas
+
+    def set_replica_down(self, name: str, down: bool) -> None:
+        if down:
+            self._down_replicas.add(name)
+            self.directory.down(name, now=self.now())
+        else:
+            self._down_replicas.discard(name)
+            self.directory.up(name, now=self.now())
+
+    # ------------------------------------------------------------ the fast lane
+    def push(self, t: float, code: int, payload: Any) -> None:
+        """Schedule a request event in the fast lane."""
+        heappush(self._heap, (t, next(self._seq), code, payload))
+        if self._lane_time is None and t < self._wake_time:
+            self._schedule_wake(t)
+
+    def _schedule_wake(self, t: float) -> None:
+        event = self.env.timeout(t - self.env.now)
+        event.callbacks.append(self._drain)
+        self._wake, self._wake_time = event, t
+
+    def _drain(self, event: simpy.Event) -> None:
+        if event is not self._wake:
+            return  # superseded by an earlier wake-up
+        self._wake, self._wake_time = None, math.inf
+        env, heap, handlers = self.env, self._heap, self._handlers
+        self._horizon = env.peek()
+        done = 0
+        try:
+            while heap:
+                t = heap[0][0]
+                if t >= self._horizon:
+                    break
+                _, _, code, payload = heappop(heap)
+                self._lane_time = t
+                handlers[code](payload, t)
+                done += 1
+        finally:
+            self._lane_time = None
+            self.lane_events += done
+        if heap:
+            self._schedule_wake(heap[0][0])
+
+    def call_at(self, t: float, action: Callable[[], object]) -> None:
+        """Run ``action`` in SimPy at time ``t >= now`` (from the lane or a process)."""
+        event = self.env.timeout(t - self.env.now)
+        event.callbacks.append(lambda _: action())
+        if t < self._horizon:
+            self._horizon = t
+
+    # ------------------------------------------------------------ directory commands
+    def execute(self, node: CaNode, command: p.Command) -> p.Result:
+        """Run one command for ``node`` on its replica, now.  DNA's range
+        requests go to the peer CA's repository instead."""
+        if isinstance(command, p.RequestRange):
+            return self._request_range(command)
+        result = self.directory.execute(command, replica=node.replica, now=self.now())
+        if result.code is p.ResultCode.SERVER_DOWN:
+            node.start_failed = True
+        return result
+
+    def _request_range(self, command: p.RequestRange) -> p.Result:
+        peer = self._by_name.get(command.peer)
+        if peer is None or not peer.serving or peer.repos is None:
+            return p.Result(p.ResultCode.UNAVAILABLE, message=f"{command.peer} is not serving")
+        repo = next(r for r in peer.repos if r.kind.value == getattr(command, "kind", "cert"))
+        release = getattr(repo, "release_range", None)
+        given = release() if release is not None else None
+        if given is None:
+            return p.Result(p.ResultCode.UNWILLING_TO_PERFORM, message="no range to give")
+        return p.Result(number=given[0], upper=given[1])
+
+    def run_now(self, node: CaNode, operation: p.Operation[T]) -> T:
+        """Drive a sans-IO operation to its end at this instant (no latency)."""
+        return p.run(operation, lambda command: self.execute(node, command))
+
+    def drive(self, node: CaNode, operation: p.Operation[T]) -> Generator[simpy.Event, Any, T]:
+        """Drive a sans-IO operation, one directory round trip per command.
+        Raises :class:`Aborted` if ``node`` crashes or stops meanwhile."""
+        epoch = node.epoch
+        try:
+            command = next(operation)
+        except StopIteration as stop:
+            return stop.value
+        while True:
+            yield self.env.timeout(node.ldap_latency.next())
+            if node.epoch != epoch:
+                operation.close()
+                raise Aborted(node.name)
+            result = self.execute(node, command)
+            try:
+                command = operation.send(result)
+            except StopIteration as stop:
+                return stop.value
+
+    def check_on_demand(self, node: CaNode, repo: Repository, t: float) -> None:
+        """DNA: a repository below its threshold asks a peer for a range now."""
+        if getattr(repo, "extending", False) or getattr(repo, "_sim_pending", False):
+            return
+        repo._sim_pending = True  # type: ignore[attr-defined]
+
+        def run() -> Process:
+            try:
+                yield from self.drive(node, repo.check_ranges())
+            except (Aborted, AllocationError):
+                pass
+            finally:
+                repo._sim_pending = False  # type: ignore[attr-defined]
+
+        self.call_at(t, lambda: self.env.process(run()))
+
+    # ------------------------------------------------------------ recording
+    def on_range_event(self, ca_name: str, event: RangeEvent) -> None:
+        node = self._by_name[ca_name]
+        t = self.now()
+        self.history.event(t, node.pid, event, replica=node.rid)
+        name = _EVENT_NAMES.get(type(event), type(event).__name__)
+        begin = end = counter = None
+        detail = ""
+        if isinstance(event, RangeClaimed | SwitchedToNextRange | RangeTransferred | RangeReceived):
+            begin, end = event.begin, event.end
+        if isinstance(event, RangeClaimed):
+            counter = event.counter
+        elif isinstance(event, ClaimFailed):
+            detail = event.reason
+            if event.burned is not None:
+                begin, end = event.burned
+        elif isinstance(event, RangeReceived):
+            detail = event.source
+        elif isinstance(event, ConflictDropped):
+            detail = "; ".join(event.dns)
+        elif isinstance(event, CacheLoaded):
+            begin, end = event.state.begin, event.state.end
+            counter = str(event.last)
+        self.recorder.claims.append((t, ca_name, event.kind.value, name, begin, end, counter,
+                                     node.replica, detail or name))
+
+    def record_note(self, node: CaNode, op: str, type_: str, detail: str,
+                    time: float | None = None) -> None:
+        self.history.note(self.now() if time is None else time, node.pid, Op[op], OpType[type_],
+                          detail, replica=node.rid)
+
+    def record_fault(self, window: FaultWindow) -> None:
+        end = math.nan if window.end is None else window.end
+        self.recorder.faults.append((window.kind, window.target, window.start, end))
+
+    # ------------------------------------------------------------ the run
+    def _sample_space(self) -> Process:
+        """Serial space per CA, at regular intervals and at the end."""
+        interval = max(self.scenario.throughput_bin, self.scenario.duration / 500)
+        while True:
+            self.record_space()
+            yield self.env.timeout(interval)
+
+    def record_space(self) -> None:
+        t = self.now()
+        for node in self.nodes:
+            if node.repos is None:
+                continue
+            for kind, issued in node.issued.items():
+                repo = node.repos[kind]
+                state = repo.state
+                remaining = 0 if node.gone else repo.remaining()
+                self.recorder.space.append((
+                    t, node.name, kind.value, issued, float(remaining),
+                    node.stranded.get(kind, 0), state.begin, state.end, state.next_begin,
+                    state.next_end))
+
+    def _progress(self) -> Process:
+        assert self.progress is not None
+        step = self.scenario.duration / 100
+        while True:
+            self.progress(min(1.0, self.env.now / self.scenario.duration))
+            yield self.env.timeout(step)
+
+    def _install_initial(self) -> None:
+        masters = [n for n in self.nodes if n.spec.role == "master"]
+        configs = list(ca_life.own_configs(self, masters[0]).values())
+        for node in self.nodes:
+            if node.spec.role != "master" and node.spec.donor is None and node.spec.ids:
+                configs += [c for c in node.spec.ids.values()
+                            if c.kind not in {m.kind for m in configs}]
+        self.directory.bootstrap(self.tree.bootstrap(configs))
+        pending = sorted((n for n in self.nodes if n.spec.created_at == 0),
+                         key=lambda n: (n.spec.role != "master", n.index))
+        for node in pending:
+            ca_life.install_now(self, node)
+        self.crl.assign(self.node(self._crl_name))
+        for node in self.nodes:
+            if node.spec.created_at > 0:
+                self.env.process(ca_life.install(self, node))
+            if node.spec.decommissioned_at is not None:
+                self.env.process(ca_life.decommission(self, node))
+
+    def run(self) -> RunResult:
+        """Run the scenario to its end and measure it (once per Simulation)."""
+        if self._ran:
+            raise RuntimeError("a Simulation runs once; make a new one")
+        self._ran = True
+        try:
+            self._install_initial()
+        except AllocationError as err:
+            raise ConfigError("ca", self.scenario.name, f"topology cannot start: {err}") from None
+        env = self.env
+        env.process(self.lb.health_checks(env))
+        for fault in self.fault_plan:
+            env.process(fault_plan.inject(self, fault))
+        env.process(self._sample_space())
+        if self.progress is not None:
+            env.process(self._progress())
+        self.flow.prime()
+        env.run(until=self.scenario.duration)
+        self.record_space()
+        if self.progress is not None:
+            self.progress(1.0)
+        return build_result(self)
+
+
+def simulate(scenario: Scenario, seed: int | None = None) -> RunResult:
+    """Run ``scenario`` once and return what it measured."""
+    return Simulation(scenario, seed=seed).run()
+
+
+__all__ = ["Simulation", "simulate"]
