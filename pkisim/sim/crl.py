@@ -108,8 +108,10 @@ class CrlService:
 
     def _generations(self, node: CaNode, epoch: int) -> Process:
         env = self.world.env
+        start, interval, k = env.now, self.spec.auto_update_interval, 1
         while self._current(node, epoch):
-            yield env.timeout(self.spec.auto_update_interval)
+            yield env.timeout(max(0.0, start + k * interval - env.now))  # a fixed schedule
+            k += 1
             if self._current(node, epoch) and node.serving and not node.crl_down:
                 yield from self.generate(node)
 

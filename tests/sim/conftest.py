@@ -1,0 +1,35 @@
+"""Small topologies for the SimPy world's tests (seconds, not minutes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pkisim.ids.config import IdKind
+from pkisim.ids.subsystem import master_configs
+from pkisim.sim import CaSpec, DirectorySpec, Scenario, Workload
+
+
+def small_ranges(strategy: str, **cert: int) -> dict:
+    """A master whose certificate ranges are tiny, so that claims happen in minutes."""
+    overrides = dict(begin=1, end=0x100000, increment=2000, low_water_mark=1000,
+                     clone_transfer_number=500)
+    overrides.update(cert)
+    return master_configs(strategy, host="ca1", overrides={IdKind.CERT: overrides})
+
+
+@pytest.fixture
+def steady() -> Callable[..., Scenario]:
+    """1 master + 3 clones on one replica (the issue's steady state)."""
+
+    def build(*, duration: float = 600.0, rate: float = 20.0, **changes: object) -> Scenario:
+        clones = tuple(CaSpec(f"ca{i}", "ds1", donor="ca1") for i in (2, 3, 4))
+        cas = (CaSpec("ca1", "ds1", role="master"), *clones)
+        fields: dict = dict(name="steady", duration=duration, cas=cas,
+                            directory=DirectorySpec(("ds1",)),
+                            workload=Workload(enroll_rate=rate))
+        fields.update(changes)
+        return Scenario(**fields)
+
+    return build
