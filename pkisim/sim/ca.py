@@ -17,6 +17,7 @@ import simpy
 
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.sim.config import CaSpec
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
@@ -53,7 +54,9 @@ class CaNode:
         self.replica = spec.replica
         self.pid = world.history.process(spec.name)
         self.rid = world.history.replica(spec.replica)
-        self.repos: CaRepositories | None = None
+        self._repos: CaRepositories | None = None
+        self.cert_repo: Repository | None = None
+        self.request_repo: Repository | None = None
         self.serving = False
         self.installed = False
         self.gone = False  # decommissioned
@@ -76,10 +79,24 @@ class CaNode:
         self.crash_times: list[float] = []
         self.next_crash = math.inf
         self.stranded: dict[IdKind, int] = {}
-        self.issued = {IdKind.CERT: 0, IdKind.REQUEST: 0}
+        self.issued_certs = 0
+        self.issued_requests = 0
 
     def __repr__(self) -> str:
         return f"CaNode({self.name!r}, serving={self.serving})"
+
+    @property
+    def repos(self) -> CaRepositories | None:
+        return self._repos
+
+    @repos.setter
+    def repos(self, repos: CaRepositories) -> None:
+        self._repos = repos
+        self.cert_repo, self.request_repo = repos.cert, repos.request  # the hot path's
+
+    def issued(self, kind: IdKind) -> int:
+        """Numbers of ``kind`` this CA handed out (certificates signed, requests created)."""
+        return self.issued_certs if kind is IdKind.CERT else self.issued_requests
 
     def set_crash_times(self, times: list[float]) -> None:
         """The times this CA will crash (faults are planned before the run)."""

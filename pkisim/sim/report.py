@@ -61,7 +61,7 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
     rows = []
     for kind in (IdKind.CERT, IdKind.REQUEST):
         live = [n for n in world.nodes if n.repos is not None and not n.gone]
-        used = sum(n.issued[kind] for n in world.nodes)
+        used = sum(n.issued(kind) for n in world.nodes)
         rate = used / scenario.duration * DAY
         counter: int | None = None
         if strategy in RANGED_STRATEGIES:

@@ -181,10 +181,11 @@ class RequestFlow:
         assert node is not None
         if node.epoch != req.epoch or req.kind == CRL_FETCH:
             return
-        repos = node.repos
-        assert repos is not None
+        repo = node.request_repo
+        assert repo is not None
         try:
-            number = self.allocate(node, repos.request, t)
+            number = (repo.issue_now() if repo.can_issue_now and not self.on_demand
+                      else self.allocate(node, repo, t))
         except SerialNumbersExhausted:
             req.failed = "request ids exhausted"
             self.history.note(t, node.pid, Op.ISSUE_REQUEST, OpType.FAIL, req.failed,
@@ -201,7 +202,7 @@ class RequestFlow:
             replica=node.replica, now=t)
         if added.ok:
             self.history.issue(t, node.pid, Op.ISSUE_REQUEST, number, OpType.OK, replica=node.rid)
-            node.issued[IdKind.REQUEST] += 1
+            node.issued_requests += 1
         else:
             req.failed = "directory down" if added.code is p.ResultCode.SERVER_DOWN else \
                 "request record exists"
@@ -233,10 +234,11 @@ class RequestFlow:
         if req.serial == 1 and not node.kra:
             self.finish(req, t, node, FAIL, "key archival refused")
             return
-        repos = node.repos
-        assert repos is not None
+        repo = node.cert_repo
+        assert repo is not None
         try:
-            serial = self.allocate(node, repos.cert, t)
+            serial = (repo.issue_now() if repo.can_issue_now and not self.on_demand
+                      else self.allocate(node, repo, t))
         except SerialNumbersExhausted:
             self.history.note(t, node.pid, Op.ISSUE_CERT, OpType.FAIL, "serial numbers exhausted",
                               replica=node.rid)
@@ -260,7 +262,7 @@ class RequestFlow:
                                    replica=node.rid)
                 self.finish(req, t, node, FAIL, cause)
                 return
-        node.issued[IdKind.CERT] += 1
+        node.issued_certs += 1
         if lost or req.gave_up:
             self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.INFO, replica=node.rid)
             self.finish(req, req.arrival + self.timeout, node, INFO,
@@ -288,7 +290,8 @@ class RequestFlow:
         self.finish(req, t, node, OK, "")
 
     def allocate(self, node: CaNode, repo: Repository, t: float) -> int:
-        """One number from a repository: the fast path when it needs no directory."""
+        """One number from a repository that needs the directory (or DNA's
+        on-demand range requests); the hot path calls ``issue_now`` itself."""
         if repo.can_issue_now:
             number = repo.issue_now()
         else:

@@ -30,6 +30,7 @@ from pkisim.directory.memory import ReplicatedDirectory
 from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.history.history import History, Op, OpType
+from pkisim.ids.config import IdKind
 from pkisim.ids.events import (
     CacheLoaded,
     ClaimFailed,
@@ -275,7 +276,8 @@ class Simulation:
         for node in self.nodes:
             if node.repos is None:
                 continue
-            for kind, issued in node.issued.items():
+            for kind in (IdKind.CERT, IdKind.REQUEST):
+                issued = node.issued(kind)
                 repo = node.repos[kind]
                 state = repo.state
                 remaining = 0 if node.gone else repo.remaining()
