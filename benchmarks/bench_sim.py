@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -93,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"steady state, {int(ours['issued']):,} certificates "
           f"({int(ours['history_rows']):,} history rows, "
           f"{int(ours['lane_events']):,} fast-lane events)")
-    print(f"  pkisim       {ours_rate:12,.0f} issuances/s  ({ours['seconds']:.2f} s, tables included)")
+    print(f"  pkisim       {ours_rate:12,.0f} issuances/s  "
+          f"({ours['seconds']:.2f} s, tables included)")
     print(f"  bare SimPy   {bare_rate:12,.0f} timeouts/s   ({bare:.2f} s)")
     print(f"  ratio        {ours_rate / bare_rate:12.3f}   (target >= 0.4)")
     if not args.skip_memory:
