@@ -1,0 +1,116 @@
+"""``pkisim check HISTORY [--json OUT] [--op cert|request] [--witnesses N]``
+
+Reads a history (pkisim's Parquet or CSV, or a Jepsen-style JSON Lines file),
+prints the uniqueness verdict as a table with a witness per duplicate, and
+optionally writes the verdict as JSON (atomically; never over the input).
+
+Exit codes, for CI: 0 valid, 1 invalid (some ID certainly issued twice),
+2 could not check (unreadable or malformed file, no operations of the chosen
+kind, bad arguments).  Possible duplicates (from ``info`` operations) are
+reported but do not fail the check, as in Jepsen.  A malformed file gets one
+line on stderr naming the file and the line or column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from pkisim.history.formats import HistoryFormatError
+from pkisim.history.history import History, Op
+from pkisim.history.uniqueness import UniquenessResult, check_unique
+from pkisim.history.witness import DuplicateWitness, explain_duplicates
+
+EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
+OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pkisim check",
+        description="Check that no serial (or request ID) in a history was issued twice.",
+        epilog="Exit status: 0 valid, 1 invalid, 2 could not check.")
+    parser.add_argument("history", type=Path, help="Parquet, CSV or JSON Lines history")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the verdict here")
+    parser.add_argument("--op", choices=tuple(OPS), default="cert",
+                        help="which IDs to check (default: cert)")
+    parser.add_argument("--witnesses", type=int, default=10, metavar="N",
+                        help="explain at most N duplicates (default: 10)")
+    return parser
+
+
+def main_check(argv: list[str]) -> int:
+    """Run ``pkisim check``; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2)
+        return EXIT_VALID if stop.code == 0 else EXIT_UNKNOWN
+    source: Path = args.history
+    op = OPS[args.op]
+    if args.json is not None and _same_file(args.json, source):
+        print(f"{args.json}: refusing to overwrite the history with the verdict", file=sys.stderr)
+        return EXIT_UNKNOWN
+    try:
+        history = History.load(source)
+    except HistoryFormatError as err:
+        print(err, file=sys.stderr)
+        return EXIT_UNKNOWN
+    if not history.issued_count(op, type=None):
+        print(f"{source}: no {op.name.lower()} operations to check", file=sys.stderr)
+        return EXIT_UNKNOWN
+    result = check_unique(history, op)
+    witnesses = explain_duplicates(history, result, max(args.witnesses, 0), possible=True)
+    certain = [w for w in witnesses if w.value in result.duplicated]
+    possible = [w for w in witnesses if w.value not in result.duplicated]
+    print(_report(source, result, certain, possible))
+    status = EXIT_VALID if result.valid else EXIT_INVALID
+    if args.json is not None:
+        verdict = {"history": str(source), "verdict": "valid" if result.valid else "invalid",
+                   "exit_status": status, **result.to_dict(),
+                   "witnesses": [str(w) for w in certain],
+                   "possible_witnesses": [str(w) for w in possible]}
+        try:
+            _write_atomically(args.json, json.dumps(verdict, indent=2) + "\n")
+        except OSError as err:
+            print(f"{args.json}: cannot write the verdict: {err.strerror or err}",
+                  file=sys.stderr)
+            return EXIT_UNKNOWN
+    return status
+
+
+def _report(source: Path, result: UniquenessResult, certain: list[DuplicateWitness],
+            possible: list[DuplicateWitness]) -> str:
+    lines = [f"pkisim check {source}", str(result)]
+    if certain:
+        lines.append("witnesses:")
+        lines += [f"  {w}" for w in certain]
+    if possible:
+        lines.append("possible duplicates (an info operation's outcome is unknown):")
+        lines += [f"  {w}" for w in possible]
+    return "\n".join(lines)
+
+
+def _same_file(out: Path, source: Path) -> bool:
+    try:
+        return out.resolve() == source.resolve() or (out.exists() and out.samefile(source))
+    except OSError:
+        return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(name, path)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main_check(sys.argv[1:]))

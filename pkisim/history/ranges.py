@@ -1,0 +1,311 @@
+"""Range conformance: the invariants of dogtag-ranges.md section 10, items 2-4.
+
+* ``before-first-range`` / ``outside-range``: every issued ID lay in its CA's
+  current range at issue time (the state of the CA's last range event recorded
+  before the issuance; a CA's first state comes from its first event, a
+  RangeReceived or CacheLoaded).
+* ``not-increasing``: within one range, a CA's acknowledged IDs strictly
+  increase (sequential strategies; pass ``sequential=False`` for random ones).
+* ``overlap``: the current and next ranges of all CAs are pairwise disjoint at
+  all times (a sweep over the events; each overlap is reported when it starts).
+  Record a clone transfer donor-first: the donor's RangeTransferred, then the
+  clone's RangeReceived.
+* ``transfer``: a transfer partitions the donor's range exactly (the slice was
+  the top of the range and the donor now ends just below it) and a clone
+  received exactly that slice.
+* ``next-range-decreased``: the ``nextRange`` values successful claims wrote
+  never decrease (per ID space).
+
+CAs without any range event for an ID space (random strategies, foreign
+histories) are not checked; their IDs are counted in ``unchecked_count``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from pkisim.history.history import (
+    ISSUE_OPS,
+    VALUE_OTHER,
+    VALUE_PRESENT,
+    EventRecord,
+    History,
+    IssueColumns,
+    Op,
+    OpType,
+)
+from pkisim.history.timeline import (
+    Timeline,
+    fmt_id,
+    fmt_range,
+    fmt_time,
+    id_name,
+    join128,
+    less_equal,
+    split128,
+)
+from pkisim.ids.config import IdKind
+
+RULES = ("before-first-range", "outside-range", "not-increasing", "overlap", "transfer",
+         "next-range-decreased")
+
+
+@dataclass(frozen=True)
+class RangeViolation:
+    """One broken invariant.  ``ids`` holds examples (the first few IDs), or the
+    bounds of an overlap or of a transferred slice; ``count`` how many IDs or
+    events the violation stands for."""
+
+    rule: str
+    time: float
+    process: str
+    kind: IdKind
+    message: str
+    ids: tuple[int, ...] = ()
+    count: int = 1
+
+    def __str__(self) -> str:
+        return f"t={fmt_time(self.time)} {self.rule}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RangeResult:
+    violations: tuple[RangeViolation, ...]
+    checked_count: int
+    unchecked_count: int
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+    def counts(self) -> dict[str, int]:
+        """Violations per rule."""
+        found = Counter(v.rule for v in self.violations)
+        return {rule: found[rule] for rule in RULES}
+
+    def __str__(self) -> str:
+        head = (f"ranges: {'valid' if self.valid else 'INVALID'} ({self.checked_count} IDs "
+                f"checked, {self.unchecked_count} without range events)")
+        return "\n".join([head, *(f"  {v}" for v in self.violations)])
+
+
+def check_ranges(history: History, *, sequential: bool = True) -> RangeResult:
+    """Check every range invariant; see the module docstring."""
+    timeline = Timeline(history)
+    c = history.columns()
+    found: list[RangeViolation] = []
+    checked = unchecked = 0
+    for op, kind in ISSUE_OPS.items():
+        chosen = (c.op == op) & (c.type != OpType.INVOKE)
+        for process, rows in _rows_by_process(c, chosen & (c.flag == VALUE_PRESENT)):
+            snapshots = timeline.snapshots(process, kind)
+            if not snapshots:
+                unchecked += len(rows)
+                continue
+            checked += len(rows)
+            check = _ProcessCheck(history, c, timeline, process, kind, rows, snapshots)
+            found += check.in_range()
+            if sequential:
+                found += check.increasing()
+        found += _other_values(history, timeline, c, chosen, kind)
+    found += _overlaps(history, timeline)
+    found += _transfers(history, timeline)
+    found += _next_range_monotonic(history, timeline)
+    found.sort(key=lambda v: (v.time, RULES.index(v.rule)))
+    return RangeResult(tuple(found), checked, unchecked)
+
+
+def _rows_by_process(c: IssueColumns, chosen: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    rows = np.flatnonzero(chosen)
+    if not len(rows):
+        return []
+    processes = c.process[rows]
+    order = np.argsort(processes, kind="stable")
+    rows, processes = rows[order], processes[order]
+    starts = np.flatnonzero(np.r_[True, processes[1:] != processes[:-1]])
+    ends = np.r_[starts[1:], len(rows)]
+    return [(int(processes[a]), rows[a:b]) for a, b in zip(starts, ends, strict=True)]
+
+
+class _ProcessCheck:
+    """The ID checks of one CA and ID space, vectorised over its rows."""
+
+    def __init__(self, history: History, c: IssueColumns, timeline: Timeline, process: int,
+                 kind: IdKind, rows: np.ndarray, snapshots: list[EventRecord]) -> None:
+        self.history, self.c, self.kind, self.rows = history, c, kind, rows
+        self.name = history.process_names[process]
+        self.snapshots = snapshots
+        self.state = timeline.snapshot_index(process, kind, rows)
+        self.begin = split128([s.cur_begin if s.cur_begin is not None else 1 for s in snapshots])
+        self.end = split128([s.cur_end if s.cur_end is not None else 0 for s in snapshots])
+
+    def _range(self, state: int) -> str:
+        s = self.snapshots[state]
+        return fmt_range(s.cur_begin, s.cur_end, self.kind)
+
+    def in_range(self) -> list[RangeViolation]:
+        c, rows, state = self.c, self.rows, self.state
+        found = []
+        before = state < 0
+        if before.any():
+            bad = rows[before]
+            found.append(self._violation(
+                "before-first-range", bad,
+                f"{self.name} issued {len(bad)} {id_name(self.kind)}(s) before its first "
+                f"range event (first {fmt_id(self._value(bad[0]), self.kind)})"))
+        known = ~before
+        rows, state = rows[known], state[known]
+        hi, lo = c.hi[rows], c.lo[rows]
+        inside = (less_equal(self.begin[0][state], self.begin[1][state], hi, lo)
+                  & less_equal(hi, lo, self.end[0][state], self.end[1][state]))
+        for s in np.unique(state[~inside]).tolist():
+            bad = rows[~inside & (state == s)]
+            found.append(self._violation(
+                "outside-range", bad,
+                f"{self.name} issued {len(bad)} {id_name(self.kind)}(s) outside its range "
+                f"{self._range(s)} (first {fmt_id(self._value(bad[0]), self.kind)})"))
+        return found
+
+    def increasing(self) -> list[RangeViolation]:
+        c = self.c
+        ok = (c.type[self.rows] == OpType.OK) & (self.state >= 0)
+        rows, state = self.rows[ok], self.state[ok]
+        if len(rows) < 2:
+            return []
+        hi, lo = c.hi[rows], c.lo[rows]
+        bhi, blo = self.begin[0][state], self.begin[1][state]
+        same_range = (bhi[1:] == bhi[:-1]) & (blo[1:] == blo[:-1])
+        back = same_range & less_equal(hi[1:], lo[1:], hi[:-1], lo[:-1])
+        found = []
+        for s in np.unique(state[1:][back]).tolist():
+            where = np.flatnonzero(back & (state[1:] == s))
+            first = where[0]
+            found.append(self._violation(
+                "not-increasing", rows[1:][where],
+                f"{self.name} issued {fmt_id(self._value(rows[first + 1]), self.kind)} after "
+                f"{fmt_id(self._value(rows[first]), self.kind)} within its range "
+                f"{self._range(s)} ({len(where)} time(s))"))
+        return found
+
+    def _value(self, row: int) -> int:
+        return int(self.c.hi[row]) << 64 | int(self.c.lo[row])
+
+    def _violation(self, rule: str, rows: np.ndarray, message: str) -> RangeViolation:
+        examples = tuple(join128(self.c.hi[rows[:5]], self.c.lo[rows[:5]]))
+        return RangeViolation(rule, float(self.c.time[rows[0]]), self.name, self.kind, message,
+                              examples, len(rows))
+
+
+def _other_values(history: History, timeline: Timeline, c: IssueColumns, chosen: np.ndarray,
+                  kind: IdKind) -> list[RangeViolation]:
+    """Values outside [0, 2**128) lie in no sensible range: report each of them."""
+    found = []
+    others = history.other_values
+    for row in np.flatnonzero(chosen & (c.flag == VALUE_OTHER)).tolist():
+        process = int(c.process[row])
+        state = timeline.state_at(process, kind, row)
+        if state is None:
+            continue
+        value = others[row]
+        if state.cur_begin is not None and state.cur_end is not None \
+                and state.cur_begin <= value <= state.cur_end:
+            continue
+        name = history.process_names[process]
+        found.append(RangeViolation(
+            "outside-range", float(c.time[row]), name, kind,
+            f"{name} issued {fmt_id(value, kind)} outside its range "
+            f"{fmt_range(state.cur_begin, state.cur_end, kind)}", (value,)))
+    return found
+
+
+def _held(event: EventRecord) -> dict[str, tuple[int, int]]:
+    ranges = {"current": (event.cur_begin, event.cur_end), "next": (event.next_begin,
+                                                                    event.next_end)}
+    return {slot: (b, e) for slot, (b, e) in ranges.items()
+            if b is not None and e is not None and b <= e}
+
+
+def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
+    held: dict[tuple[int, IdKind], dict[str, tuple[int, int]]] = {}
+    active: dict[IdKind, set[tuple]] = {}
+    found = []
+    for event in timeline.events:
+        if event.op is Op.DECOMMISSION:
+            for key in [k for k in held if k[0] == event.process]:
+                del held[key]
+            continue
+        if event.kind is None:
+            continue
+        kind = event.kind
+        held[(event.process, kind)] = _held(event)
+        intervals = [(p, slot, b, e) for (p, k), ranges in held.items() if k is kind
+                     for slot, (b, e) in ranges.items()]
+        now: dict[tuple, tuple] = {}
+        for i, (p1, s1, b1, e1) in enumerate(intervals):
+            for p2, s2, b2, e2 in intervals[i + 1:]:
+                if b1 <= e2 and b2 <= e1:
+                    now[((p1, b1), (p2, b2))] = (p1, s1, b1, e1, p2, s2, b2, e2)
+        for key in set(now) - active.get(kind, set()):
+            p1, s1, b1, e1, p2, s2, b2, e2 = now[key]
+            n1, n2 = history.process_names[p1], history.process_names[p2]
+            found.append(RangeViolation(
+                "overlap", event.time, history.process_names[event.process], kind,
+                f"{n1}'s {s1} range {fmt_range(b1, e1, kind)} overlaps {n2}'s {s2} range "
+                f"{fmt_range(b2, e2, kind)}", (max(b1, b2), min(e1, e2))))
+        active[kind] = set(now)
+    return found
+
+
+def _transfers(history: History, timeline: Timeline) -> list[RangeViolation]:
+    found = []
+    received = {(e.kind, e.begin, e.end) for e in timeline.events if e.op is Op.RECEIVE}
+    for process, kind in timeline.pairs():
+        name = history.process_names[process]
+        snapshots = timeline.snapshots(process, kind)
+        for i, event in enumerate(snapshots):
+            if event.op is not Op.TRANSFER or event.begin is None or event.end is None:
+                continue
+            slot = "next" if event.from_next else "current"
+            now_end = event.next_end if event.from_next else event.cur_end
+            before = snapshots[i - 1] if i else None
+            before_end = None if before is None else (
+                before.next_end if event.from_next else before.cur_end)
+            piece = fmt_range(event.begin, event.end, kind)
+            problems = []
+            if now_end != event.begin - 1:
+                problems.append(f"{name} transferred {piece} from its {slot} range but "
+                                f"that range now ends at {fmt_id(now_end, kind)}, "
+                                f"not {fmt_id(event.begin - 1, kind)}")
+            if before is not None and before_end != event.end:
+                problems.append(f"{name} transferred {piece}, which is not the top of "
+                                f"its {slot} range (it ended at {fmt_id(before_end, kind)})")
+            if (kind, event.begin, event.end) not in received:
+                problems.append(f"no clone received the slice {piece} {name} transferred")
+            found += [RangeViolation("transfer", event.time, name, kind, message,
+                                     (event.begin, event.end)) for message in problems]
+    return found
+
+
+def _next_range_monotonic(history: History, timeline: Timeline) -> list[RangeViolation]:
+    found = []
+    highest: dict[IdKind, tuple[int, EventRecord]] = {}
+    for event in timeline.events:
+        kind = event.kind
+        if event.op is not Op.CLAIM or event.type != OpType.OK or event.record_end is None \
+                or kind is None:
+            continue
+        written = event.record_end + 1
+        before = highest.get(kind)
+        if before is not None and written < before[0]:
+            name = history.process_names[event.process]
+            found.append(RangeViolation(
+                "next-range-decreased", event.time, name, kind,
+                f"{name}'s claim (read {event.counter}) set nextRange to {written}, below "
+                f"{before[0]} set by {history.process_names[before[1].process]}'s claim at "
+                f"t={fmt_time(before[1].time)}", (written, before[0])))
+        if before is None or written > before[0]:
+            highest[kind] = (written, event)
+    return found

@@ -1,0 +1,248 @@
+"""Uniqueness of issued IDs, as Jepsen's ``unique-ids`` checker, with ``info``
+operations reported as *possible* duplicates instead of being ignored.
+
+The key is (issuer, ID): the CAs of one topology share an issuer, so a serial
+handed out by two different CAs is exactly the duplicate that matters.
+
+Vectorised: sort the low 64 bits of every acknowledged (and info) ID, find equal
+neighbours, and only for the rows whose low half collides compare the full
+(issuer, hi, lo) keys.  Without any collision the work is one ``np.sort``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
+from pkisim.history.timeline import fmt_id, kind_of
+
+#: Jepsen reports the 48 worst duplicates.
+DUPLICATES_SHOWN = 48
+
+
+@dataclass(frozen=True)
+class UniquenessResult:
+    """The verdict on one op's IDs.
+
+    ``attempted_count`` counts invokes, or completions when the history records
+    no invokes (pkisim's simulations record only completions).
+    ``acknowledged_count`` counts ``ok`` operations with an ID.  ``duplicated``
+    maps an ID acknowledged more than once to its count (the 48 worst, worst
+    first); ``possible_duplicates`` maps IDs that only collide because of
+    ``info`` operations (outcome unknown) to their ok + info count.  With more
+    than one issuer in the history, ``duplicated_issuers`` names the issuers
+    under which each ID repeats, and a count is the worst issuer's.
+    ``valid`` is False exactly when some ID is certainly duplicated.
+    """
+
+    op: Op
+    attempted_count: int
+    acknowledged_count: int
+    duplicated_count: int
+    duplicated: dict[int, int]
+    lowest: int | None
+    highest: int | None
+    info_count: int = 0
+    possible_duplicated_count: int = 0
+    possible_duplicates: dict[int, int] = field(default_factory=dict)
+    duplicated_issuers: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.duplicated_count == 0
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: IDs as decimal strings, so that 128-bit IDs survive any reader."""
+        return {
+            "valid": self.valid, "op": self.op.name.lower(),
+            "attempted_count": self.attempted_count,
+            "acknowledged_count": self.acknowledged_count,
+            "duplicated_count": self.duplicated_count,
+            "duplicated": {str(k): v for k, v in self.duplicated.items()},
+            "possible_duplicated_count": self.possible_duplicated_count,
+            "possible_duplicates": {str(k): v for k, v in self.possible_duplicates.items()},
+            "info_count": self.info_count,
+            "lowest": None if self.lowest is None else str(self.lowest),
+            "highest": None if self.highest is None else str(self.highest),
+            "duplicated_issuers": {str(k): list(v) for k, v in self.duplicated_issuers.items()},
+        }
+
+    def __str__(self) -> str:
+        kind = kind_of(self.op)
+        verdict = "valid" if self.valid else "INVALID"
+        lines = [f"{self.op.name.lower()}: {verdict}",
+                 f"  attempted     {self.attempted_count:>12}",
+                 f"  acknowledged  {self.acknowledged_count:>12}",
+                 f"  duplicated    {self.duplicated_count:>12}",
+                 f"  possible      {self.possible_duplicated_count:>12}  (info operations)",
+                 f"  lowest        {fmt_id(self.lowest, kind):>12}",
+                 f"  highest       {fmt_id(self.highest, kind):>12}"]
+        for title, table in (("duplicated", self.duplicated),
+                             ("possibly duplicated", self.possible_duplicates)):
+            if table:
+                ids = [fmt_id(i, kind) for i in table]
+                width = max(len("id"), *(len(i) for i in ids))
+                lines.append(f"{title} (worst {DUPLICATES_SHOWN} shown):")
+                lines.append(f"  {'id':<{width}}  count")
+                lines += [f"  {i:<{width}}  {n:>5}" for i, n in zip(ids, table.values(),
+                                                                     strict=True)]
+        return "\n".join(lines)
+
+
+def check_unique(history: History, op: Op = Op.ISSUE_CERT) -> UniquenessResult:
+    """Check that no (issuer, ID) of ``op`` was acknowledged twice."""
+    kind_of(op)
+    c = history.columns()
+    mine = c.op == op
+    is_ok = c.type == OpType.OK
+    present = c.flag == VALUE_PRESENT
+    ack = mine & is_ok & present
+    acknowledged = int(np.count_nonzero(ack))
+    if acknowledged == len(ack):  # the common case: nothing but acknowledged IDs of ``op``
+        attempted = infos = 0
+        candidates = None
+    else:
+        invokes = int(np.count_nonzero(mine & (c.type == OpType.INVOKE)))
+        attempted = invokes or int(np.count_nonzero(mine))
+        info = mine & (c.type == OpType.INFO)
+        infos = int(np.count_nonzero(info))
+        candidates = ack | (info & present) if infos else ack
+        others = _other_groups(history, mine & (is_ok | info), c.flag, c.type, c.issuer)
+        acknowledged += sum(oks for oks, _ in others.values())
+
+    lowest, highest = _extremes(c.lo, c.hi, None if candidates is None else ack)
+    groups = _colliding_groups(c.lo, c.hi, c.issuer, candidates, is_ok,
+                               (lowest, highest) if candidates is None else None)
+    if candidates is None:
+        return _result(history, op, len(ack), acknowledged, 0, groups, lowest, highest)
+    other_acks = [v for (_, v), (oks, _) in others.items() if oks]
+    if other_acks:
+        known = [v for v in (lowest, highest) if v is not None]
+        lowest, highest = min(known + other_acks), max(known + other_acks)
+    return _result(history, op, attempted, acknowledged, infos, {**groups, **others},
+                   lowest, highest)
+
+
+def _result(history: History, op: Op, attempted: int, acknowledged: int, infos: int,
+            groups: dict[tuple[int, int], tuple[int, int]], lowest: int | None,
+            highest: int | None) -> UniquenessResult:
+    certain: dict[tuple[int, int], int] = {}
+    possible: dict[tuple[int, int], int] = {}
+    for key, (oks, info) in groups.items():
+        if oks >= 2:
+            certain[key] = oks
+        elif oks + info >= 2 and info:
+            possible[key] = oks + info
+    names = history.issuer_names
+    duplicated, issuers = _by_id(certain, names)
+    possible_by_id, _ = _by_id(possible, names)
+    worst = _worst(duplicated)
+    return UniquenessResult(
+        op=op, attempted_count=attempted, acknowledged_count=acknowledged,
+        duplicated_count=len(duplicated), duplicated=worst, lowest=lowest, highest=highest,
+        info_count=infos, possible_duplicated_count=len(possible_by_id),
+        possible_duplicates=_worst(possible_by_id),
+        duplicated_issuers={i: issuers[i] for i in worst} if len(names) > 1 else {})
+
+
+def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
+                      rows: np.ndarray | None, is_ok: np.ndarray,
+                      extremes: tuple[int | None, int | None] | None = None,
+                      ) -> dict[tuple[int, int], tuple[int, int]]:
+    """(issuer, value) -> (ok count, info count) for every key carried by more
+    than one of the selected rows (``None``: all rows).  ``extremes`` are the
+    lowest and highest values when already known."""
+    low = lo if rows is None else lo[rows]
+    known = extremes if extremes and extremes[1] is not None and extremes[1] >> 64 == 0 else None
+    repeated = _repeated(low, known)
+    if not len(repeated):
+        return {}
+    if len(repeated) <= 16:
+        hit = np.zeros(len(low), bool)
+        for value in repeated:
+            hit |= low == value
+    else:
+        at = np.minimum(np.searchsorted(repeated, low), len(repeated) - 1)
+        hit = repeated[at] == low
+    index = np.flatnonzero(hit) if rows is None else np.flatnonzero(rows)[hit]
+    keys = (issuer[index], hi[index], lo[index])
+    order = np.lexsort(keys[::-1])
+    index = index[order]
+    keys = tuple(k[order] for k in keys)
+    change = np.zeros(len(index), bool)
+    change[0] = True
+    for k in keys:
+        change[1:] |= k[1:] != k[:-1]
+    starts = np.flatnonzero(change)
+    sizes = np.diff(np.r_[starts, len(index)])
+    oks = np.add.reduceat(is_ok[index].astype(np.int64), starts)
+    out = {}
+    for start, size, n_ok in zip(starts.tolist(), sizes.tolist(), oks.tolist(), strict=True):
+        if size >= 2:
+            value = int(keys[1][start]) << 64 | int(keys[2][start])
+            out[(int(keys[0][start]), value)] = (n_ok, size - n_ok)
+    return out
+
+
+def _repeated(low: np.ndarray, extremes: tuple[int | None, int | None] | None) -> np.ndarray:
+    """The sorted distinct values occurring more than once in ``low``."""
+    if not len(low):
+        return low
+    if extremes and extremes[0] is not None and extremes[1] is not None:
+        least, most = extremes
+    else:
+        least, most = int(low.min()), int(low.max())
+    if most - least < 1 << 32:  # sorting 32-bit offsets is twice as fast
+        offsets = np.empty(len(low), np.uint32)
+        np.subtract(low, np.uint64(least), out=offsets, casting="unsafe")
+        offsets.sort()
+        repeated = offsets[1:][offsets[1:] == offsets[:-1]]
+        return np.unique(repeated).astype(np.uint64) + np.uint64(least)
+    ordered = np.sort(low)
+    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+
+
+def _other_groups(history: History, rows: np.ndarray, flag: np.ndarray, kind: np.ndarray,
+                  issuer: np.ndarray) -> dict[tuple[int, int], tuple[int, int]]:
+    """The same for values outside [0, 2**128), kept exactly in a side dict."""
+    picked = np.flatnonzero(rows & (flag == VALUE_OTHER))
+    if not len(picked):
+        return {}
+    values = history.other_values
+    oks: Counter[tuple[int, int]] = Counter()
+    infos: Counter[tuple[int, int]] = Counter()
+    for row in picked.tolist():
+        key = (int(issuer[row]), values[row])
+        (oks if kind[row] == OpType.OK else infos)[key] += 1
+    return {key: (oks[key], infos[key]) for key in oks.keys() | infos.keys()}
+
+
+def _by_id(table: dict[tuple[int, int], int],
+           issuer_names: tuple[str, ...]) -> tuple[dict[int, int], dict[int, tuple[str, ...]]]:
+    counts: dict[int, int] = {}
+    issuers: dict[int, list[str]] = {}
+    for (issuer, value), count in sorted(table.items()):
+        counts[value] = max(counts.get(value, 0), count)
+        issuers.setdefault(value, []).append(issuer_names[issuer])
+    return counts, {k: tuple(v) for k, v in issuers.items()}
+
+
+def _worst(counts: dict[int, int]) -> dict[int, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:DUPLICATES_SHOWN])
+
+
+def _extremes(lo: np.ndarray, hi: np.ndarray,
+              rows: np.ndarray | None) -> tuple[int | None, int | None]:
+    """Lowest and highest value of the selected rows (``None``: all rows)."""
+    if rows is not None:
+        lo, hi = lo[rows], hi[rows]
+    if not len(lo):
+        return None, None
+    if not np.count_nonzero(hi):
+        return int(lo.min()), int(lo.max())
+    top, bottom = hi.max(), hi.min()
+    return (int(bottom) << 64 | int(lo[hi == bottom].min()),
+            int(top) << 64 | int(lo[hi == top].max()))
