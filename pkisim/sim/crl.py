@@ -50,6 +50,7 @@ class CrlService:
         self.role_epoch = 0
         self._loops_for = -1  # the role epoch whose generation loop runs
         self.crl_numbers: dict[str, int] = {}  # each CA's in-memory CRL number
+        self.role_log: list[tuple[float, str, str]] = []  # (time, ca, "enable"/"disable")
         # generations (gid = row index)
         self.gen_time: list[float] = []
         self.gen_ca: list[str] = []
@@ -73,8 +74,11 @@ class CrlService:
     # ------------------------------------------------------------ the role
     def assign(self, node: CaNode) -> None:
         """Give ``node`` the CRL role (at the start, or a ``crl-move`` fault)."""
+        now = self.world.now()
         if self.holder is not None:
             self.holder.crl_role = False
+            self.role_log.append((now, self.holder.name, "disable"))
+        self.role_log.append((now, node.name, "enable"))
         self.holder = node
         node.crl_role = True
         self.role_epoch += 1

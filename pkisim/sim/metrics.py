@@ -244,6 +244,7 @@ class RunResult:
                 "staleness_p50": _num(np.quantile(staleness, 0.5)) if len(staleness) else None,
                 "staleness_max": _num(staleness.max()) if len(staleness) else None,
                 "served_staleness_p50": _num(np.quantile(served, 0.5)) if len(served) else None,
+                "never_listed": int(self.crl_staleness["in_crl_at"].isna().sum()),
             },
             "faults": len(self.faults),
             "forecast": self.forecast.to_dict(orient="records"),

@@ -4,17 +4,30 @@ the tables, the exhaustion forecast and the checkers' verdict."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pkisim.directory import protocol as p
-from pkisim.history.history import History, Op, OpType
+from pkisim.history import (
+    CrlAction,
+    CrlEvent,
+    Revocation,
+    check_crl,
+    check_ranges,
+    check_unique,
+    explain_duplicates,
+)
+from pkisim.history.history import Op
 from pkisim.ids.config import RANGED_STRATEGIES, IdKind
 from pkisim.sim import metrics as m
 from pkisim.sim.config import DAY
 from pkisim.sim.requests import DONE
+
+#: Strategies whose numbers increase within a range (RSNv1 draws at random inside it).
+SEQUENTIAL = frozenset({"legacy", "legacy2", "naive", "dna"})
 
 if TYPE_CHECKING:
     from pkisim.sim.world import Simulation
@@ -44,7 +57,7 @@ def build_result(world: Simulation) -> m.RunResult:
         failures=m.failures_frame(requests), claims=m.claims_frame(rec.claims),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
-        verdict=verdict(world.history, crl_frame), stats=stats)
+        verdict=verdict(world), stats=stats)
 
 
 def forecast_frame(world: Simulation) -> pd.DataFrame:
@@ -87,35 +100,50 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _check_unique_fallback(history: History, op: Op) -> dict[str, Any]:
-    """Certain and possible duplicates among issued values of ``op``."""
-    c = history.columns()
-    rows = np.flatnonzero((c.op == op) & ((c.type == OpType.OK) | (c.type == OpType.INFO)))
-    ok = c.type[rows] == OpType.OK
-    values = history.values(rows)
-    seen: dict[int | None, int] = {}
-    for value, certain in zip(values, ok, strict=True):
-        if certain:
-            seen[value] = seen.get(value, 0) + 1
-    duplicated = {v: k for v, k in seen.items() if k > 1}
-    possible = sum(1 for value, certain in zip(values, ok, strict=True)
-                   if not certain and value in seen)
-    return {"valid": not duplicated, "issued": int(ok.sum()),
-            "duplicated_count": len(duplicated),
-            "duplicated": dict(sorted(duplicated.items(), key=lambda kv: -kv[1])[:48]),
-            "possible_duplicated_count": possible}
+def crl_events(world: Simulation) -> list[CrlEvent]:
+    """The CRL role changes and generations, for :func:`check_crl`.  A
+    generation lists the revocations it was the first CRL to contain (CRLs are
+    cumulative; the checker looks for each serial's first listing)."""
+    crl = world.crl
+    events = [CrlEvent(t, ca, CrlAction(action)) for t, ca, action in crl.role_log]
+    for gid, (t, ca, number) in enumerate(zip(crl.gen_time, crl.gen_ca, crl.gen_number,
+                                             strict=True)):
+        serials = frozenset(crl.rev_serial[i] for i in crl.by_gen.get(gid, ()))
+        events.append(CrlEvent(t, ca, CrlAction.GENERATE, number, serials))
+    return events
 
 
-def verdict(history: History, crl: pd.DataFrame) -> dict[str, Any]:
-    """The checkers' verdict on certificate serials and request IDs."""
-    certs = _check_unique_fallback(history, Op.ISSUE_CERT)
-    requests = _check_unique_fallback(history, Op.ISSUE_REQUEST)
-    numbers = crl["number"].to_numpy()
-    crl_ok = bool(np.all(np.diff(numbers) > 0))
-    return {"valid": certs["valid"] and requests["valid"] and crl_ok,
-            "issued": certs["issued"], "duplicated_count": certs["duplicated_count"],
-            "duplicated": {str(k): v for k, v in certs["duplicated"].items()},
-            "possible_duplicated_count": certs["possible_duplicated_count"],
-            "range_violations": None,
-            "request_ids": {k: v for k, v in requests.items() if k != "duplicated"},
-            "crl_numbers_increasing": crl_ok}
+def verdict(world: Simulation) -> dict[str, Any]:
+    """The checkers' verdict.  ``valid``: no certain duplicate serial or request
+    ID, and CRL numbers strictly increasing with one generator at a time.
+    Range-invariant violations and late CRL listings are reported beside it."""
+    history = world.history
+    scenario = world.scenario
+    certs = check_unique(history, Op.ISSUE_CERT)
+    requests = check_unique(history, Op.ISSUE_REQUEST)
+    ranges = check_ranges(history, sequential=scenario.strategy in SEQUENTIAL)
+    crl = world.crl
+    revocations = [Revocation(t, ca, serial) for t, ca, serial
+                   in zip(crl.rev_time, crl.rev_ca, crl.rev_serial, strict=True)]
+    bound = scenario.crl.auto_update_interval + 60.0
+    crl_result = check_crl(crl_events(world), revocations, bound, end_time=scenario.duration)
+    crl_rules = Counter(v.rule for v in crl_result.violations)
+    crl_ok = not (crl_rules["crl-number"] or crl_rules["two-generators"] or crl_rules["no-role"])
+    witnesses = explain_duplicates(history, certs, limit=10)
+    witnesses += explain_duplicates(history, requests, limit=10)
+    return {
+        "valid": certs.valid and requests.valid and crl_ok,
+        "issued": certs.acknowledged_count,
+        "duplicated_count": certs.duplicated_count,
+        "possible_duplicated_count": certs.possible_duplicated_count,
+        "range_violations": sum(ranges.counts().values()),
+        "serials": certs.to_dict(),
+        "request_ids": requests.to_dict(),
+        "ranges": {"valid": ranges.valid, "checked": ranges.checked_count,
+                   "violations": ranges.counts(),
+                   "first": [str(v) for v in ranges.violations[:10]]},
+        "crl": {"valid": crl_ok, "violations": dict(sorted(crl_rules.items())),
+                "listed": len(crl_result.latencies), "pending": len(crl_result.pending),
+                "bound": bound},
+        "explanations": [str(w) for w in witnesses],
+    }

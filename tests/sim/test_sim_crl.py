@@ -48,7 +48,20 @@ def test_crl_role_move_continues_numbering_from_the_replicated_record():
     assert set(crl[crl["time"] >= 1500.0]["ca"]) == {"ca2"}
     numbers = crl["number"].to_numpy()
     assert (np.diff(numbers) == 1).all()  # strictly increasing, no gap, across the move
-    assert result.summary()["verdict"]["crl_numbers_increasing"] is True
+    verdict = result.summary()["verdict"]
+    assert verdict["crl"]["valid"] is True and verdict["valid"] is True
+
+
+def test_crl_role_move_across_a_partition_makes_numbers_go_backwards():
+    """Pagure 3085's fix reads the replicated CRL record; a new CRL CA whose
+    replica has not seen the latest record still numbers from a stale one."""
+    partition = Fault("partition", 100.0, (("ds1",), ("ds2",)), duration=1900.0)
+    result = simulate(crl_world(partition, Fault("crl-move", 1500.0, "ca2")), seed=2)
+    numbers = result.crl["number"].to_numpy()
+    assert (np.diff(numbers) <= 0).any()
+    verdict = result.summary()["verdict"]
+    assert verdict["valid"] is False and verdict["duplicated_count"] == 0
+    assert verdict["crl"]["violations"]["crl-number"] >= 1
 
 
 def test_without_listening_clone_revocations_wait_for_a_cache_rebuild():

@@ -26,6 +26,7 @@ def test_steady_state_is_valid(steady):
     assert summary["duplicated_count"] == 0
     assert summary["issued"] > 10_000
     assert summary["failures"] == {}
+    assert summary["range_violations"] == 0 and summary["verdict"]["ranges"]["checked"] > 20_000
     assert set(result.requests["ca"].astype(str)) == {"ca1", "ca2", "ca3", "ca4"}
     # every clone got a slice from the master and claimed a full range at start-up
     claims = result.claims
@@ -57,7 +58,13 @@ def test_partition_during_claims_duplicates_under_legacy():
     assert during["begin"].nunique() == 1 and during["counter"].nunique() == 1
     assert set(during["replica"]) == {"ds1", "ds2"}
     lo, hi = int(during["begin"].iloc[0]), int(during["end"].iloc[0])
-    assert all(lo <= int(v) <= hi for v in summary["verdict"]["duplicated"])
+    verdict = summary["verdict"]
+    assert all(lo <= int(v) <= hi for v in verdict["serials"]["duplicated"])
+    # the checker names the two claims and the replicas they went through
+    why = verdict["explanations"][0]
+    assert "ca2" in why and "ca3" in why and "on ds1" in why and "on ds2" in why
+    assert "two claims read the same nextRange on different replicas" in why
+    assert verdict["ranges"]["violations"]["overlap"] >= 1
 
 
 def test_partition_during_claims_is_harmless_under_random():
