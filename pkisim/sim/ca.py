@@ -31,6 +31,8 @@ Process = Generator[simpy.Event, Any, Any]
 RESTART_DELAY = 30.0
 #: How often a clone installation polls for its donor to be up.
 DONOR_POLL = 5.0
+#: How often a planned stop checks that the last answers went out.
+STOP_POLL = 0.001
 
 
 class Aborted(Exception):
@@ -255,10 +257,12 @@ def crash(world: Simulation, node: CaNode) -> None:
 
 
 def stop(world: Simulation, node: CaNode) -> Process:
-    """A planned stop: wait until the (drained) worker pool is idle."""
+    """A planned stop: wait until the (drained) CA has answered every request."""
     idle_at = max(node.free)
     if idle_at > world.env.now:
         yield world.env.timeout(idle_at - world.env.now)
+    while node.outstanding > 0:  # completions due at this very instant come first
+        yield world.env.timeout(STOP_POLL)
     node.serving = False
     node.epoch += 1
     node.outstanding = 0
