@@ -33,6 +33,7 @@ from pkisim.sim.config import Scenario
 OK, FAIL, TIMEOUT, INFO = 0, 1, 2, 3
 OUTCOMES = ("ok", "fail", "timeout", "info")
 KIND_NAMES = ("enroll", "revoke", "crl")
+_CHUNK = 1 << 14  # request rows buffered as tuples before they go into typed columns
 
 #: The largest number each ID space can hold: RFC 5280 serials are positive
 #: and at most 20 octets; request IDs are Java longs; 389-DS replica IDs 1-65534.
@@ -55,29 +56,42 @@ class Recorder:
         self.outcomes = array("b")
         self.causes = array("h")
         self.cause_codes: dict[str, int] = {"": 0}
+        self._rows: list[tuple[Any, ...]] = []
         self.claims: list[tuple[Any, ...]] = []
         self.space: list[tuple[Any, ...]] = []
         self.faults: list[tuple[str, str, float, float]] = []
 
     def request(self, rid: int, client: int, kind: int, attempt: int, arrival: float,
                 start: float, end: float, ca: int, outcome: int, cause: str) -> None:
-        code = self.cause_codes.get(cause)
-        if code is None:
-            code = self.cause_codes[cause] = len(self.cause_codes)
-        self.ids.append(rid)
-        self.clients.append(client)
-        self.kinds.append(kind)
-        self.attempts.append(attempt)
-        self.arrivals.append(arrival)
-        self.waits.append(start - arrival)
-        self.latencies.append(end - arrival)
-        self.cas.append(ca)
-        self.outcomes.append(outcome)
-        self.causes.append(code)
+        """One finished attempt (the hot path: one tuple, typed columns every chunk)."""
+        rows = self._rows
+        rows.append((rid, client, kind, attempt, arrival, start - arrival, end - arrival, ca,
+                     outcome, cause))
+        if len(rows) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the buffered rows into the typed columns."""
+        if not self._rows:
+            return
+        columns = list(zip(*self._rows, strict=True))
+        self._rows = []
+        codes = self.cause_codes
+        for cause in dict.fromkeys(columns[9]):  # first-seen order: deterministic codes
+            if cause not in codes:
+                codes[cause] = len(codes)
+        columns[9] = tuple(codes[cause] for cause in columns[9])
+        for buffer, values in zip(self._buffers(), columns, strict=True):
+            buffer.extend(values)
+
+    def _buffers(self) -> tuple[array, ...]:
+        return (self.ids, self.clients, self.kinds, self.attempts, self.arrivals, self.waits,
+                self.latencies, self.cas, self.outcomes, self.causes)
 
     def requests_frame(self, ca_names: Sequence[str]) -> pd.DataFrame:
         """The request table, in the order attempts finished.  Each buffer is
         released as soon as its column is built, to keep the peak low."""
+        self.flush()
         names = [""] * len(self.cause_codes)
         for text, code in self.cause_codes.items():
             names[code] = text

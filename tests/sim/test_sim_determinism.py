@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 
@@ -40,3 +43,28 @@ def test_seed_defaults_to_the_scenario_and_progress_is_reported(steady):
     assert result.seed == 11
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
     assert result.summary() == simulate(scenario, seed=11).summary()
+
+
+def test_same_seed_same_summary_across_processes(tmp_path):
+    """String hashing is randomised per process: nothing may depend on it."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, sys\n"
+        "from pkisim.sim import CaSpec, CrlSpec, DirectorySpec, Fault, Scenario, Workload\n"
+        "from pkisim.sim import simulate\n"
+        "cas = (CaSpec('ca1', 'ds1', role='master'), CaSpec('ca2', 'ds2', donor='ca1'))\n"
+        "s = Scenario('x', duration=400.0, cas=cas, directory=DirectorySpec(('ds1', 'ds2')),\n"
+        "             workload=Workload(enroll_rate=5.0, revoke_rate=0.5, crl_fetch_rate=1.0),\n"
+        "             crl=CrlSpec(auto_update_interval=60.0),\n"
+        "             faults=(Fault('crash', 100.0, 'ca2', duration=60.0),\n"
+        "                     Fault('replica-down', 250.0, 'ds1', duration=30.0)))\n"
+        "r = simulate(s, seed=3)\n"
+        "print(json.dumps(r.summary()))\n"
+        "print(r.requests.to_csv(index=False))\n"
+        "print(list(r.requests['cause'].cat.categories))\n")
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                              check=True, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
