@@ -279,4 +279,4 @@ def decommission(world: Simulation, node: CaNode) -> Process:
         for kind in (IdKind.CERT, IdKind.REQUEST):
             repo = node.repos[kind]
             node.stranded[kind] = repo.remaining() if repo.ranged else 0
-    world.record_note(node, "CRASH", "INFO", "decommissioned")
+    world.record_note(node, "DECOMMISSION", "INFO", "decommissioned")

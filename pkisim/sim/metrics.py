@@ -123,26 +123,28 @@ class Recorder:
 
 # ---------------------------------------------------------------- derived tables
 def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float) -> pd.DataFrame:
-    """Completed attempts per bin of ``bin_width`` seconds (by end time)."""
+    """Finished attempts per bin of ``bin_width`` seconds (by end time): ``ok``
+    and ``failed`` (fail, timeout or info)."""
     nbins = max(1, math.ceil(duration / bin_width))
+    index = np.minimum(requests["end"].to_numpy() // bin_width, nbins - 1).astype(np.int64)
+    kinds = requests["kind"].cat.codes.to_numpy()
+    good = requests["outcome"].cat.codes.to_numpy() == OK
     rows = []
-    for kind in KIND_NAMES:
-        part = requests[requests["kind"] == kind]
-        index = np.minimum((part["end"].to_numpy() // bin_width).astype(np.int64), nbins - 1)
-        good = (part["outcome"] == "ok").to_numpy()
-        ok = np.bincount(index[good], minlength=nbins)
-        bad = np.bincount(index[~good], minlength=nbins)
+    for code, kind in enumerate(KIND_NAMES):
+        mine = kinds == code
+        ok = np.bincount(index[mine & good], minlength=nbins)
+        bad = np.bincount(index[mine & ~good], minlength=nbins)
         rows.append(pd.DataFrame({"time": np.arange(nbins) * bin_width, "kind": kind,
                                   "ok": ok[:nbins], "failed": bad[:nbins]}))
     return pd.concat(rows, ignore_index=True)
 
 
 def failures_frame(requests: pd.DataFrame) -> pd.DataFrame:
-    bad = requests[requests["outcome"] != "ok"]
-    counts = (bad.groupby(["cause", "kind"], observed=True).size().rename("count")
-              .reset_index())
-    counts["cause"] = counts["cause"].astype(str)
-    counts["kind"] = counts["kind"].astype(str)
+    """Attempts that did not end ``ok``, by cause and request kind."""
+    bad = requests["outcome"].cat.codes.to_numpy() != OK
+    counts = (pd.DataFrame({"cause": requests["cause"].to_numpy()[bad].astype(str),
+                            "kind": requests["kind"].to_numpy()[bad].astype(str)})
+              .groupby(["cause", "kind"]).size().rename("count").reset_index())
     return counts.sort_values(["cause", "kind"], kind="stable").reset_index(drop=True)
 
 
@@ -169,10 +171,13 @@ def faults_frame(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
 
 
 def latency_stats(requests: pd.DataFrame) -> dict[str, dict[str, float | None]]:
+    """Mean and quantiles of the latency of ``ok`` attempts, per request kind."""
     out: dict[str, dict[str, float | None]] = {}
-    for kind in KIND_NAMES:
-        values = requests.loc[(requests["kind"] == kind) & (requests["outcome"] == "ok"),
-                              "latency"].to_numpy()
+    kinds = requests["kind"].cat.codes.to_numpy()
+    good = requests["outcome"].cat.codes.to_numpy() == OK
+    latency = requests["latency"].to_numpy()
+    for code, kind in enumerate(KIND_NAMES):
+        values = latency[(kinds == code) & good].astype(np.float64)
         if len(values) == 0:
             continue
         p50, p95, p99 = np.quantile(values, [0.5, 0.95, 0.99])
@@ -228,7 +233,8 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable digest with a fixed key order."""
         req = self.requests
-        outcomes = {name: int((req["outcome"] == name).sum()) for name in OUTCOMES}
+        counts = np.bincount(req["outcome"].cat.codes.to_numpy(), minlength=len(OUTCOMES))
+        outcomes = {name: int(n) for name, n in zip(OUTCOMES, counts, strict=True)}
         failures: dict[str, int] = {}
         for row in self.failures.itertuples(index=False):
             failures[row.cause] = failures.get(row.cause, 0) + int(row.count)

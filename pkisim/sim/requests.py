@@ -292,13 +292,13 @@ class RequestFlow:
     def allocate(self, node: CaNode, repo: Repository, t: float) -> int:
         """One number from a repository that needs the directory (or DNA's
         on-demand range requests); the hot path calls ``issue_now`` itself."""
-        if repo.can_issue_now:
-            number = repo.issue_now()
-        else:
-            number = p.run(repo.issue(), partial(self.world.execute, node))
-        if self.on_demand and repo.wants_check:
-            self.world.check_on_demand(node, repo, t)
-        return number
+        try:
+            if repo.can_issue_now:
+                return repo.issue_now()
+            return p.run(repo.issue(), partial(self.world.execute, node))
+        finally:  # DNA looks at its threshold after every assignment, failed or not
+            if self.on_demand and repo.wants_check:
+                self.world.check_on_demand(node, repo, t)
 
     # ------------------------------------------------------------ outcomes
     def finish(self, req: Request, end: float, node: CaNode | None, outcome: int,

@@ -294,17 +294,14 @@ class Simulation:
             yield self.env.timeout(step)
 
     def _install_initial(self) -> None:
-        masters = [n for n in self.nodes if n.spec.role == "master"]
-        configs = list(ca_life.own_configs(self, masters[0]).values())
-        for node in self.nodes:
-            if node.spec.role != "master" and node.spec.donor is None and node.spec.ids:
-                configs += [c for c in node.spec.ids.values()
-                            if c.kind not in {m.kind for m in configs}]
-        self.directory.bootstrap(self.tree.bootstrap(configs))
+        master = next(n for n in self.nodes if n.spec.role == "master")
+        self.directory.bootstrap(self.tree.bootstrap(list(ca_life.own_configs(self,
+                                                                              master).values())))
         pending = sorted((n for n in self.nodes if n.spec.created_at == 0),
                          key=lambda n: (n.spec.role != "master", n.index))
         for node in pending:
             ca_life.install_now(self, node)
+            self.directory.settle(now=0.0)  # installed one after another, long before the run
         self.crl.assign(self.node(self._crl_name))
         for node in self.nodes:
             if node.spec.created_at > 0:
