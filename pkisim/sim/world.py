@@ -31,6 +31,7 @@ from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind
+from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import (
     CacheLoaded,
     ClaimFailed,
@@ -88,6 +89,7 @@ class Simulation:
         self.nodes = [CaNode(spec, i, self) for i, spec in enumerate(scenario.cas)]
         self._by_name = {node.name: node for node in self.nodes}
         self._down_replicas: set[str] = set()
+        self._extending: set[tuple[str, IdKind]] = set()  # DNA range requests in flight
         crl_name = next((c.name for c in scenario.cas if c.crl_master),
                         next(c.name for c in scenario.cas if c.role == "master"))
         self._crl_name = crl_name
@@ -182,9 +184,8 @@ class Simulation:
         peer = self._by_name.get(command.peer)
         if peer is None or not peer.serving or peer.repos is None:
             return p.Result(p.ResultCode.UNAVAILABLE, message=f"{command.peer} is not serving")
-        repo = next(r for r in peer.repos if r.kind.value == getattr(command, "kind", "cert"))
-        release = getattr(repo, "release_range", None)
-        given = release() if release is not None else None
+        repo = next(r for r in peer.repos if r.kind.value == command.kind)
+        given = repo.release_range() if isinstance(repo, DnaRepository) else None
         if given is None:
             return p.Result(p.ResultCode.UNWILLING_TO_PERFORM, message="no range to give")
         return p.Result(number=given[0], upper=given[1])
@@ -214,9 +215,10 @@ class Simulation:
 
     def check_on_demand(self, node: CaNode, repo: Repository, t: float) -> None:
         """DNA: a repository below its threshold asks a peer for a range now."""
-        if getattr(repo, "extending", False) or getattr(repo, "_sim_pending", False):
+        key = (node.name, repo.kind)
+        if key in self._extending:
             return
-        repo._sim_pending = True  # type: ignore[attr-defined]
+        self._extending.add(key)
 
         def run() -> Process:
             try:
@@ -224,7 +226,7 @@ class Simulation:
             except (Aborted, AllocationError):
                 pass
             finally:
-                repo._sim_pending = False  # type: ignore[attr-defined]
+                self._extending.discard(key)
 
         self.call_at(t, lambda: self.env.process(run()))
 
