@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from pkisim.sim.config import Scenario
+from pkisim.sim.workload import KIND_NAMES
 
 OK, FAIL, TIMEOUT, INFO = 0, 1, 2, 3
 OUTCOMES = ("ok", "fail", "timeout", "info")
-KIND_NAMES = ("enroll", "revoke", "crl")
 _CHUNK = 1 << 14  # request rows buffered as tuples before they go into typed columns
 
 #: The largest number each ID space can hold: RFC 5280 serials are positive

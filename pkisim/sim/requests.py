@@ -36,7 +36,6 @@ from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT
 from pkisim.sim.workload import (
     CRL_FETCH,
     ENROLL,
-    KIND_NAMES,
     REVOKE,
     PoissonArrivals,
     TraceArrivals,
@@ -58,8 +57,8 @@ _REVOKED = (p.Mod(p.ModOp.REPLACE, "certStatus", ("REVOKED",)),)
 class Request:
     """One attempt of one client request."""
 
-    __slots__ = ("arrival", "attempt", "ca", "client", "epoch", "failed", "gave_up", "id",
-                 "kind", "serial", "start")
+    __slots__ = ("archival", "arrival", "attempt", "ca", "client", "epoch", "failed", "gave_up",
+                 "id", "kind", "serial", "start")
 
     def __init__(self, rid: int, client: int, kind: int, attempt: int, arrival: float) -> None:
         self.id, self.client, self.kind, self.attempt, self.arrival = (rid, client, kind, attempt,
@@ -69,7 +68,8 @@ class Request:
         self.start = math.nan
         self.failed = ""
         self.gave_up = False
-        self.serial = -1  # revocations: the serial to revoke; enrollments: archival flag (1)
+        self.serial = -1  # revocations: the serial to revoke
+        self.archival = False  # enrollments: with key archival (needs the KRA connector)
 
 
 class RequestFlow:
@@ -95,7 +95,6 @@ class RequestFlow:
         self.recorder = world.recorder
         self.history = world.history
         self.directory = world.directory
-        self.tree = world.tree
         self.cert_base = world.tree.records_dn(IdKind.CERT)
         self.request_base = world.tree.records_dn(IdKind.REQUEST)
         self.on_demand = scenario.strategy == "dna"
@@ -128,7 +127,7 @@ class RequestFlow:
         req = Request(self.next_id, self.clients.next(), kind, 0, t)
         if kind == ENROLL:
             if self.archival_fraction and self.archival.next() < self.archival_fraction:
-                req.serial = 1
+                req.archival = True
         elif kind == REVOKE:
             issued = self.issued_serials
             if not issued:
@@ -139,7 +138,7 @@ class RequestFlow:
 
     def retry(self, old: Request, t: float) -> None:
         req = Request(old.id, old.client, old.kind, old.attempt + 1, t)
-        req.serial = old.serial
+        req.serial, req.archival = old.serial, old.archival
         self.submit(req, t)
 
     def submit(self, req: Request, t: float) -> None:
@@ -231,7 +230,7 @@ class RequestFlow:
 
     def sign(self, req: Request, node: CaNode, t: float) -> None:
         """Take a serial, sign, store the certificate record, reply."""
-        if req.serial == 1 and not node.kra:
+        if req.archival and not node.kra:
             self.finish(req, t, node, FAIL, "key archival refused")
             return
         repo = node.cert_repo
@@ -325,4 +324,4 @@ class RequestFlow:
             self.world.push(end + self.backoff, RETRY, req)
 
 
-__all__ = ["KIND_NAMES", "RequestFlow"]
+__all__ = ["Request", "RequestFlow"]
