@@ -52,6 +52,7 @@ ARRIVE, RETRY, START, DONE = 0, 1, 2, 3
 _CERT_CLASSES = ("top", "certificateRecord")
 _REQUEST_CLASSES = ("top", "request")
 _REVOKED = (p.Mod(p.ModOp.REPLACE, "certStatus", ("REVOKED",)),)
+_ISSUE_CERT, _ISSUE_REQUEST, _OK = Op.ISSUE_CERT, Op.ISSUE_REQUEST, OpType.OK
 
 
 class Request:
@@ -95,6 +96,9 @@ class RequestFlow:
         self.recorder = world.recorder
         self.history = world.history
         self.directory = world.directory
+        # bound once: the hot path calls these for every request
+        self.push = world.push
+        self.record_issue = world.history.issue
         self.cert_base = world.tree.records_dn(IdKind.CERT)
         self.request_base = world.tree.records_dn(IdKind.REQUEST)
         self.on_demand = scenario.strategy == "dna"
@@ -116,14 +120,14 @@ class RequestFlow:
         for stream in self.streams:
             t = stream[1].next()
             if t < math.inf:
-                self.world.push(t, ARRIVE, stream)
+                self.push(t, ARRIVE, stream)
 
     # ------------------------------------------------------------ arrivals
     def arrive(self, stream: tuple[int, PoissonArrivals | TraceArrivals], t: float) -> None:
         kind, source = stream
         following = source.next()
         if following < math.inf:
-            self.world.push(following, ARRIVE, stream)
+            self.push(following, ARRIVE, stream)
         req = Request(self.next_id, self.clients.next(), kind, 0, t)
         if kind == ENROLL:
             if self.archival_fraction and self.archival.next() < self.archival_fraction:
@@ -169,8 +173,8 @@ class RequestFlow:
         if start == t:
             self.begin(req, t)
         else:
-            self.world.push(start, START, req)
-        self.world.push(end, DONE, req)
+            self.push(start, START, req)
+        self.push(end, DONE, req)
 
     # ------------------------------------------------------------ service
     def begin(self, req: Request, t: float) -> None:
@@ -200,7 +204,7 @@ class RequestFlow:
                   {"objectclass": _REQUEST_CLASSES, "cn": (str(number),)}),
             replica=node.replica, now=t)
         if added.ok:
-            self.history.issue(t, node.pid, Op.ISSUE_REQUEST, number, OpType.OK, replica=node.rid)
+            self.record_issue(t, node.pid, _ISSUE_REQUEST, number, _OK, node.rid)
             node.issued_requests += 1
         else:
             req.failed = "directory down" if added.code is p.ResultCode.SERVER_DOWN else \
@@ -267,7 +271,7 @@ class RequestFlow:
             self.finish(req, req.arrival + self.timeout, node, INFO,
                         "ca crashed" if lost else "timeout")
             return
-        self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.OK, replica=node.rid)
+        self.record_issue(t, node.pid, _ISSUE_CERT, serial, _OK, node.rid)
         if self.track_serials:
             self.issued_serials.append(serial)
         self.finish(req, reply, node, OK, "")
@@ -321,7 +325,7 @@ class RequestFlow:
 
     def schedule_retry(self, req: Request, end: float) -> None:
         if req.attempt < self.max_retries:
-            self.world.push(end + self.backoff, RETRY, req)
+            self.push(end + self.backoff, RETRY, req)
 
 
 __all__ = ["Request", "RequestFlow"]
