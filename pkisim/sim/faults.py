@@ -112,12 +112,13 @@ def inject(world: Simulation, fault: Fault) -> Process:
     end = None if fault.duration is None else fault.at + fault.duration
     if fault.kind == "crl-move":
         end = fault.at
-    world.record_fault(FaultWindow(fault.kind, target, fault.at, end))
+    window = FaultWindow(fault.kind, target, fault.at, end)
     directory = world.directory
+    if fault.kind in ("crash", "maintenance") and not world.node(target).serving:
+        return  # a host that is already down (or not installed yet) cannot fail again
+    world.record_fault(window)
     if fault.kind == "crash":
         node = world.node(target)
-        if not node.serving:
-            return
         ca_life.crash(world, node)
         if fault.duration is not None:
             yield env.timeout(fault.duration)
@@ -125,8 +126,6 @@ def inject(world: Simulation, fault: Fault) -> Process:
                 yield from ca_life.start(world, node)
     elif fault.kind == "maintenance":
         node = world.node(target)
-        if not node.serving:
-            return
         world.lb.drain(node)
         yield from ca_life.stop(world, node)
         if fault.duration is not None:
