@@ -10,7 +10,7 @@ issuances fits in memory.  :class:`RunResult` holds one DataFrame per table:
 ``claims``         time, ca, kind, event, begin, end, counter, replica, outcome
 ``space``          time, ca, kind, issued, remaining, stranded, begin, end, next_begin, next_end
 ``forecast``       kind, strategy, ceiling, counter, held, space, used, rate_per_day,
-                   days_to_exhaustion, forecast_date
+                   held_days, days_to_exhaustion, forecast_date
 ``crl``            time, ca, number, size
 ``crl_staleness``  serial, ca, revoked_at, in_crl_at, served_at, staleness, served_staleness
 ``faults``         kind, target, start, end

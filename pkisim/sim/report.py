@@ -63,7 +63,8 @@ def build_result(world: Simulation) -> m.RunResult:
 def forecast_frame(world: Simulation) -> pd.DataFrame:
     """Per ID space: how long the configured space lasts at the run's mean rate.
 
-    ``held`` is what live CAs still hold (current + next ranges); ``space`` adds
+    ``held`` is what live CAs still hold (current + next ranges), and
+    ``held_days`` how long that lasts if no claim succeeds any more; ``space`` adds
     what the shared ``nextRange`` counter can still hand out below the ceiling
     (RFC 5280's 20 octets for serials) when any CA manages ranges; with serial
     management off everywhere, ``held`` is all there is.
@@ -87,7 +88,10 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
             text = p.attr_first(entry, "nextRange")
             counter = int(text) if text is not None and text.isdigit() else None
             space = held + (max(0, ceiling - counter + 1) if managed and counter else 0)
-        else:
+        elif strategy == "dna":  # no shared counter: the servers' ranges are all there is
+            held = space = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
+            ceiling = held
+        else:  # RSNv3: the whole 2**bits space, less what was used
             bits = max((n.repos[kind].config.id_length for n in live), default=128)  # type: ignore[index]
             ceiling = 2**bits - 1
             held = space = max(0, ceiling - used)
@@ -95,7 +99,9 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
         rows.append({"kind": kind.value, "strategy": strategy, "ceiling": float(ceiling),
                      "counter": None if counter is None else float(counter),
                      "held": float(held), "space": float(space), "used": used,
-                     "rate_per_day": rate, "days_to_exhaustion": days,
+                     "rate_per_day": rate,
+                     "held_days": held / rate if rate > 0 else math.inf,
+                     "days_to_exhaustion": days,
                      "forecast_date": m.forecast_date(scenario.start_date, days)})
     return pd.DataFrame(rows)
 
