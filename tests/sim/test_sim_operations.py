@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,20 @@ def test_trace_replay_uses_the_timestamps(steady, tmp_path):
     result = simulate(steady(workload=Workload(trace=str(trace))), seed=1)
     assert sorted(result.requests["arrival"]) == times[:-1]  # 700 s is after the run
     assert (result.requests["outcome"] == "ok").all()
+
+
+def test_forecast_of_a_lone_master_without_serial_management():
+    """No clone ever asked the master for a range, so it never claims: the
+    range it holds is all the space there is."""
+    scenario = Scenario("alone", duration=3600.0, cas=(CaSpec("ca1", "ds1", role="master"),),
+                        workload=Workload(enroll_rate=2.0), start_date="2026-03-01")
+    result = simulate(scenario, seed=1)
+    cert = result.forecast.set_index("kind").loc["cert"]
+    used = result.summary()["issued"]
+    assert cert["used"] == used and cert["held"] == 0x10000000 - used
+    assert cert["space"] == cert["held"] and cert["days_to_exhaustion"] == cert["held_days"]
+    assert cert["rate_per_day"] == pytest.approx(used * 24)
+    days = cert["held"] / cert["rate_per_day"]
+    expected = (dt.date(2026, 3, 1) + dt.timedelta(days=days)).isoformat()
+    assert cert["forecast_date"] == expected
+    assert result.summary()["forecast"][0]["forecast_date"] == expected
