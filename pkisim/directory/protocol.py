@@ -144,11 +144,13 @@ class RequestRange:
     """DNA's range-request extended operation, sent to a peer server.
 
     Not an LDAP operation on the CA's own replica: the driver routes it to the
-    peer's allocator (``peer`` is its ``dnaHostname``).  Result: ``number`` is
-    the lower bound, ``upper`` the upper bound, or code UNWILLING_TO_PERFORM.
+    peer's allocator (``peer`` is its ``dnaHostname``) for the ID space ``kind``
+    (``"cert"``, ``"request"``: one DNA configuration each).  Result: ``number``
+    is the lower bound, ``upper`` the upper bound, or code UNWILLING_TO_PERFORM.
     """
 
     peer: str
+    kind: str = "cert"
 
 
 Command = Read | Modify | Add | Delete | Search | LastNumberInRange | NumberExists | RequestRange

@@ -63,10 +63,10 @@ class DogtagTree:
     def record_dn(self, kind: IdKind, number: int) -> str:
         return f"cn={number},{self.records_dn(kind)}"
 
-    @property
-    def dna_shared_config_dn(self) -> str:
-        """Container of DNA's per-server shared config entries."""
-        return self.dn("ou=dna,ou=ranges")
+    def dna_shared_config_dn(self, kind: IdKind) -> str:
+        """Container of DNA's per-server shared config entries (one DNA
+        configuration, so one container, per ID space)."""
+        return self.dn(f"ou={kind.value},ou=dna,ou=ranges")
 
     @property
     def crl_record_dn(self) -> str:
@@ -79,6 +79,7 @@ class DogtagTree:
                 "ou=certificateRepository,ou=ranges", "ou=requests,ou=ranges",
                 "ou=replica,ou=ranges", "ou=certificateRepository,ou=ranges_v2",
                 "ou=requests,ou=ranges_v2", "ou=dna,ou=ranges"]
+        rdns += [f"ou={kind.value},ou=dna,ou=ranges" for kind in IdKind]
         return [self.base] + [self.dn(r) for r in rdns]
 
     def bootstrap(self, masters: list[IdSpaceConfig]) -> list[Add]:

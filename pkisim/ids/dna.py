@@ -31,7 +31,7 @@ class DnaRepository(Repository):
         self.threshold = max(1, threshold if threshold is not None else self.low_water_mark)
         self.extending = False
         self.shared_dn = (f"dnaHostname={self.config.host}+dnaPortNum={self.config.secure_port},"
-                          f"{self.tree.dna_shared_config_dn}")
+                          f"{self.tree.dna_shared_config_dn(self.kind)}")
         self.last = self.begin - 1  # DNA persists dnaNextValue on every assignment
         self._emit(RangeReceived(self.kind, self.state, self.begin, self.end, "initial"))
 
@@ -74,7 +74,8 @@ class DnaRepository(Repository):
             yield p.Add(self.shared_dn, attrs)
 
     def start(self) -> p.Operation[None]:
-        yield from self.publish()
+        """Publish this server's shared entry; a server with no range asks for one."""
+        yield from self.check_ranges()
 
     def check_ranges(self) -> p.Operation[RangeClaimed | None]:
         """Below the threshold with no standby range: ask the richest peer."""
@@ -83,7 +84,8 @@ class DnaRepository(Repository):
             return None
         self.extending = True
         try:
-            found = yield p.Search(self.tree.dna_shared_config_dn, {"objectClass": "dnaSharedConfig"})
+            found = yield p.Search(self.tree.dna_shared_config_dn(self.kind),
+                                   {"objectClass": "dnaSharedConfig"})
             peers = []
             for dn, attrs in found.entries if found.ok else ():
                 host = p.attr_first(attrs, "dnaHostname")
@@ -93,7 +95,7 @@ class DnaRepository(Repository):
             for neg_remaining, _, host in sorted(peers):
                 if neg_remaining >= 0:
                     break
-                reply = yield p.RequestRange(host)
+                reply = yield p.RequestRange(host, self.kind.value)
                 if reply.ok and reply.number is not None and reply.upper is not None:
                     self.next_begin, self.next_end = reply.number, reply.upper
                     self._emit(RangeReceived(self.kind, self.state, reply.number, reply.upper,

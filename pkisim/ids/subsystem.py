@@ -78,7 +78,8 @@ class CaRepositories:
     def __init__(self, name: str, configs: Mapping[IdKind, IdSpaceConfig],
                  tree: DogtagTree | None = None, *, seeds: Seeds | None = None,
                  listener: Callable[[str, RangeEvent], None] | None = None,
-                 source: str = "initial") -> None:
+                 source: str = "initial",
+                 rng_factory: Callable[[str], random.Random] | None = None) -> None:
         self.name = name
         self.tree = tree or DogtagTree()
         self.seeds = seeds or Seeds(0)
@@ -86,9 +87,9 @@ class CaRepositories:
         missing = [k.value for k in IdKind if k not in configs]
         if missing:
             raise ConfigError("id spaces", ", ".join(missing), f"missing for CA {name}")
+        streams = rng_factory or self.seeds.random
         self.repositories: dict[IdKind, Repository] = {
-            kind: new_repository(configs[kind], self.tree,
-                                 rng=self.seeds.random(f"{name}/{kind.value}"),
+            kind: new_repository(configs[kind], self.tree, rng=streams(f"{name}/{kind.value}"),
                                  listener=self._forward, source=source)
             for kind in START_ORDER}
 
