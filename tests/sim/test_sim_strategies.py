@@ -5,7 +5,7 @@ replica) and DNA's peer-to-peer range requests."""
 from __future__ import annotations
 
 import pytest
-from conftest import small_ranges
+from sim_builders import small_ranges
 
 from pkisim.sim import CaSpec, DirectorySpec, Scenario, Workload, simulate
 

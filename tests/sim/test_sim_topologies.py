@@ -4,7 +4,7 @@ issuance faster than refill, failover, a clone added under load, the KRA connect
 from __future__ import annotations
 
 import numpy as np
-from conftest import small_ranges
+from sim_builders import small_ranges
 
 from pkisim.sim import (
     CaSpec,
