@@ -168,7 +168,9 @@ class IdSpaceConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
-# pkispawn's values for a new master (dogtag-ranges.md section 1).
+# pkispawn's values for a new master (dogtag-ranges.md section 1).  SSNv1 writes
+# the certificate values as the hex digit strings "10000000", "2000000", "10000";
+# SSNv2 writes the same numbers with 0x.
 _PKISPAWN = {
     IdKind.CERT: dict(begin=1, end=0x10000000, increment=0x10000000, low_water_mark=0x2000000,
                       clone_transfer_number=0x10000),
@@ -177,19 +179,15 @@ _PKISPAWN = {
     IdKind.REPLICA: dict(begin=1, end=100, increment=100, low_water_mark=20,
                          clone_transfer_number=5),
 }
-# SSNv1 wrote "10000000" into hex keys: 0x10000000 for the end, but the increment
-# and low-water mark are the same digit strings read as hex.
-_LEGACY_CERT = dict(begin=1, end=0x10000000, increment=0x10000000, low_water_mark=0x2000000,
-                    clone_transfer_number=0x10000)
 
 #: The value create.ldif gives the replica ``nextRange``.
 REPLICA_NEXT_RANGE_START = 1000
 
 
-def pkispawn_defaults(kind: IdKind, strategy: str = "legacy2", **overrides: object) -> IdSpaceConfig:
+def pkispawn_defaults(kind: IdKind, strategy: str = "legacy2",
+                      **overrides: object) -> IdSpaceConfig:
     """The configuration pkispawn writes for a new master, with overrides."""
-    base: dict[str, object] = dict(_LEGACY_CERT if kind is IdKind.CERT and strategy != "legacy2"
-                                   else _PKISPAWN[kind])
+    base: dict[str, object] = dict(_PKISPAWN[kind])
     if kind is IdKind.REPLICA:
         strategy = "legacy" if strategy not in ("legacy", "legacy2") else strategy
     base.update(overrides)

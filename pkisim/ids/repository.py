@@ -214,8 +214,9 @@ class Repository:
         except ValueError:
             return self._claim_failed(f"nextRange value {text!r} is not decimal")
         new_counter = counter + self.increment
-        swap = yield p.Modify(self.counter_dn, (p.Mod(p.ModOp.DELETE, "nextRange", (text,)),
-                                                p.Mod(p.ModOp.ADD, "nextRange", (str(new_counter),))))
+        swap = yield p.Modify(self.counter_dn, (
+            p.Mod(p.ModOp.DELETE, "nextRange", (text,)),
+            p.Mod(p.ModOp.ADD, "nextRange", (str(new_counter),))))
         if not swap.ok:
             return self._claim_failed(f"nextRange CAS {text} -> {new_counter} failed: "
                                       f"{swap.code.name}")
@@ -303,7 +304,8 @@ class RangeRepository(Repository):
 
 
 class RangeRepositoryV2(Repository):
-    """SSNv2 (``legacy2``): the same algorithm with a consistent radix, counter under ``ou=ranges_v2``."""
+    """SSNv2 (``legacy2``): the same algorithm with a consistent radix; the
+    counter lives under ``ou=ranges_v2``."""
 
     strategy = "legacy2"
 
