@@ -28,7 +28,7 @@ import random
 from typing import ClassVar
 
 from pkisim.directory import protocol as p
-from pkisim.directory.tree import DogtagTree, range_record
+from pkisim.directory import tree as dtree  # a module: pkisim.directory imports us back
 from pkisim.errors import RangeDepleted, SerialNumbersExhausted, TransferError
 from pkisim.ids.config import IdSpaceConfig
 from pkisim.ids.events import (
@@ -62,12 +62,12 @@ class Repository:
     #: Which range ``hasRangeConflict`` matches: "current" (Dogtag >= 10.11) or "next" (<= 10.10).
     conflict_check: str = "current"
 
-    def __init__(self, config: IdSpaceConfig, tree: DogtagTree | None = None, *,
+    def __init__(self, config: IdSpaceConfig, tree: dtree.DogtagTree | None = None, *,
                  rng: random.Random | None = None, listener: Listener = ignore,
                  source: str = "initial") -> None:
         self.config = config
         self.kind = config.kind
-        self.tree = tree or DogtagTree()
+        self.tree = tree or dtree.DogtagTree()
         self.rng = rng or random.Random(0)
         self.listener = listener
         self.begin, self.end = config.begin, config.end
@@ -226,7 +226,7 @@ class Repository:
                       *, ignore_exists: bool = False) -> p.Operation[RangeClaimed | None]:
         record_end = new_counter - 1
         added = yield p.Add(self.tree.range_record_dn(self.kind, self.strategy, counter),
-                            range_record(self.kind, counter, record_end, self.config.host,
+                            dtree.range_record(self.kind, counter, record_end, self.config.host,
                                          self.config.secure_port))
         if not added.ok and not ignore_exists:
             return self._claim_failed(f"pkiRange cn={counter} not added: {added.code.name}",

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 
 from pkisim.directory import protocol as p
-from pkisim.directory.tree import DogtagTree
+from pkisim.directory import tree as dtree  # a module: pkisim.directory imports us back
 from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy, pkispawn_defaults
 from pkisim.ids.dna import DnaRepository
@@ -33,7 +33,7 @@ REPOSITORY_CLASSES: dict[str, type[Repository]] = {
 START_ORDER = (IdKind.REQUEST, IdKind.CERT, IdKind.REPLICA)
 
 
-def new_repository(config: IdSpaceConfig, tree: DogtagTree | None = None, *,
+def new_repository(config: IdSpaceConfig, tree: dtree.DogtagTree | None = None, *,
                    rng: random.Random | None = None,
                    listener: Callable[[RangeEvent], None] | None = None,
                    source: str = "initial") -> Repository:
@@ -76,12 +76,12 @@ class CaRepositories:
     """The certificate, request and replica-ID repositories of one CA."""
 
     def __init__(self, name: str, configs: Mapping[IdKind, IdSpaceConfig],
-                 tree: DogtagTree | None = None, *, seeds: Seeds | None = None,
+                 tree: dtree.DogtagTree | None = None, *, seeds: Seeds | None = None,
                  listener: Callable[[str, RangeEvent], None] | None = None,
                  source: str = "initial",
                  rng_factory: Callable[[str], random.Random] | None = None) -> None:
         self.name = name
-        self.tree = tree or DogtagTree()
+        self.tree = tree or dtree.DogtagTree()
         self.seeds = seeds or Seeds(0)
         self._listener = listener
         missing = [k.value for k in IdKind if k not in configs]
