@@ -1,0 +1,352 @@
+"""An allocator a program can use against a real directory: Dogtag's range
+management (any pkisim strategy) driven over python-ldap.
+
+The allocation logic is the sans-IO core of :mod:`pkisim.ids`, the same code the
+simulation and the Hypothesis machine drive; :class:`LdapAllocator` only
+executes its commands on an :class:`~pkisim.directory.ldap.LdapDirectory`:
+
+* :meth:`~LdapAllocator.next_serial` / :meth:`~LdapAllocator.next_request_id`
+  take the next number from the held range with no round trip
+  (``issue_now``), and run the update task (``checkRanges``) every
+  ``update_every`` issuances, as Dogtag's timer would;
+* issued records (``cn=<n>``) are stored as ``records`` says: ``"each"`` (one
+  add per number, as Dogtag does), ``"batch"`` (all of them, pipelined, every
+  ``batch_size`` numbers), ``"checkpoint"`` (only the highest number of each
+  batch: restart recovery only needs the highest record in a range) or
+  ``"none"``;
+* a number counts as issued (``ok`` in the history) once its record, or a
+  checkpoint above it, is stored: after a crash, numbers handed out but not yet
+  flushed may be handed out again, as Dogtag re-uses a serial whose record was
+  never written.  Call :meth:`~LdapAllocator.flush` before relying on them;
+* every acknowledged issuance and every range event goes into a
+  :class:`~pkisim.history.History` (the CA name as process, the server URL as
+  replica) and, optionally, a :class:`Journal` file that survives ``kill -9``
+  and that :func:`replay` merges across processes;
+* ``state_path`` keeps the CA's ranges (what CS.cfg holds) in a JSON file,
+  rewritten at every range change, so that a restarted process resumes from
+  them as Dogtag resumes from CS.cfg.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from pkisim.directory import protocol as p
+from pkisim.directory.ldap import LdapDirectory
+from pkisim.errors import ConfigError, DirectoryError
+from pkisim.history import History, Op, OpType
+from pkisim.ids import events as ev
+from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.subsystem import CaRepositories, master_configs
+
+RECORD_MODES = ("each", "batch", "checkpoint", "none")
+ISSUE_OPS = {IdKind.CERT: Op.ISSUE_CERT, IdKind.REQUEST: Op.ISSUE_REQUEST}
+
+#: Called after every directory command with the command and its result (tests
+#: use it to crash a process at an exact point of a claim).
+CommandHook = Callable[[p.Command, p.Result], None]
+
+
+class LdapAllocator:
+    """Serial numbers and request IDs for one CA, from ranges claimed on a real directory."""
+
+    def __init__(self, directory: LdapDirectory, name: str,
+                 configs: Mapping[IdKind, IdSpaceConfig] | None = None, strategy: str = "legacy2",
+                 history: History | None = None, *, records: str = "each",
+                 batch_size: int = 1000, update_every: int | None = 1000,
+                 journal: Journal | None = None, state_path: str | Path | None = None,
+                 after_command: CommandHook | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        if records not in RECORD_MODES:
+            raise ConfigError("records", records, f"choose one of {', '.join(RECORD_MODES)}")
+        if batch_size < 1:
+            raise ConfigError("batch_size", batch_size, "must be at least 1")
+        if update_every is not None and update_every < 1:
+            raise ConfigError("update_every", update_every, "must be at least 1 (or None)")
+        self.directory, self.name = directory, name
+        self.state_path = Path(state_path) if state_path is not None else None
+        if configs is None and self.state_path is not None and self.state_path.exists():
+            configs = load_state(self.state_path)
+        if configs is None:
+            configs = master_configs(strategy, host=name)
+        self.strategy = configs[IdKind.CERT].strategy
+        self.history = history if history is not None else History()
+        self.journal = journal
+        self.records, self.batch_size, self.update_every = records, batch_size, update_every
+        self.after_command = after_command
+        self.clock = clock
+        self._process = self.history.process(name)
+        self._replica = self.history.replica(directory.server)
+        self._pending: dict[IdKind, list[int]] = {IdKind.CERT: [], IdKind.REQUEST: []}
+        self._since_update = 0
+        self.failed_stores = 0
+        self.repos = CaRepositories(name, configs, directory.tree, listener=self._on_event)
+        self._save_state()
+
+    def __repr__(self) -> str:
+        return f"LdapAllocator({self.name!r}, {self.strategy!r}, {self.directory!r})"
+
+    # ------------------------------------------------------------ plumbing
+    def _execute(self, command: p.Command) -> p.Result:
+        result = self.directory.execute(command)
+        if self.after_command is not None:
+            self.after_command(command, result)
+        return result
+
+    def _run(self, operation: p.Operation[Any]) -> Any:
+        return p.run(operation, self._execute)
+
+    def _on_event(self, ca: str, event: ev.RangeEvent) -> None:
+        # issuances before a range change are recorded before it (check_ranges
+        # reads a CA's range state by position in the history)
+        self.flush()
+        now = self.clock()
+        self.history.event(now, self._process, event, self._replica)
+        if self.journal is not None:
+            self.journal.event(now, ca, self.directory.server, event)
+        self._save_state()
+
+    def _save_state(self) -> None:
+        if self.state_path is not None and hasattr(self, "repos"):
+            save_state(self.state_path, self.repos.configs())
+
+    # ------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        """Dogtag's start-up: bind, check the schema and the ``nextRange``
+        entries, then ``checkRanges`` for requests and certificates.
+
+        DirectoryError for an unreachable server, a wrong password, a missing
+        schema or a missing ``nextRange`` entry.
+        """
+        self.directory.connect()
+        self.directory.ensure_schema()
+        for kind in (IdKind.REQUEST, IdKind.CERT):
+            repo = self.repos[kind]
+            if repo.ranged and repo.serial_management:
+                self.directory.require(repo.counter_dn, "nextRange")
+        self._run(self.repos.start())
+
+    def update_task(self) -> None:
+        """One run of ``SerialNumberUpdateTask`` (call it from your own timer, or
+        let ``update_every`` do it)."""
+        self.flush()
+        self._since_update = 0
+        self._run(self.repos.update_task())
+
+    def restart(self, *, flush: bool = True) -> None:
+        """The CA restarts: the in-memory counters go, the ranges stay (CS.cfg);
+        start-up recovery reads the highest stored record.  ``flush=False`` is a
+        crash: unflushed numbers are forgotten."""
+        if flush:
+            self.flush()
+        else:
+            for pending in self._pending.values():
+                pending.clear()
+        self.history.note(self.clock(), self._process, Op.RESTART, OpType.OK,
+                          "crash" if not flush else "", self._replica)
+        self.repos.restart()
+        self._run(self.repos.start())
+
+    def close(self) -> None:
+        self.flush()
+        if self.journal is not None:
+            self.journal.close()
+        self.directory.close()
+
+    def __enter__(self) -> LdapAllocator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ issuance
+    def next_serial(self) -> int:
+        """The next certificate serial number."""
+        return self._next(IdKind.CERT)
+
+    def next_request_id(self) -> int:
+        """The next request ID."""
+        return self._next(IdKind.REQUEST)
+
+    def _next(self, kind: IdKind) -> int:
+        repo = self.repos[kind]
+        number = repo.issue_now() if repo.can_issue_now else self._run(repo.issue())
+        if self.records == "each":
+            self._store_each(kind, number)
+        else:
+            pending = self._pending[kind]
+            pending.append(number)
+            if len(pending) >= self.batch_size:
+                self.flush()
+        if self.update_every is not None:
+            self._since_update += 1
+            if self._since_update >= self.update_every:
+                self.update_task()
+        return number
+
+    def _store_each(self, kind: IdKind, number: int) -> None:
+        result = self._execute(p.Add(self.directory.tree.record_dn(kind, number), {}))
+        self._acknowledge(kind, [number], result.ok)
+        if not result.ok:
+            self.failed_stores += 1
+            raise DirectoryError(self.directory.server, self.directory.tree.record_dn(kind, number),
+                                 f"record not stored: {result.code.name}: {result.message}")
+
+    def flush(self) -> tuple[int, int]:
+        """Store the pending records; returns (acknowledged, failed) numbers.
+
+        Failed stores are recorded as ``fail`` in the history (never raised:
+        a flush also runs inside range switches)."""
+        acked = failed = 0
+        for kind, pending in self._pending.items():
+            if not pending:
+                continue
+            numbers = list(pending)
+            pending.clear()
+            tree = self.directory.tree
+            if self.records == "batch":
+                results = self.directory.add_many((tree.record_dn(kind, n), {}) for n in numbers)
+                good = [n for n, r in zip(numbers, results, strict=True) if r.ok]
+                bad = [n for n, r in zip(numbers, results, strict=True) if not r.ok]
+            elif self.records == "checkpoint":
+                top = max(numbers)
+                ok = self._execute(p.Add(tree.record_dn(kind, top), {})).ok
+                good, bad = (numbers, []) if ok else ([], numbers)
+            else:  # "none"
+                good, bad = numbers, []
+            self._acknowledge(kind, good, True)
+            self._acknowledge(kind, bad, False)
+            acked, failed = acked + len(good), failed + len(bad)
+        self.failed_stores += failed
+        return acked, failed
+
+    def _acknowledge(self, kind: IdKind, numbers: list[int], ok: bool) -> None:
+        if not numbers:
+            return
+        now, op = self.clock(), ISSUE_OPS[kind]
+        issue, process, replica = self.history.issue, self._process, self._replica
+        outcome = OpType.OK if ok else OpType.FAIL
+        for number in numbers:
+            issue(now, process, op, number, outcome, replica)
+        if self.journal is not None:
+            self.journal.issued(now, self.name, self.directory.server, kind, numbers, ok)
+
+
+# ---------------------------------------------------------------- CS.cfg state
+def save_state(path: Path, configs: Mapping[IdKind, IdSpaceConfig]) -> None:
+    """Write the ranges atomically (a temporary file renamed over the old one)."""
+    data = {kind.value: {**dataclasses.asdict(config), "kind": kind.value}
+            for kind, config in configs.items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> dict[IdKind, IdSpaceConfig]:
+    data = json.loads(Path(path).read_text())
+    return {IdKind(k): IdSpaceConfig(**{**v, "kind": IdKind(v["kind"])}) for k, v in data.items()}
+
+
+# ---------------------------------------------------------------- the journal
+class Journal:
+    """An append-only JSON-lines log of one allocator: range events and
+    acknowledged issuances (as runs of consecutive numbers).  Each line is
+    written through at once, so a ``kill -9`` loses nothing acknowledged.
+    ``path=None`` keeps the lines in memory (``lines``)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.lines: list[str] = []
+        self._file: TextIO | None = (open(self.path, "a", buffering=1)  # noqa: SIM115
+                                     if self.path is not None else None)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":"))
+        if self._file is not None:
+            self._file.write(line + "\n")
+        else:
+            self.lines.append(line)
+
+    def event(self, time: float, ca: str, replica: str, event: ev.RangeEvent) -> None:
+        fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        fields["kind"] = event.kind.value
+        fields["state"] = dataclasses.asdict(event.state)
+        self._write({"t": time, "ca": ca, "replica": replica, "event": type(event).__name__,
+                     "fields": fields})
+
+    def issued(self, time: float, ca: str, replica: str, kind: IdKind, numbers: list[int],
+               ok: bool = True) -> None:
+        self._write({"t": time, "ca": ca, "replica": replica, "kind": kind.value, "ok": ok,
+                     "runs": _runs(numbers)})
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _runs(numbers: list[int]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and runs[-1][1] + 1 == n:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return runs
+
+
+def _event_from(name: str, fields: dict[str, Any]) -> ev.RangeEvent:
+    cls = getattr(ev, name)
+    if not (isinstance(cls, type) and issubclass(cls, ev.RangeEvent)):
+        raise ValueError(f"not a range event: {name!r}")
+    values = dict(fields)
+    values["kind"] = IdKind(values["kind"])
+    values["state"] = ev.RangeState(**values["state"])
+    for key in ("burned", "dns"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    return cls(**values)
+
+
+def read_journal(source: str | Path | Journal) -> list[dict[str, Any]]:
+    """The records of a journal file (a torn last line, from a kill, is dropped)."""
+    if isinstance(source, Journal):
+        if source.path is None:
+            return [json.loads(line) for line in source.lines]
+        source = source.path
+    out = []
+    for line in Path(source).read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def replay(journals: Iterable[str | Path | Journal | list[dict[str, Any]]],
+           history: History | None = None) -> History:
+    """Merge the journals of several allocators (processes, runs) into one
+    history, in time order (each journal's own order kept for equal times)."""
+    history = history if history is not None else History()
+    records: list[tuple[float, int, int, dict[str, Any]]] = []
+    for j, source in enumerate(journals):
+        lines = source if isinstance(source, list) else read_journal(source)
+        records += [(float(r["t"]), j, i, r) for i, r in enumerate(lines)]
+    records.sort(key=lambda x: (x[0], x[1], x[2]))
+    for t, _, _, r in records:
+        process, replica = history.process(r["ca"]), history.replica(r["replica"])
+        if "event" in r:
+            history.event(t, process, _event_from(r["event"], r["fields"]), replica)
+            continue
+        op = ISSUE_OPS[IdKind(r["kind"])]
+        outcome = OpType.OK if r["ok"] else OpType.FAIL
+        for a, b in r["runs"]:
+            for n in range(a, b + 1):
+                history.issue(t, process, op, n, outcome, replica)
+    return history
