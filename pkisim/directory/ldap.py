@@ -142,10 +142,8 @@ class LdapDirectory:
 
     def close(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # the server may be gone already
                 self._conn.unbind_s()
-            except Exception:  # the server may be gone already
-                pass
             self._conn = None
 
     def __enter__(self) -> LdapDirectory:

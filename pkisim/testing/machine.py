@@ -153,6 +153,12 @@ class AllocationMachine(RuleBasedStateMachine):
         type(self).last_steps = []
         self.variant = VARIANTS.get(cfg.variant) if cfg.variant else None
 
+    def teardown(self) -> None:
+        """Stop a backend that holds resources (a real server): its ``close()``."""
+        close = getattr(self.directory, "close", None)
+        if close is not None:
+            close()
+
     # ------------------------------------------------------------ plumbing
     def _step(self, text: str) -> None:
         self.now += 1.0
