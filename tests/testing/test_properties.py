@@ -75,7 +75,7 @@ PLANTED = [
     pytest.param(MachineConfig("legacy2", replicas=TWO, sync=False, variant="stale-recovery",
                                disabled=frozenset({"partition", "clone"}), initial_clones=0),
                  "duplicate", id="restart recovery from a stale replica"),
-    pytest.param(MachineConfig("random", id_length=20), "duplicate",
+    pytest.param(MachineConfig("random", id_length=20, batch=64), "duplicate",
                  id="random with 20 bits (birthday bound)"),
 ]
 
