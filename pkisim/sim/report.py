@@ -102,7 +102,9 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
                      "rate_per_day": rate,
                      "held_days": held / rate if rate > 0 else math.inf,
                      "days_to_exhaustion": days,
-                     "forecast_date": m.forecast_date(scenario.start_date, days)})
+                     # the space left is what remains at the END of the run
+                     "forecast_date": m.forecast_date(scenario.start_date,
+                                                      scenario.duration / DAY + days)})
     return pd.DataFrame(rows)
 
 
