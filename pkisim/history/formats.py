@@ -176,7 +176,8 @@ def _write_parquet(history: History, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
 
 
-def _codes(column: pa.ChunkedArray, names: list[str], source: str, what: str) -> np.ndarray:
+def _codes(column: pa.ChunkedArray, names: list[str], source: str, what: str,
+           dtype: type[np.integer]) -> np.ndarray:
     """Dictionary column -> our codes (-1 for null), checked against ``names``."""
     lookup = {name: code for code, name in enumerate(names)}
     parts = []
@@ -188,11 +189,14 @@ def _codes(column: pa.ChunkedArray, names: list[str], source: str, what: str) ->
         if unknown:
             raise HistoryFormatError(source, "not among the names in the file's metadata",
                                      key=f'column "{what}"', value=unknown[0])
-        mapping = np.array([lookup[d] for d in dictionary] or [0], dtype=np.int64)
-        indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
-        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-        parts.append(np.where(valid, mapping[indices], -1))
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        mapping = np.array([lookup[d] for d in dictionary] or [0], dtype=dtype)
+        if chunk.null_count:
+            indices = pc.fill_null(chunk.indices, 0).to_numpy(zero_copy_only=False)
+            valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+            parts.append(np.where(valid, mapping[indices], -1).astype(dtype))
+        else:
+            parts.append(mapping[chunk.indices.to_numpy(zero_copy_only=False)])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 def _read_parquet(path: Path, source: str) -> History:
@@ -230,17 +234,19 @@ def _parquet_history(path: Path, source: str) -> History:
         history.replica(name)
     for name in meta["issuers"]:
         history.issuer(name)
-    codes = {what: _codes(table.column(what), names, source, what) for what, names in (
-        ("process", meta["processes"]), ("replica", meta["replicas"]),
-        ("type", list(_TYPE_NAMES)), ("f", list(_OP_NAMES)), ("issuer", meta["issuers"]))}
+    codes = {what: _codes(table.column(what), names, source, what, dtype)
+             for what, names, dtype in (
+                 ("process", meta["processes"], np.int32), ("replica", meta["replicas"], np.int16),
+                 ("type", list(_TYPE_NAMES), np.int16), ("f", list(_OP_NAMES), np.int16),
+                 ("issuer", meta["issuers"], np.int32))}
     for what in ("process", "type", "f", "issuer"):
         if (codes[what] < 0).any():
             raise HistoryFormatError(source, "null in a column that needs a value",
                                      key=f'column "{what}"')
     lo_col, hi_col = table.column("value_lo"), table.column("value_hi")
     present = lo_col.is_valid().to_numpy(zero_copy_only=False)
-    lo = pc.fill_null(lo_col, 0).to_numpy().astype(np.uint64)
-    hi = pc.fill_null(hi_col, 0).to_numpy().astype(np.uint64)
+    lo = pc.fill_null(lo_col, 0).to_numpy().astype(np.uint64, copy=False)
+    hi = pc.fill_null(hi_col, 0).to_numpy().astype(np.uint64, copy=False)
     flag = np.where(present, VALUE_PRESENT, VALUE_NONE).astype(np.uint8)
     others: dict[int, int] = {}
     texts = table.column("value_text")
@@ -248,9 +254,9 @@ def _parquet_history(path: Path, source: str) -> History:
         for row in np.flatnonzero(texts.is_valid().to_numpy(zero_copy_only=False)).tolist():
             others[row] = _parse_int(texts[row].as_py(), source, None, 'column "value_text"')
             flag[row] = VALUE_OTHER
-    history._extend([table.column("time").to_numpy().astype(np.float64),
-                     codes["process"].astype(np.int32), codes["replica"].astype(np.int16),
-                     codes["f"].astype(np.uint8), codes["type"].astype(np.uint8), lo, hi, flag],
+    history._extend([table.column("time").to_numpy().astype(np.float64, copy=False),
+                     codes["process"], codes["replica"], codes["f"].astype(np.uint8),
+                     codes["type"].astype(np.uint8), lo, hi, flag],
                     others, {row: int(code) for row, code in _nonzero(codes["issuer"])})
     columns = meta["events"]["columns"]
     position = 0

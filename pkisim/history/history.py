@@ -19,10 +19,11 @@ Two tables, both in recording order (the order *is* the history; times are label
 
 The hot path (:meth:`History.issue`) appends to plain Python lists, which is
 about twice as fast as ``array.array.append``; every :data:`CHUNK` rows the
-lists are converted in C loops and copied into the numpy columns.  Columns grow
-by 1/8 at a time, so the whole history costs ~36 bytes per row, and a reader
-gets zero-copy read-only views (:meth:`History.columns`) that never block
-further recording.
+lists are converted in C loops and copied into the numpy columns.  Columns
+double their capacity when full; pages of spare capacity are never touched, so
+the history costs about 34 bytes of memory per row, and a reader gets
+zero-copy read-only views (:meth:`History.columns`) that never block further
+recording.
 """
 
 from __future__ import annotations
@@ -146,16 +147,22 @@ class IssueColumns(NamedTuple):
 
 class _Column:
     """A growable numpy column: appends copy into spare capacity; growth
-    reallocates, so views handed out earlier stay valid."""
+    reallocates (doubling), so views handed out earlier stay valid."""
 
     def __init__(self, dtype: type[np.generic]) -> None:
         self._data = np.empty(1 << 12, dtype=dtype)
         self._size = 0
 
     def extend(self, chunk: np.ndarray) -> None:
+        if not self._size and len(chunk) > len(self._data):  # a file's whole column: adopt it
+            self._data = np.array(chunk, dtype=self._data.dtype, copy=None, order="C")
+            if not self._data.flags.writeable or self._data.base is not None:
+                self._data = self._data.copy()
+            self._size = len(chunk)
+            return
         end = self._size + len(chunk)
         if end > len(self._data):
-            grown = np.empty(max(end, len(self._data) + len(self._data) // 8), self._data.dtype)
+            grown = np.empty(max(end, 2 * len(self._data)), self._data.dtype)
             grown[: self._size] = self._data[: self._size]
             self._data = grown
         self._data[self._size:end] = chunk
@@ -168,7 +175,9 @@ class _Column:
 
     @property
     def nbytes(self) -> int:
-        return self._data.nbytes
+        """Bytes the rows use (capacity grows by doubling, but untouched pages
+        of the spare capacity take no memory)."""
+        return self._size * self._data.itemsize
 
 
 class History:
@@ -195,6 +204,7 @@ class History:
         self._rows = 0
         self._others: dict[int, int] = {}  # row -> value outside [0, 2**128)
         self._issuers: dict[int, int] = {}  # row -> issuer code other than 0
+        self._issuer_column: np.ndarray | None = None  # built from _issuers by columns()
         self._pending: tuple[list, list, list, list, list, list] = ([], [], [], [], [], [])
         self._events: list[EventRecord] = []
 
@@ -239,7 +249,7 @@ class History:
 
     def issue(self, time: float, process: int, op: Op, value: int | None,
               type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
-        """Record one issuing operation (the hot path: ~0.2 µs).
+        """Record one issuing operation (the hot path; see benchmarks/bench_history.py).
 
         ``value`` is the ID handed out, any size; ``None`` when there is none (an
         invoke, a failed issuance).  Codes come from :meth:`process`,
@@ -302,7 +312,9 @@ class History:
             process = np.frombuffer(array.array("Q", processes), np.uint64)
             op = np.frombuffer(bytes(ops), np.uint8)
             kind = np.frombuffer(bytes(types), np.uint8)
-            replica = np.frombuffer(array.array("q", replicas), np.int64)
+            replica = (np.full(size, replicas[0], np.int64)  # usually one value: -1
+                       if replicas.count(replicas[0]) == size and isinstance(replicas[0], int)
+                       else np.frombuffer(array.array("q", replicas), np.int64))
         except (OverflowError, ValueError, TypeError) as err:
             raise ValueError(f"History.issue: a process, op, type or replica code is out of "
                              f"range in rows {row0}-{row0 + size - 1} ({err})") from None
@@ -348,12 +360,15 @@ class History:
     def columns(self) -> IssueColumns:
         """Zero-copy, read-only numpy views of the issue table."""
         self._flush()
-        issuer = np.zeros(self._rows, np.int32)
-        if self._issuers:
-            rows = np.fromiter(self._issuers.keys(), np.int64, len(self._issuers))
-            issuer[rows] = np.fromiter(self._issuers.values(), np.int32, len(self._issuers))
-        issuer.flags.writeable = False
-        return IssueColumns(*(c.view() for c in self._columns_raw()), issuer)
+        cached = self._issuer_column
+        if cached is None or len(cached) != self._rows:
+            cached = np.zeros(self._rows, np.int32)
+            if self._issuers:
+                rows = np.fromiter(self._issuers.keys(), np.int64, len(self._issuers))
+                cached[rows] = np.fromiter(self._issuers.values(), np.int32, len(self._issuers))
+            cached.flags.writeable = False
+            self._issuer_column = cached
+        return IssueColumns(*(c.view() for c in self._columns_raw()), cached)
 
     @property
     def events(self) -> tuple[EventRecord, ...]:
@@ -383,7 +398,7 @@ class History:
 
     @property
     def nbytes(self) -> int:
-        """Bytes allocated by the issue table's columns (excluding the pending chunk)."""
+        """Bytes the issue table's rows use in its columns (excluding the pending chunk)."""
         return sum(c.nbytes for c in self._columns_raw())
 
     # -- frames ------------------------------------------------------------------

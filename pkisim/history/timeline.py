@@ -74,6 +74,33 @@ def join128(hi: np.ndarray, lo: np.ndarray) -> list[int]:
     return [h << 64 | v for h, v in zip(hi.tolist(), lo.tolist(), strict=True)]
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+
+def rows_among(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Indices of the ``values`` (uint64) that occur in ``wanted``, ascending.
+
+    One pass over ``values`` whatever the size of ``wanted``: a hashed bitmap of
+    the wanted values picks candidate rows, and only those are checked exactly.
+    """
+    wanted = np.unique(np.asarray(wanted, dtype=np.uint64))
+    if not len(wanted) or not len(values):
+        return np.zeros(0, np.int64)
+    if len(wanted) <= 4:
+        hit = values == wanted[0]
+        for value in wanted[1:]:
+            hit |= values == value
+        return np.flatnonzero(hit)
+    bits = min(24, max(12, len(wanted).bit_length() + 10))  # about 1 false candidate in 1000
+    shift = np.uint64(64 - bits)
+    table = np.zeros(1 << bits, bool)
+    table[(wanted * _GOLDEN) >> shift] = True
+    hashed = np.multiply(values, _GOLDEN)
+    hashed >>= shift
+    candidates = np.flatnonzero(table[hashed])
+    return candidates[np.isin(values[candidates], wanted)]
+
+
 # -- timelines -----------------------------------------------------------------
 
 class Timeline:

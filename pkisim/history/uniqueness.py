@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
-from pkisim.history.timeline import fmt_id, kind_of
+from pkisim.history.timeline import fmt_id, kind_of, rows_among
 
 #: Jepsen reports the 48 worst duplicates.
 DUPLICATES_SHOWN = 48
@@ -157,17 +157,15 @@ def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
     lowest and highest values when already known."""
     low = lo if rows is None else lo[rows]
     known = extremes if extremes and extremes[1] is not None and extremes[1] >> 64 == 0 else None
-    repeated = _repeated(low, known)
+    repeated, counts = _repeated(low, known)
     if not len(repeated):
         return {}
-    if len(repeated) <= 16:
-        hit = np.zeros(len(low), bool)
-        for value in repeated:
-            hit |= low == value
-    else:
-        at = np.minimum(np.searchsorted(repeated, low), len(repeated) - 1)
-        hit = repeated[at] == low
-    index = np.flatnonzero(hit) if rows is None else np.flatnonzero(rows)[hit]
+    if rows is None and known is not None and not np.count_nonzero(issuer):
+        # every row an acknowledged 64-bit ID of one issuer: the sort already counted them
+        return {(0, value): (count, 0)
+                for value, count in zip(repeated.tolist(), counts.tolist(), strict=True)}
+    hit = rows_among(low, repeated)
+    index = hit if rows is None else np.flatnonzero(rows)[hit]
     keys = (issuer[index], hi[index], lo[index])
     order = np.lexsort(keys[::-1])
     index = index[order]
@@ -187,22 +185,28 @@ def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
     return out
 
 
-def _repeated(low: np.ndarray, extremes: tuple[int | None, int | None] | None) -> np.ndarray:
-    """The sorted distinct values occurring more than once in ``low``."""
+def _repeated(low: np.ndarray, extremes: tuple[int | None, int | None] | None,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values occurring more than once in ``low``, sorted, and how
+    often each occurs."""
     if not len(low):
-        return low
+        return low, low
     if extremes and extremes[0] is not None and extremes[1] is not None:
         least, most = extremes
     else:
         least, most = int(low.min()), int(low.max())
-    if most - least < 1 << 32:  # sorting 32-bit offsets is twice as fast
+    if most - least < 1 << 32:  # a range of IDs: sorting 32-bit offsets is twice as fast
         offsets = np.empty(len(low), np.uint32)
         np.subtract(low, np.uint64(least), out=offsets, casting="unsafe")
-        offsets.sort()
-        repeated = offsets[1:][offsets[1:] == offsets[:-1]]
-        return np.unique(repeated).astype(np.uint64) + np.uint64(least)
-    ordered = np.sort(low)
-    return np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        values, counts = _sorted_repeats(offsets)
+        return values.astype(np.uint64) + np.uint64(least), counts
+    return _sorted_repeats(low)
+
+
+def _sorted_repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ordered = np.sort(keys)
+    values, extra = np.unique(ordered[1:][ordered[1:] == ordered[:-1]], return_counts=True)
+    return values, extra + 1
 
 
 def _other_groups(history: History, rows: np.ndarray, flag: np.ndarray, kind: np.ndarray,

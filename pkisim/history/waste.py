@@ -13,7 +13,8 @@ Columns: ``process``, ``kind``, ``begin``/``end`` (as acquired), ``source``
 burned), ``left_at``, ``counter`` (the ``nextRange`` a claim read) and the
 account, in numbers:
 
-* ``size`` = end - begin + 1;
+* ``claimed`` = end - begin + 1: the numbers the range held when the CA took
+  it (by claim, receipt or start-up load);
 * ``transferred``: given to clones;
 * ``issued``: acknowledged IDs in the range; ``failed``: IDs that info or fail
   operations consumed;
@@ -40,7 +41,7 @@ from pkisim.history.timeline import Timeline, join128, op_of
 from pkisim.ids.config import IdKind
 
 COLUMNS = ("process", "kind", "begin", "end", "source", "acquired_at", "status", "left_at",
-           "counter", "size", "transferred", "issued", "failed", "skipped", "stranded",
+           "counter", "claimed", "transferred", "issued", "failed", "skipped", "stranded",
            "remaining", "gap")
 _HELD = ("current", "next")
 
@@ -80,7 +81,7 @@ def waste_report(history: History) -> pd.DataFrame:
             "process": history.process_names[r.process], "kind": r.kind.value,
             "begin": r.begin, "end": r.end, "source": r.source, "acquired_at": r.acquired_at,
             "status": r.status, "left_at": r.left_at, "counter": r.counter,
-            "size": r.end - r.begin + 1, "transferred": r.transferred, "issued": issued,
+            "claimed": r.end - r.begin + 1, "transferred": r.transferred, "issued": issued,
             "failed": failed, "skipped": consumed - distinct,
             "stranded": 0 if r.status in _HELD else left,
             "remaining": left if r.status in _HELD else 0, "gap": r.gap})

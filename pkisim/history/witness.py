@@ -18,8 +18,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, EventRecord, History, Op, OpType
-from pkisim.history.timeline import Timeline, fmt_id, fmt_range, fmt_time, id_name, kind_of
+from pkisim.history.history import (
+    VALUE_OTHER,
+    VALUE_PRESENT,
+    EventRecord,
+    History,
+    IssueColumns,
+    Op,
+    OpType,
+)
+from pkisim.history.timeline import (
+    Timeline,
+    fmt_id,
+    fmt_range,
+    fmt_time,
+    id_name,
+    kind_of,
+    rows_among,
+)
 from pkisim.history.uniqueness import UniquenessResult
 from pkisim.ids.config import IdKind
 
@@ -125,7 +141,7 @@ def explain_duplicates(history: History, result: UniquenessResult, limit: int = 
         for issuer, rows in sorted(by_issuer.items()):
             if len(rows) < 2:
                 continue
-            holdings = tuple(_holding(history, timeline, kind, value, row) for row in rows)
+            holdings = tuple(_holding(history, c, timeline, kind, value, row) for row in rows)
             witnesses.append(DuplicateWitness(value, kind, history.issuer_names[issuer], holdings,
                                               _cause(timeline, holdings, kind)))
     return witnesses
@@ -135,13 +151,15 @@ def _rows_of(history: History, op: Op, values: list[int]) -> dict[int, list[int]
     """Rows (ok or info) of ``op`` carrying each value, in recording order."""
     c = history.columns()
     chosen = (c.op == op) & ((c.type == OpType.OK) | (c.type == OpType.INFO))
-    hit = np.zeros(len(c.lo), bool)
-    for value in values:
-        if 0 <= value < 1 << 128:
-            hit |= (c.lo == np.uint64(value & (1 << 64) - 1)) & (c.hi == np.uint64(value >> 64))
+    wide = [v for v in values if 0 <= v < 1 << 128]
+    rows = rows_among(c.lo, np.array([v & (1 << 64) - 1 for v in wide], dtype=np.uint64))
+    rows = rows[chosen[rows] & (c.flag[rows] == VALUE_PRESENT)]
+    wanted = set(wide)
     out: dict[int, list[int]] = {}
-    for row in np.flatnonzero(hit & chosen & (c.flag == VALUE_PRESENT)).tolist():
-        out.setdefault(int(c.hi[row]) << 64 | int(c.lo[row]), []).append(row)
+    for row in rows.tolist():
+        value = int(c.hi[row]) << 64 | int(c.lo[row])
+        if value in wanted:
+            out.setdefault(value, []).append(row)
     others = history.other_values
     for row in np.flatnonzero(chosen & (c.flag == VALUE_OTHER)).tolist():
         if others[row] in values:
@@ -149,9 +167,8 @@ def _rows_of(history: History, op: Op, values: list[int]) -> dict[int, list[int]
     return out
 
 
-def _holding(history: History, timeline: Timeline, kind: IdKind, value: int,
+def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind, value: int,
              row: int) -> Holding:
-    c = history.columns()
     process = int(c.process[row])
     replica = int(c.replica[row])
     state = timeline.state_at(process, kind, row)

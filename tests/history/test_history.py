@@ -81,6 +81,15 @@ def test_bad_codes_are_reported_and_their_chunk_dropped() -> None:
     h.issue(1.0, ca, Op.ISSUE_CERT, 1.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="not an int"):
         h.columns()
+    ds1 = h.replica("ds1")
+    h.issue(1.0, ca, Op.ISSUE_CERT, 2, replica=ds1)
+    h.issue(1.0, ca, Op.ISSUE_CERT, 3, replica=ds1 + 1)
+    with pytest.raises(ValueError, match="unknown replica code"):
+        h.columns()
+    h.issue(1.0, ca, Op.ISSUE_CERT, 2, replica=ds1)
+    h.issue(1.0, ca, Op.ISSUE_CERT, 3)
+    replicas = h.to_frame()["replica"]
+    assert replicas.isna().tolist()[-2:] == [False, True] and replicas.iloc[-2] == "ds1"
 
 
 def test_issued_count_and_len() -> None:

@@ -60,7 +60,7 @@ def test_every_way_to_lose_numbers() -> None:
     w = waste_report(h).set_index("begin")
     assert w["status"].to_dict() == {1: "decommissioned", 91: "current", 101: "overwritten",
                                      201: "dropped", 301: "burned"}
-    assert w.loc[1, ["size", "transferred", "issued", "stranded", "left_at"]].tolist() == [
+    assert w.loc[1, ["claimed", "transferred", "issued", "stranded", "left_at"]].tolist() == [
         100, 10, 10, 80, 9.0]
     assert w.loc[91, ["issued", "failed", "skipped", "remaining", "stranded"]].tolist() == [
         1, 1, 1, 7, 0]
