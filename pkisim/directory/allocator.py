@@ -85,6 +85,7 @@ class LdapAllocator:
         self._replica = self.history.replica(directory.server)
         self._pending: dict[IdKind, list[int]] = {IdKind.CERT: [], IdKind.REQUEST: []}
         self._since_update = 0
+        self._cas_time = 0.0
         self.failed_stores = 0
         self.repos = CaRepositories(name, configs, directory.tree, listener=self._on_event)
         self._save_state()
@@ -95,6 +96,10 @@ class LdapAllocator:
     # ------------------------------------------------------------ plumbing
     def _execute(self, command: p.Command) -> p.Result:
         result = self.directory.execute(command)
+        if isinstance(command, p.Modify) and result.ok:
+            # a claim is stamped with the time its CAS returned, not the time
+            # its pkiRange add did: merged histories then order claims by CAS
+            self._cas_time = self.clock()
         if self.after_command is not None:
             self.after_command(command, result)
         return result
@@ -106,7 +111,7 @@ class LdapAllocator:
         # issuances before a range change are recorded before it (check_ranges
         # reads a CA's range state by position in the history)
         self.flush()
-        now = self.clock()
+        now = self._cas_time if isinstance(event, ev.RangeClaimed) else self.clock()
         self.history.event(now, self._process, event, self._replica)
         if self.journal is not None:
             self.journal.event(now, ca, self.directory.server, event)
