@@ -61,7 +61,8 @@ def test_cross_replica_race_is_found_and_shrunk(strategy: str) -> None:
 
 
 def test_naive_is_found_with_one_replica_and_two_cas() -> None:
-    message, steps = find(MachineConfig("naive", max_cas=2, disabled=frozenset({"clone"})))
+    message, steps = find(MachineConfig("naive", max_cas=2, disabled=frozenset({"clone"})),
+                          examples=3000)
     assert len(steps) <= 10, steps
     assert message.count(" claim ") >= 2, message
 
@@ -85,7 +86,8 @@ def test_transfer_from_a_short_next_range_overlaps_in_dogtag() -> None:
     range without checking that the next range holds T numbers, so repeated
     clone installations from one donor hand out numbers below that range's
     begin — numbers another CA owns.  Faithful to dogtag-ranges.md 4.3 step 5."""
-    message, steps = find(MachineConfig("legacy2", guard_transfers=False, max_cas=6, transfer=8))
+    message, steps = find(MachineConfig("legacy2", guard_transfers=False, max_cas=6, transfer=8),
+                          examples=3000)
     assert "ranges overlap" in message, message
     assert " transfer " in message and len(steps) <= 10, (message, steps)
 
