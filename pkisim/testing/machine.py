@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, ClassVar, Protocol
 
@@ -566,12 +566,8 @@ def explain_ranges(log: list[tuple[float, str, str, RangeEvent]], kind: IdKind,
     return "\n".join(out)
 
 
-def machine(config: MachineConfig, **settings_overrides: Any) -> type[AllocationMachine]:
+def machine(config: MachineConfig) -> type[AllocationMachine]:
     """A state-machine class bound to ``config``; use its ``.TestCase`` in pytest."""
     name = f"Allocation_{config.strategy.replace('-', '_')}_{len(config.replicas)}r"
     return type(name, (AllocationMachine,), {"config": config, "coverage": Coverage(),
                                              "last_steps": []})
-
-
-def with_config(config: MachineConfig, **changes: Any) -> MachineConfig:
-    return replace(config, **changes)
