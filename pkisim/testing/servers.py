@@ -27,9 +27,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from pkisim.directory.ldap import LdapDirectory, schema_path
 from pkisim.directory.tree import DEFAULT_BASE
@@ -95,7 +95,28 @@ modifyTimestamp: 20000101000000Z
 """
 
 
-class Slapd:
+class _Managed:
+    """A server as a context manager: ``start()`` on entry, ``close()`` on exit,
+    and ``close()`` too when ``start()`` fails half-way."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Slapd(_Managed):
     """One OpenLDAP slapd on 127.0.0.1 with mdb and Dogtag's schema.
 
     ``schema=False`` leaves the schema out (to test that error).  The data
@@ -237,16 +258,6 @@ class Slapd:
         if self._own:
             shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> Slapd:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # ---------------------------------------------------------------- the proxy
 class TcpProxy:
@@ -346,7 +357,7 @@ logsuccess TRUE
 logpurge 07+00:00 01+00:00"""
 
 
-class SlapdPair:
+class SlapdPair(_Managed):
     """Two slapd providers replicating to each other through pausable proxies.
 
     ``servers[0]`` pulls from ``servers[1]`` through ``proxies[1]`` and vice
@@ -418,29 +429,26 @@ class SlapdPair:
             server.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def __enter__(self) -> SlapdPair:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _snapshot(directory: LdapDirectory, base: str) -> dict[str, dict[str, tuple[str, ...]]]:
+def _snapshot(directory: LdapDirectory, base: str, *, filterstr: str = "(objectClass=*)",
+              attrs: tuple[str, ...] = ("*", "entryCSN"), fold: frozenset[str] = frozenset(),
+              ) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Every entry below ``base`` as ``{dn: {attribute: sorted values}}`` (names in
+    lower case; values of the attributes in ``fold`` too), or ``{}`` when the
+    server cannot be read."""
     import ldap  # type: ignore[import-untyped]
 
     try:
         directory.connect()
-        got = directory._conn.search_s(base, ldap.SCOPE_SUBTREE, "(objectClass=*)",
-                                       ["*", "entryCSN"])
+        got = directory._conn.search_s(base, ldap.SCOPE_SUBTREE, filterstr, list(attrs))
     except Exception:
         directory.close()
         return {}
-    return {dn.lower(): {k.lower(): tuple(sorted(v.decode() for v in vs))
-                         for k, vs in attrs.items()} for dn, attrs in got}
+
+    def text(name: str, value: bytes) -> str:
+        return value.decode().lower() if name in fold else value.decode()
+    return {dn.lower(): {k.lower(): tuple(sorted(text(k.lower(), v) for v in vs))
+                         for k, vs in attrs_.items()} for dn, attrs_ in got}
 
 
 # ---------------------------------------------------------------- 389-DS
@@ -448,7 +456,7 @@ _DS_DIRS = ("etc/dirsrv", "run/dirsrv", "run/lock/dirsrv", "var/log/dirsrv", "va
             "tmp", "share/dirsrv/inf", "etc/tmpfiles.d", "etc/default", "dev/shm")
 
 
-class Ds389Pair:
+class Ds389Pair(_Managed):
     """Two 389 Directory Server suppliers under one private PREFIX, replicating
     both ways (one agreement per direction).
 
@@ -643,7 +651,12 @@ class Ds389Pair:
     def snapshot(self, index: int) -> dict[str, dict[str, tuple[str, ...]]]:
         directory = LdapDirectory(self.url[index], DS_MANAGER_DN, self.password, base=self.base)
         try:
-            return _ds_snapshot(directory, self.base)
+            # conflict entries are ldapsubentry: ask for them; each server
+            # spells the DN inside nsds5ReplConflict its own way
+            return _snapshot(directory, self.base,
+                             filterstr="(|(objectClass=*)(objectClass=ldapsubentry))",
+                             attrs=("*", "nsds5ReplConflict"),
+                             fold=frozenset({"nsds5replconflict"}))
         finally:
             directory.close()
 
@@ -664,43 +677,6 @@ class Ds389Pair:
             with contextlib.suppress(ValueError, OSError):
                 os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Ds389Pair:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _ds_snapshot(directory: LdapDirectory, base: str) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Entries below the base, conflict entries (``ldapsubentry``) included."""
-    import ldap  # type: ignore[import-untyped]
-
-    try:
-        directory.connect()
-        got = directory._conn.search_s(
-            base, ldap.SCOPE_SUBTREE, "(|(objectClass=*)(objectClass=ldapsubentry))",
-            ["*", "nsds5ReplConflict"])
-    except Exception:
-        return {}
-
-    def norm(name: str, value: bytes) -> str:
-        # each server spells the DN inside nsds5ReplConflict its own way
-        text = value.decode()
-        return text.lower() if name == "nsds5replconflict" else text
-    return {dn.lower(): {k.lower(): tuple(sorted(norm(k.lower(), v) for v in vs))
-                         for k, vs in attrs.items()} for dn, attrs in got}
-
-
-@contextlib.contextmanager
-def running(server: Any) -> Iterator[Any]:
-    """``with running(Slapd()) as s:`` for any server of this module."""
-    with server as started:
-        yield started
 
 
 # ---------------------------------------------------------------- machine backends
