@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -40,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from machine_info import machine  # benchmarks/, the script's own folder
 
 from pkisim.history import History, Op, check_ranges, check_unique, explain_duplicates
 
@@ -117,12 +116,6 @@ def scenario(name: str, history: History, repeat: int) -> dict[str, object]:
             "counter_from_history_s": from_history_s,
             "ratio_from_history": from_history_s / checker_s,
             "explain_duplicates_10_s": witness_s}
-
-
-def machine() -> dict[str, object]:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "numpy": np.__version__, "pandas": pd.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import time
 from pathlib import Path
+
+from machine_info import machine  # benchmarks/, the script's own folder
 
 from pkisim.ids import IdKind, IdSpaceConfig, new_repository
 
@@ -63,8 +64,7 @@ def main() -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "bench_core", "serials": n, "target_serials_per_s": TARGET,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "processor": platform.machine()},
+        "machine": machine(),
         "baseline_calls_per_s": round(baseline), "runs": runs}, indent=2) + "\n")
 
 

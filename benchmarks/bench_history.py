@@ -25,14 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from machine_info import machine  # benchmarks/, the script's own folder
 
 from pkisim.history import History, Op, OpType
 
@@ -95,12 +93,6 @@ def in_worker(variant: str, n: int) -> dict[str, float]:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).parent.parent)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def machine() -> dict[str, object]:
-    return {"platform": platform.platform(), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "numpy": np.__version__, "pandas": pd.__version__}
 
 
 def main(argv: list[str] | None = None) -> int:
