@@ -125,3 +125,6 @@ class RandomRepository(Repository):
     def check_ranges(self) -> p.Operation[RangeClaimed | None]:
         return None
         yield
+
+    def check_due(self) -> bool:
+        return False

@@ -191,16 +191,27 @@ class Repository:
             return None
         if self.last is None:
             yield from self.load_cache()
-        in_range = self.in_range()
-        avail = in_range + self.state.next_size
         claimed: RangeClaimed | None = None
-        if avail < self.low_water_mark:
+        if self._claim_due():
             claimed = yield from self.get_next_range()
             if claimed is None:
                 return None  # Dogtag: NullPointerException, logged; conflict check not reached
-        if in_range < self.low_water_mark and self.next_begin is not None:
+        if self._conflict_check_due():
             yield from self.has_range_conflict()
         return claimed
+
+    def _claim_due(self) -> bool:
+        """(remaining in current + size of next) < low-water mark."""
+        return self.in_range() + self.state.next_size < self.low_water_mark
+
+    def _conflict_check_due(self) -> bool:
+        return self.in_range() < self.low_water_mark and self.next_begin is not None
+
+    def check_due(self) -> bool:
+        """Would :meth:`check_ranges` talk to the directory now?"""
+        if not self.serial_management:
+            return False
+        return self.last is None or self._claim_due() or self._conflict_check_due()
 
     def get_next_range(self) -> p.Operation[RangeClaimed | None]:
         """``getNextRange``: the CAS on ``nextRange`` and the ``pkiRange`` record."""

@@ -297,18 +297,8 @@ class AllocationMachine(RuleBasedStateMachine):
         or is DNA, which publishes every run).  A run with nothing to do is no
         step at all, so that shrinking never has to carry no-op runs around."""
         def busy(node: CaNode) -> bool:
-            if node.pending is not None:
-                return True
-            for kind in (IdKind.CERT, IdKind.REQUEST):
-                repo = node.repos[kind]
-                if repo.strategy == "random" or not repo.serial_management:
-                    continue
-                if repo.last is None or repo.strategy == "dna":
-                    return True
-                if repo.in_range() + repo.state.next_size < repo.low_water_mark or (
-                        repo.in_range() < repo.low_water_mark and repo.next_begin is not None):
-                    return True
-            return False
+            return node.pending is not None or any(
+                node.repos[kind].check_due() for kind in (IdKind.CERT, IdKind.REQUEST))
         return [n for n in self.cas if n.live and n.repos is not None and busy(n)]
 
     @precondition(lambda self: bool(self._busy()))
