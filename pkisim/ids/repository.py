@@ -280,6 +280,11 @@ class Repository:
             return self.next_begin
         raise TransferError("Current range depleted but no next range available.")
 
+    def transfers_from_current(self, size: int) -> bool:
+        """Would a transfer of ``size`` come from the top of the current range
+        (else from the top of the next range)?  Needs the cache loaded."""
+        return self.end - size + 1 >= self.peek_next()
+
     def clone_transfer(self, size: int | None = None) -> p.Operation[tuple[int, int]]:
         """Donor side of ``UpdateNumberRange``: cut a slice for a new clone.
 
@@ -295,7 +300,7 @@ class Repository:
             yield from self.load_cache()
         top = self.end
         candidate = top - size + 1
-        if candidate >= self.peek_next():
+        if self.transfers_from_current(size):
             self.end = candidate - 1
             self._emit(RangeTransferred(self.kind, self.state, candidate, top, False))
             return candidate, top

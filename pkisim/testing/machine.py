@@ -406,12 +406,11 @@ class AllocationMachine(RuleBasedStateMachine):
                 continue
             size = repo.config.clone_transfer_number or 0
             try:
-                from_current = repo.end - size + 1 >= repo.peek_next()
+                from_current = repo.transfers_from_current(size)
             except AllocationError:
                 return False
             if not from_current and repo.state.next_size <= size:
                 return False  # an emptied next range is switched to all the same
-
         return True
 
     @precondition(lambda self: "decommission" not in self.off)
