@@ -1,9 +1,11 @@
-"""``pkisim run | check``: the command line, a thin layer over the public API.
+"""``pkisim run | check | sweep | audit``: the command line, a thin layer over the public API.
 
 ``pkisim run SCENARIO`` loads a scenario file, runs it with a progress bar (in
 simulated time, on stderr when it is a terminal), prints a summary table and
 writes the report directory (:mod:`pkisim.sim.output`, :mod:`pkisim.sim.plots`).
-``pkisim check HISTORY`` is :func:`pkisim.history.cli_check.main_check`.
+``pkisim check HISTORY`` is :func:`pkisim.history.cli_check.main_check`;
+``pkisim sweep`` and ``pkisim audit`` are :mod:`pkisim.sweep.cli` and
+:mod:`pkisim.audit.cli`, imported only when asked for.
 
 Exit status, as the checker's: 0 valid, 1 invalid (a duplicate serial or
 request ID, a broken CRL sequence, or a range-invariant violation), 2 error
@@ -39,6 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["check"]:
         return main_check(args[1:])
+    if args[:1] == ["sweep"]:
+        from pkisim.sweep.cli import main_sweep
+
+        return main_sweep(args[1:])
+    if args[:1] == ["audit"]:
+        from pkisim.audit.cli import main_audit
+
+        return main_audit(args[1:])
     try:
         parsed = _parser().parse_args(args)
     except SystemExit as stop:  # --help, --version (0) or a usage error (2)
@@ -90,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
                             help="no progress bar; print only the one-line verdict")
     commands.add_parser("check", add_help=False,
                         help="check a history for duplicate IDs (pkisim check --help)")
+    commands.add_parser("sweep", add_help=False,
+                        help="run a parameter sweep with replications (pkisim sweep --help)")
+    commands.add_parser("audit", add_help=False,
+                        help="audit a real deployment's ranges from LDAP or LDIF and CS.cfg "
+                             "(pkisim audit --help)")
     return parser
 
 
