@@ -4,7 +4,7 @@
 simulated time, on stderr when it is a terminal), prints a summary table and
 writes the report directory (:mod:`pkisim.sim.output`, :mod:`pkisim.sim.plots`).
 ``pkisim check HISTORY`` is :func:`pkisim.history.cli_check.main_check`;
-``pkisim sweep`` and ``pkisim audit`` are :mod:`pkisim.sweep.cli` and
+``pkisim sweep`` and ``pkisim audit`` are :mod:`pkisim.analysis.cli_sweep` and
 :mod:`pkisim.audit.cli`, imported only when asked for.
 
 Exit status, as the checker's: 0 valid, 1 invalid (a duplicate serial or
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["check"]:
         return main_check(args[1:])
     if args[:1] == ["sweep"]:
-        from pkisim.sweep.cli import main_sweep
+        from pkisim.analysis.cli_sweep import main_sweep
 
         return main_sweep(args[1:])
     if args[:1] == ["audit"]:
