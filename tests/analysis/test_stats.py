@@ -13,7 +13,7 @@ from pkisim.analysis.stats import mean_ci, t_cdf, t_quantile, wilson_interval
     (0.975, 4, 2.7764451051977934),
     (0.995, 29, 2.756385903670605),
     (0.95, 10, 1.8124611228116756),
-    (0.975, 1000, np.float64(1.9623390808264083)),
+    (0.975, 1000, 1.9623390808264083),
 ])
 def test_t_quantile_matches_tables(p: float, df: float, expected: float) -> None:
     assert t_quantile(p, df) == pytest.approx(expected, rel=1e-6)
