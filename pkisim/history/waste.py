@@ -128,6 +128,9 @@ def _ranges(timeline: Timeline) -> list[_Range]:
             out.append(_Range(e.process, e.kind, e.record_begin, e.record_end, "claim failed",
                               e.time, "burned", left_at=e.time))
         elif e.op is Op.SWITCH and e.begin is not None and e.end is not None:
+            held = current.get(key)
+            if held is not None and (held.begin, held.end) == (e.begin, e.end):
+                continue  # a switch into the range it already holds (a DNA slice received empty)
             if key in current:
                 current.pop(key).leave("switched", e.time)
             if key in following and following[key].begin == e.begin:

@@ -42,6 +42,19 @@ def test_ssnv2_claims_leave_no_gap() -> None:
     assert waste_report(h)["gap"].tolist() == [0, 0]
 
 
+def test_a_switch_into_the_range_already_held_is_not_a_new_range() -> None:
+    """DNA: a server receives a slice into an empty range, then switches to it."""
+    h = History()
+    ca2 = h.process("ca2")
+    received(h, 0.0, ca2, 1, 0)
+    received(h, 1.0, ca2, 501, 1000, "dna:ca1")
+    switched(h, 2.0, ca2, 501, 1000)
+    issue_run(h, 3.0, ca2, 501, 10)
+    report = waste_report(h)
+    assert report["issued"].sum() == 10
+    assert report[report["begin"] == 501]["status"].tolist() == ["current"]
+
+
 def test_every_way_to_lose_numbers() -> None:
     h = History()
     ca1, ca2 = h.process("ca1"), h.process("ca2")
