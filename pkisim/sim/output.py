@@ -57,9 +57,10 @@ class Staging:
     """A temporary directory next to ``destination``, renamed onto it by
     :meth:`commit`, deleted by :meth:`discard`."""
 
-    def __init__(self, destination: Path) -> None:
+    def __init__(self, destination: Path, marker: str = "summary.json") -> None:
         self.destination = Path(os.path.abspath(destination))
-        check_replaceable(self.destination)
+        self.marker = marker
+        check_replaceable(self.destination, marker)
         parent = self.destination.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +75,7 @@ class Staging:
     def commit(self) -> None:
         """Put the staged files in place, replacing a previous output."""
         dest = self.destination
-        check_replaceable(dest)
+        check_replaceable(dest, self.marker)
         umask = os.umask(0)
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)  # mkdtemp made it private
@@ -97,23 +98,23 @@ class Staging:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def check_replaceable(path: Path) -> None:
+def check_replaceable(path: Path, marker: str = "summary.json") -> None:
     """Raise :class:`OutputError` unless ``path`` is absent, an empty directory
-    or a previous pkisim output."""
+    or a previous pkisim output (it has the file ``marker``)."""
     if path.is_symlink():
         raise OutputError(f"{path}: is a symbolic link; give the directory itself")
     if not path.exists():
         return
     if not path.is_dir():
         raise OutputError(f"{path}: exists and is not a directory; refusing to replace it")
-    if (path / "summary.json").is_file():
+    if (path / marker).is_file():
         return
     try:
         empty = next(path.iterdir(), None) is None
     except OSError as err:
         raise OutputError(f"{path}: cannot read: {err.strerror or err}") from None
     if not empty:
-        raise OutputError(f"{path}: exists and is not a pkisim output (no summary.json); "
+        raise OutputError(f"{path}: exists and is not a pkisim output (no {marker}); "
                           "refusing to replace it: choose another --out")
 
 

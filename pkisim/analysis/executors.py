@@ -1,0 +1,268 @@
+"""Where a sweep's runs execute: in this process, in a pool of processes, or on a
+Dask cluster.  Each backend takes chunks of runs and yields their outcomes as
+chunks finish; the caller sorts them, so the results never depend on the backend
+or on the number of workers.
+
+A worker runs :func:`run_chunk`: it simulates each run and sends back only a
+small dict of metrics (:func:`summary_metrics`), never the run's tables.  An
+exception in a run comes back as text naming the run; a worker that dies
+(killed, out of memory) raises :class:`SweepError` naming the runs it held.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pkisim.errors import PkisimError
+from pkisim.sim import Scenario, simulate
+
+__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "Outcome", "ProcessExecutor",
+           "SweepError", "Task", "chunked", "make_executor", "run_chunk", "summary_metrics"]
+
+#: Summary keys that describe the run rather than measure it.
+_INPUTS = ("scenario", "seed", "duration", "strategy")
+#: Verdict keys repeated at the top of the summary, or keyed by serial number.
+_VERDICT_SKIP = ("valid", "issued", "duplicated_count", "possible_duplicated_count",
+                 "range_violations", "serials", "explanations", "duplicated",
+                 "possible_duplicates", "duplicated_issuers", "first")
+
+
+class SweepError(PkisimError):
+    """A run failed or a backend broke; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One run: replication ``replication`` of point ``point``."""
+
+    point: int
+    replication: int
+    seed: int
+    scenario: Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker sends back for one run."""
+
+    point: int
+    replication: int
+    seed: int
+    metrics: Mapping[str, float]
+    valid: bool
+    error: str | None = None
+
+
+Chunk = tuple[tuple[str, ...] | None, tuple[Task, ...]]
+
+
+# --------------------------------------------------------------------------- the worker side
+
+
+def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
+    """Every numeric leaf of ``RunResult.summary()`` by dotted name
+    (``latency.enroll.p95``, ``forecast.cert.days_to_exhaustion``); booleans
+    as 0/1; strings and missing values (None) left out.  The verdict adds only
+    what the top level lacks (request IDs, range violations by kind, the CRL)."""
+    out: dict[str, float] = {}
+    for key, value in summary.items():
+        if key in _INPUTS:
+            continue
+        if key == "verdict":
+            value = _without(value, _VERDICT_SKIP)
+        elif key == "forecast":
+            value = {f["kind"]: f for f in value}
+        _leaves(key, value, out)
+    return out
+
+
+def _without(value: Any, skip: Sequence[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without(v, skip) for k, v in value.items() if k not in skip}
+    return value
+
+
+def _leaves(name: str, value: Any, out: dict[str, float]) -> None:
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            _leaves(f"{name}.{key}", sub, out)
+    elif isinstance(value, bool | int | float):  # booleans as 0/1
+        out[name] = float(value)
+
+
+def _keep(metrics: dict[str, float], patterns: tuple[str, ...] | None) -> dict[str, float]:
+    if patterns is None:
+        return metrics
+    return {k: v for k, v in metrics.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+
+
+def run_chunk(chunk: Chunk) -> list[Outcome]:
+    """Simulate every run of ``chunk`` (in a worker); one outcome per run."""
+    patterns, tasks = chunk
+    outcomes = []
+    for task in tasks:
+        try:
+            summary = simulate(task.scenario, seed=task.seed).summary()
+        except Exception as err:  # reported by the parent, naming the run
+            text = str(err).splitlines()[0] if str(err) else ""
+            outcomes.append(Outcome(task.point, task.replication, task.seed, {}, False,
+                                    f"{type(err).__name__}: {text}".rstrip(": ")))
+            continue
+        valid = bool(summary.get("valid")) and not summary.get("range_violations")
+        outcomes.append(Outcome(task.point, task.replication, task.seed,
+                                _keep(summary_metrics(summary), patterns), valid))
+    return outcomes
+
+
+def _ready(_: int) -> int:
+    """A trivial task that makes a pool start its processes (and import pkisim)."""
+    time.sleep(0.05)
+    return 0
+
+
+def chunked(tasks: Sequence[Task], workers: int) -> list[tuple[Task, ...]]:
+    """Tasks in chunks small enough to balance the load (about 32 per worker)
+    and big enough to amortise the hand-off (at most 16 runs)."""
+    size = max(1, min(16, math.ceil(len(tasks) / (max(workers, 1) * 32))))
+    return [tuple(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+
+
+# --------------------------------------------------------------------------- the backends
+
+
+class Executor(Protocol):
+    """Runs chunks; yields each chunk's outcomes when it finishes."""
+
+    workers: int
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Every run in this process, one after another (``workers=1``)."""
+
+    workers = 1
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
+        for chunk in chunks:
+            yield run_chunk(chunk)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProcessExecutor:
+    """A persistent pool of ``workers`` processes (forkserver: safe beside
+    threads, and each process starts from a server that already imported pkisim).
+    Reuse one across sweeps to pay the start-up once."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise SweepError(f"workers = {workers}: must be >= 1")
+        self.workers = workers
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
+            else "spawn"
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(["pkisim.analysis.executors"])
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def start(self) -> ProcessExecutor:
+        """Start every process now rather than on the first chunks."""
+        list(self.pool.map(_ready, range(self.workers * 2)))
+        return self
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
+        return _as_completed({self.pool.submit(run_chunk, c): c for c in chunks})
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ProcessExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``."""
+
+    def __init__(self, address: str) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise SweepError(f"--scheduler {address}: Dask is not installed; "
+                             "pip install 'pkisim[dask]'") from None
+        try:
+            self.client = Client(address, timeout="10s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise SweepError(f"--scheduler {address}: cannot connect: {reason}") from None
+        self.workers = max(1, sum(self.client.nthreads().values()))
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
+        return _as_completed({self.client.submit(run_chunk, c, pure=False): c for c in chunks})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_completed(futures: dict[Any, Chunk]) -> Iterator[list[Outcome]]:
+    """Outcomes of ``futures`` as they finish; a broken worker raises
+    :class:`SweepError` naming its runs; leaving early cancels the rest."""
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = _wait(pending)
+            for future in done:
+                try:
+                    yield future.result()
+                except Exception as err:
+                    runs = ", ".join(f"point {t.point} replication {t.replication}"
+                                     for t in futures[future][1])
+                    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                    raise SweepError(f"a worker failed running {runs}: {reason}") from None
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _wait(pending: set[Any]) -> tuple[set[Any], set[Any]]:
+    if all(isinstance(f, Future) for f in pending):
+        done, rest = wait(pending, return_when=FIRST_COMPLETED)
+        return set(done), set(rest)
+    from distributed import wait as dask_wait
+
+    done, rest = dask_wait(list(pending), return_when="FIRST_COMPLETED")
+    return set(done), set(rest)
+
+
+def make_executor(workers: int = 1, scheduler: str | None = None) -> Executor:
+    """The backend for ``workers`` processes, or the Dask scheduler at ``scheduler``."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    if workers == 1:
+        return LocalExecutor()
+    return ProcessExecutor(workers)

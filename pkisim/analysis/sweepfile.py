@@ -1,0 +1,319 @@
+"""Sweep files: TOML in, a validated :class:`Sweep` (every point's scenario built) out.
+
+A sweep is a scenario file, a set of points (parameter values) and a number of
+replications of each point::
+
+    scenario = "../steady-state.toml"      # relative to the sweep file
+    replications = 20
+    seed = 7                               # the root of every run's seed
+    metrics = ["issued", "latency.enroll.p95"]   # optional; default: all
+
+    [overrides]                            # optional: set on every point
+    duration = "1d"
+
+    [grid]                                 # cartesian product, in file order
+    "workload.enroll_rate" = ["2000/day", "5000/day", "10000/day"]
+    strategy = ["legacy2", "random"]
+
+    [[points]]                             # and/or an explicit list
+    "defaults.ids.serialLowWaterMark" = "0x800"
+
+    [target]                               # optional: replicate until narrow
+    metric = "latency.enroll.p95"
+    half_width = 0.05
+    relative = true
+    max_replications = 200
+
+Parameter keys are the scenario's dotted keys (``load_scenario``'s overrides);
+``strategy`` is the allocation strategy of every CA and ``scenario`` another
+scenario file.  With both ``[grid]`` and ``[[points]]`` each listed point is
+combined with every grid combination.  Every point is validated when the file
+is loaded; an error is one line naming the sweep file, the key and the value,
+and the scenario's own error.  The keys are documented in
+``scenarios/sweeps/README.md``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pkisim.errors import ConfigError
+from pkisim.scenario import load_scenario
+from pkisim.sim import Scenario
+
+__all__ = ["METRIC_SECTIONS", "Point", "Sweep", "Target", "load_sweep", "sweep_from_dict"]
+
+_TOP = {"scenario", "replications", "seed", "metrics", "overrides", "grid", "points", "target"}
+_TARGET = {"metric", "half_width", "relative", "max_replications", "batch"}
+#: Parameters that are not scenario overrides.
+SPECIAL = ("scenario", "strategy")
+#: The first part of every metric name: the sections of ``RunResult.summary()``.
+METRIC_SECTIONS = ("valid", "issued", "duplicated_count", "possible_duplicated_count",
+                   "range_violations", "verdict", "requests", "failures", "latency", "claims",
+                   "crl", "faults", "forecast", "stats")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One combination of parameter values and the scenario it gives."""
+
+    index: int
+    params: tuple[tuple[str, Any], ...]
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        """``workload.enroll_rate='5000/day', strategy='random'`` (or ``defaults``)."""
+        return ", ".join(f"{k}={v!r}" for k, v in self.params) or "defaults"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Add replications until every point's 95 % interval of ``metric`` has a
+    half-width of at most ``half_width`` (times ``|mean|`` when ``relative``)."""
+
+    metric: str
+    half_width: float
+    relative: bool = False
+    max_replications: int = 100
+    batch: int | None = None  # replications added per round (default: the initial count)
+
+    def met(self, mean: float, half_width: float) -> bool:
+        bound = self.half_width * abs(mean) if self.relative else self.half_width
+        return half_width <= bound
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Points times replications of one scenario, validated."""
+
+    source: str
+    scenario_file: Path
+    replications: int
+    seed: int
+    parameters: tuple[str, ...]
+    points: tuple[Point, ...]
+    metrics: tuple[str, ...] | None = None
+    target: Target | None = None
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def runs(self) -> int:
+        """Runs before any replication a target adds."""
+        return len(self.points) * self.replications
+
+    def keeps(self, metric: str) -> bool:
+        """Whether ``metrics`` (names or shell patterns) selects ``metric``."""
+        return self.metrics is None or any(fnmatch.fnmatchcase(metric, m) for m in self.metrics)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_sweep(path: str | os.PathLike[str], *, overrides: Mapping[str, object] | None = None,
+               replications: int | None = None, seed: int | None = None) -> Sweep:
+    """Read and validate the sweep file ``path``.
+
+    ``overrides`` are added to the file's ``[overrides]`` (the CLI's ``--set``);
+    ``replications`` and ``seed`` replace the file's.  Raises :class:`ConfigError`.
+    """
+    source = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.loads(f.read().decode("utf-8"))
+    except OSError as err:
+        raise ConfigError("file", source, f"cannot be read: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError("file", source, f"is not UTF-8 text (byte {err.start})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError("file", source, f"is not valid TOML: {err}") from None
+    data = dict(data)
+    if overrides:
+        data["overrides"] = {**_flat(data.get("overrides", {}), "overrides", source),
+                             **overrides}
+    if replications is not None:
+        data["replications"] = replications
+    if seed is not None:
+        data["seed"] = seed
+    return sweep_from_dict(data, source, base_dir=Path(source).parent)
+
+
+def sweep_from_dict(data: Mapping[str, Any], source: str = "<dict>", *,
+                    base_dir: str | os.PathLike[str] = ".") -> Sweep:
+    """The sweep that ``data`` (a parsed sweep file) describes; relative
+    scenario paths are relative to ``base_dir``."""
+    base = Path(base_dir)
+
+    def fail(key: str, value: object, reason: str) -> ConfigError:
+        return ConfigError(key, value, reason, source=source)
+
+    unknown = sorted(set(data) - _TOP)
+    if unknown:
+        raise fail(unknown[0], data[unknown[0]], f"unknown key; expected one of {sorted(_TOP)}")
+    if "scenario" not in data:
+        raise fail("scenario", None, "is required: the scenario file to sweep")
+    scenario_file = _path(data["scenario"], "scenario", base, fail)
+    replications = _count(data.get("replications", 1), "replications", fail)
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise fail("seed", seed, "must be an integer >= 0")
+    metrics = _metrics(data.get("metrics"), fail)
+    fixed = _flat(data.get("overrides", {}), "overrides", source)
+    for key in ("scenario", "seed"):
+        if key in fixed:
+            raise fail(f"overrides.{key}", fixed[key], "cannot be set here (a top-level key "
+                                                       "of the sweep file)")
+    combos = _combinations(data, source, fail)
+    parameters = tuple(dict.fromkeys(k for combo in combos for k in combo))
+    clash = [k for k in parameters if k in fixed]
+    if clash:
+        raise fail(f"overrides.{clash[0]}", fixed[clash[0]], "is also a swept parameter")
+    points = tuple(_point(i, combo, fixed, scenario_file, base, source, fail)
+                   for i, combo in enumerate(combos))
+    target = _target(data.get("target"), metrics, replications, fail)
+    return Sweep(source, scenario_file, replications, seed, parameters, points, metrics, target,
+                 tuple(fixed.items()))
+
+
+def _path(value: object, key: str, base: Path, fail: Any) -> Path:
+    if not isinstance(value, str) or not value:
+        raise fail(key, value, "must be a path to a scenario file (relative to the sweep file)")
+    path = Path(value) if os.path.isabs(value) else base / value
+    if not path.is_file():
+        raise fail(key, value, f"no such scenario file: {path}")
+    return path
+
+
+def _count(value: object, key: str, fail: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise fail(key, value, "must be an integer >= 1")
+    return value
+
+
+def _flat(table: object, key: str, source: str) -> dict[str, Any]:
+    """``{"workload": {"enroll_rate": [...]}}`` -> ``{"workload.enroll_rate": [...]}``:
+    dotted keys written bare or quoted give the same names."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(key, table, "must be a table of dotted scenario keys", source=source)
+    out: dict[str, Any] = {}
+    for name, value in table.items():
+        if isinstance(value, Mapping) and value:
+            for sub, leaf in _flat(value, f"{key}.{name}", source).items():
+                out[f"{name}.{sub}"] = leaf
+        else:
+            out[str(name)] = value
+    return out
+
+
+def _combinations(data: Mapping[str, Any], source: str, fail: Any) -> list[dict[str, Any]]:
+    grid = _flat(data.get("grid", {}), "grid", source)
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise fail(f"grid.{key}", values, "must be a non-empty list of values")
+        _parameter(key, f"grid.{key}", values, fail)
+    rows = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    listed = data.get("points")
+    if listed is None:
+        return rows
+    if not isinstance(listed, list) or not listed or \
+            not all(isinstance(p, Mapping) for p in listed):
+        raise fail("points", listed, "must be a non-empty array of tables ([[points]])")
+    combos = []
+    for n, table in enumerate(listed):
+        point = _flat(table, f"points[{n}]", source)
+        for key, value in point.items():
+            _parameter(key, f"points[{n}].{key}", value, fail)
+            if key in grid:
+                raise fail(f"points[{n}].{key}", value, "is also a [grid] key")
+        combos += [{**point, **row} for row in rows]
+    return combos
+
+
+def _parameter(key: str, where: str, value: object, fail: Any) -> None:
+    if key == "seed":
+        raise fail(where, value, "cannot be swept: each run's seed derives from the sweep's "
+                                 "seed; use replications")
+    if key in ("name", "description"):
+        raise fail(where, value, "cannot be swept (not a parameter)")
+
+
+def _point(index: int, combo: dict[str, Any], fixed: dict[str, Any], scenario_file: Path,
+           base: Path, source: str, fail: Any) -> Point:
+    settings = {**fixed, **combo}
+    path = scenario_file
+    if "scenario" in combo:
+        path = _path(combo["scenario"], f"point {index}: scenario", base, fail)
+    strategy = settings.pop("strategy", None)
+    overrides = {k: v for k, v in settings.items() if k not in SPECIAL}
+    try:
+        scenario = load_scenario(path, overrides=overrides, strategy=strategy)
+    except ConfigError as err:
+        key = err.key if err.key in settings else _culprit(err, settings)
+        where = "overrides" if key in fixed and key not in combo else f"point {index}"
+        value = settings.get(key, err.value) if key != "--strategy" else strategy
+        name = "strategy" if key == "--strategy" else key
+        raise fail(f"{where}: {name}", value, f"rejected by the scenario: {err}") from None
+    return Point(index, tuple(combo.items()), scenario)
+
+
+def _culprit(err: ConfigError, settings: Mapping[str, Any]) -> str:
+    """The swept key an error of the scenario is about (or its own key)."""
+    for key in settings:
+        if err.key.startswith(key) or key.startswith(err.key):
+            return key
+    return err.key
+
+
+def _metrics(value: object, fail: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise fail("metrics", value, "must be a non-empty list of metric names, e.g. "
+                                     "['issued', 'latency.enroll.p95']")
+    for metric in value:
+        head = metric.split(".")[0]
+        if not any(fnmatch.fnmatchcase(s, head) for s in METRIC_SECTIONS):
+            raise fail("metrics", metric, "is not a metric: names start with one of "
+                                          + ", ".join(METRIC_SECTIONS))
+    return tuple(value)
+
+
+def _target(table: object, metrics: tuple[str, ...] | None, replications: int,
+            fail: Any) -> Target | None:
+    if table is None:
+        return None
+    if not isinstance(table, Mapping):
+        raise fail("target", table, "must be a table with metric, half_width, max_replications")
+    unknown = sorted(set(table) - _TARGET)
+    if unknown:
+        raise fail(f"target.{unknown[0]}", table[unknown[0]],
+                   f"unknown key; expected one of {sorted(_TARGET)}")
+    metric = table.get("metric")
+    if not isinstance(metric, str) or _metrics([metric], fail) is None:
+        raise fail("target.metric", metric, "must be a metric name, e.g. 'latency.enroll.p95'")
+    if any(c in metric for c in "*?["):
+        raise fail("target.metric", metric, "must be one metric, not a pattern")
+    probe = Sweep("", Path(), 1, 0, (), (), metrics)
+    if not probe.keeps(metric):
+        raise fail("target.metric", metric, "is not among the sweep's metrics")
+    width = table.get("half_width")
+    if not isinstance(width, int | float) or isinstance(width, bool) or not width > 0:
+        raise fail("target.half_width", width, "must be a number > 0")
+    relative = table.get("relative", False)
+    if not isinstance(relative, bool):
+        raise fail("target.relative", relative, "must be true or false")
+    most = _count(table.get("max_replications", 100), "target.max_replications", fail)
+    if most < replications:
+        raise fail("target.max_replications", most, f"is below replications ({replications})")
+    batch = table.get("batch")
+    if batch is not None:
+        _count(batch, "target.batch", fail)
+    return Target(metric, float(width), relative, most, batch)
+
