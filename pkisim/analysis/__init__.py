@@ -7,10 +7,21 @@ Sweeps are :mod:`pkisim.analysis.sweep`; statistics are
 plots are :mod:`pkisim.analysis.plots` (matplotlib, imported only there).
 """
 
-from pkisim.analysis.stats import Interval, mean_ci, t_cdf, t_quantile, wilson_interval
-
 # sweep: public names (added with pkisim.analysis.sweep)
+from pkisim.analysis.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    ProcessExecutor,
+    SweepError,
+    summary_metrics,
+)
+from pkisim.analysis.stats import Interval, mean_ci, t_cdf, t_quantile, wilson_interval
+from pkisim.analysis.sweep import SweepResult, run_seed, run_sweep
+from pkisim.analysis.sweepfile import Point, Sweep, Target, load_sweep, sweep_from_dict
 
 # theory: public names (added with pkisim.analysis.theory)
 
-__all__ = ["Interval", "mean_ci", "t_cdf", "t_quantile", "wilson_interval"]
+__all__ = ["DaskExecutor", "Interval", "LocalExecutor", "Point", "ProcessExecutor", "Sweep",
+           "SweepError", "SweepResult", "Target", "load_sweep", "mean_ci", "run_seed",
+           "run_sweep", "summary_metrics", "sweep_from_dict", "t_cdf", "t_quantile",
+           "wilson_interval"]

@@ -70,7 +70,8 @@ def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """Every numeric leaf of ``RunResult.summary()`` by dotted name
     (``latency.enroll.p95``, ``forecast.cert.days_to_exhaustion``); booleans
     as 0/1; strings and missing values (None) left out.  The verdict adds only
-    what the top level lacks (request IDs, range violations by kind, the CRL)."""
+    what the top level lacks (request IDs, range violations by kind, the CRL);
+    ``requests.failed_fraction`` is (fail + timeout) / attempts."""
     out: dict[str, float] = {}
     for key, value in summary.items():
         if key in _INPUTS:
@@ -80,6 +81,10 @@ def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
         elif key == "forecast":
             value = {f["kind"]: f for f in value}
         _leaves(key, value, out)
+    attempts = out.get("requests.attempts")
+    if attempts:  # the chance that an attempt fails: the planning plots' failure probability
+        out["requests.failed_fraction"] = (out["requests.fail"] + out["requests.timeout"]) \
+            / attempts
     return out
 
 
