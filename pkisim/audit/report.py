@@ -1,0 +1,103 @@
+"""An audit's verdict: the findings and the forecasts, as a table and as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from dataclasses import dataclass
+
+from pkisim.audit.checks import check_ranges, fmt
+from pkisim.audit.forecast import (
+    DAY,
+    Forecast,
+    ForecastOptions,
+    forecast,
+    forecast_findings,
+    iso,
+    now_of,
+)
+from pkisim.audit.model import PROBLEM, Deployment, Finding
+from pkisim.ids.config import IdKind
+
+EXIT_CLEAN, EXIT_PROBLEM, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    deployment: Deployment
+    findings: tuple[Finding, ...]
+    forecasts: tuple[Forecast, ...]
+    now: float | None
+    options: ForecastOptions
+
+    @property
+    def problems(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == PROBLEM)
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_PROBLEM if self.problems else EXIT_CLEAN
+
+    def to_dict(self) -> dict[str, object]:
+        dep = self.deployment
+        kinds = Tally(r.kind.value for r in dep.issued)
+        return {
+            "source": dep.source, "base": dep.base, "verdict": "problem" if self.problems
+            else "clean", "exit_status": self.exit_status, "now": iso(self.now),
+            "options": {"window_s": self.options.window, "bucket_s": self.options.bucket,
+                        "horizon_s": self.options.horizon},
+            "entries": dep.entries,
+            "cs_cfg": [{"ca": ca.name, "source": ca.source, "secure_port": ca.secure_port,
+                        "clone": ca.clone, "crl_master": ca.crl_master,
+                        "ranges": {k.value: [{"which": w, "begin": b, "end": e}
+                                             for w, b, e in ca.held(k)] for k in IdKind}}
+                       for ca in dep.cas],
+            "next_range": [{"kind": c.kind.value, "family": c.family, "dn": c.dn,
+                            "values": list(c.values)} for c in dep.counters],
+            "ranges": [{"kind": r.kind.value, "family": r.family, "dn": r.dn,
+                        "begin_range": r.begin, "end_range": r.end, "actual": list(r.actual),
+                        "host": r.host, "secure_port": r.secure_port,
+                        "conflict": r.conflict} for r in dep.ranges],
+            "conflicts": [{"dn": c.dn, "nsds5ReplConflict": c.conflict} for c in dep.conflicts],
+            "records": dict(kinds),
+            "findings": [f.to_dict() for f in self.findings],
+            "forecast": [f.to_dict() for f in self.forecasts],
+        }
+
+    def table(self) -> str:
+        dep = self.deployment
+        kinds = Tally(r.kind for r in dep.issued)
+        lines = [f"pkisim audit {dep.source} (base {dep.base}): {dep.entries} entries, "
+                 f"{kinds[IdKind.CERT]} certificate and {kinds[IdKind.REQUEST]} request "
+                 f"records, {len(dep.ranges)} pkiRange records, {len(dep.cas)} CS.cfg",
+                 f"now: {iso(self.now) or 'unknown (no record times; give --now)'}"]
+        for c in dep.counters:
+            lines.append(f"nextRange {c.kind.value:<8} {c.dn}: "
+                         f"{', '.join(str(v) for v in c.values)}")
+        if self.forecasts:
+            lines.append("")
+            head = (f"{'CA':<22} {'ids':<8} {'current+next left':>18} {'rate/day':>9} "
+                    f"{'peak/h':>8} {'runs out':<21} {'LWM':>10} {'need':>8}")
+            lines += [head, "-" * len(head)]
+            for f in self.forecasts:
+                covers = {True: "", False: " !", None: " -"}[f.lwm_covers]
+                lines.append(
+                    f"{f.ca[:22]:<22} {f.kind.value:<8} {f.remaining:>18,} {f.rate * DAY:>9.0f} "
+                    f"{f.peak_rate * 3600:>8.0f} {iso(f.exhausted_at) or 'never (no rate)':<21} "
+                    f"{fmt(f.kind, f.low_water_mark):>10} "
+                    f"{f.peak_rate * f.update_interval:>8.0f}{covers}")
+        lines.append("")
+        if not self.findings:
+            lines.append("no problems found")
+        for finding in self.findings:
+            lines.append(f"{finding.severity.upper():<7} {finding.code}: {finding.message}")
+        verdict = (f"{len(self.problems)} problem(s)" if self.problems else "clean")
+        lines.append(f"verdict: {verdict}")
+        return "\n".join(lines)
+
+
+def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditReport:
+    """Check and forecast a reconstructed deployment."""
+    options = options or ForecastOptions()
+    forecasts = forecast(dep, options)
+    findings = check_ranges(dep) + forecast_findings(forecasts, options)
+    return AuditReport(dep, tuple(findings), tuple(forecasts), now_of(dep, options), options)
