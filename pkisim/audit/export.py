@@ -15,8 +15,8 @@ where the CS.cfg files are).  What the simulation cannot take literally:
 * clones are created a few minutes apart, off the update-interval grid, as
   real CAs start at different times;
 * the workload is the recent certificate rate of all CAs together, with a
-  daily cycle whose amplitude is the largest peak/mean ratio found (capped at
-  0.9) and whose peak hour is the busiest hour of the window.
+  daily cycle peaking at the busiest hour of the day (UTC) in the window, of
+  amplitude that hour's share x 24 - 1 (capped at 0.9).
 """
 
 from __future__ import annotations
@@ -69,8 +69,11 @@ def scenario_data(report: AuditReport, *, duration: str = "30d",
         entry["ids"] = ids
         cas.append(entry)
     rate = sum(f.rate for f in report.forecasts if f.kind is IdKind.CERT)
-    ratios = [f.peak_rate / f.rate for f in report.forecasts if f.kind is IdKind.CERT and f.rate]
-    amplitude = round(min(0.9, max([r - 1 for r in ratios] + [0.0])), 3)
+    hours = _hours(report)
+    amplitude = 0.0
+    if hours:
+        amplitude = round(min(0.9, max(0.0, max(hours.values()) * 24 / sum(hours.values()) - 1)),
+                          3)
     now = report.now if report.now is not None else 0.0
     data: dict[str, Any] = {
         "name": name,
@@ -79,7 +82,7 @@ def scenario_data(report: AuditReport, *, duration: str = "30d",
         "start_date": datetime.fromtimestamp(now, UTC).date().isoformat(),
         "directory": {"replicas": [f"ds{i + 1}" for i in range(len(order))]},
         "workload": {"enroll_rate": f"{rate * DAY:.3f}/day", "diurnal_amplitude": amplitude,
-                     "peak_hour": _peak_hour(report)},
+                     "peak_hour": min(hours, key=lambda h: (-hours[h], h)) if hours else 14},
         "ca": cas,
     }
     header.append(f"Workload: {rate * DAY:.1f} certificates/day over the last "
@@ -148,14 +151,14 @@ def _decimal_hex_ceiling(n: int) -> int:
     return n
 
 
-def _peak_hour(report: AuditReport) -> int:
+def _hours(report: AuditReport) -> Tally[int]:
+    """Certificates created in the window, by hour of the day (UTC)."""
     now = report.now
     if now is None:
-        return 14
-    hours = Tally(datetime.fromtimestamp(r.time, UTC).hour for r in report.deployment.issued
-                  if r.time is not None and now - report.options.window < r.time <= now
-                  and r.kind is IdKind.CERT)
-    return min(hours, key=lambda h: (-hours[h], h)) if hours else 14
+        return Tally()
+    return Tally(datetime.fromtimestamp(r.time, UTC).hour for r in report.deployment.issued
+                 if r.time is not None and now - report.options.window < r.time <= now
+                 and r.kind is IdKind.CERT)
 
 
 # ---------------------------------------------------------------- TOML

@@ -111,7 +111,7 @@ def parse_ldif(lines: Iterable[bytes], source: str = "<ldif>") -> Iterator[LdifE
         if entry is not None:
             yield entry
     if seen == 0:
-        raise ConfigError("file", source, "holds no LDIF entries")
+        raise ConfigError("file", source, "holds no LDIF entries", source=source)
 
 
 def _logical_lines(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, str]]:

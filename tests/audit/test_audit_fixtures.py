@@ -1,0 +1,157 @@
+"""The audit of four realistic exports: clean, a replication race, near exhaustion,
+SSNv1 gaps; the JSON report, --now, and the exported scenario (loaded and run)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from builders import DATA
+from deployments import BUILDERS, Written
+
+from pkisim.audit.cli import main_audit
+from pkisim.audit.ldif import read_ldif
+from pkisim.audit.source import generalized_time
+from pkisim.cli import main as pkisim_main
+from pkisim.scenario import load_scenario
+
+WEEK = 7 * 86400.0
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Written]:
+    root = tmp_path_factory.mktemp("deployments")
+    return {name: build(root / name) for name, build in BUILDERS.items()}
+
+
+def run(w: Written, tmp: Path, *extra: str) -> tuple[int, dict]:
+    out = tmp / "report.json"
+    status = main_audit([*w.args(), "--json", str(out), *extra])
+    return status, json.loads(out.read_text())
+
+
+def codes(report: dict) -> set[str]:
+    return {f["code"] for f in report["findings"]}
+
+
+def forecast(report: dict, ca: str, kind: str) -> dict:
+    return next(f for f in report["forecast"] if f["ca"].startswith(ca) and f["kind"] == kind)
+
+
+def test_clean(written: dict[str, Written], tmp_path: Path,
+               capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = run(written["clean"], tmp_path)
+    assert status == 0 and report["verdict"] == "clean" and report["findings"] == []
+    assert "no problems found" in capsys.readouterr().out
+    assert report["records"] == {"cert": 266, "request": 266}
+    assert {(r["host"], r["begin_range"]) for r in report["ranges"]} == {
+        ("ca2.example.com", 0x100001), ("ca2.example.com", 1000001)}
+    ca1, ca2 = forecast(report, "ca1", "cert"), forecast(report, "ca2", "cert")
+    assert ca1["last"] == 168 and ca1["remaining"] == 0xFF000 - 168
+    assert ca2["last"] == 0xFF001 + 97
+    assert ca2["remaining"] == 0x100000 - (0xFF001 + 97) + 0x100000
+    assert ca1["lwm_covers_peak"] is True
+
+
+def test_replication_race(written: dict[str, Written], tmp_path: Path) -> None:
+    status, report = run(written["race"], tmp_path)
+    assert status == 1
+    assert codes(report) == {"nextrange-multivalued", "nextrange-behind", "replication-conflict",
+                             "overlapping-ranges", "cscfg-overlap", "cscfg-held-elsewhere",
+                             "duplicate-serial"}
+    cert = next(c for c in report["next_range"] if c["kind"] == "cert")
+    assert cert["values"] == [0x100001 + 0x80000, 0x200001]
+    conflict = [r for r in report["ranges"] if r["conflict"]]
+    assert [(r["host"], r["actual"]) for r in conflict] == [("ca3.example.com",
+                                                             [0x100001, 0x180000])]
+    held = next(f for f in report["findings"] if f["code"] == "cscfg-held-elsewhere")
+    assert held["ca"] == "ca3.example.com" and "ca2.example.com:8443" in held["message"]
+    dup = next(f for f in report["findings"] if f["code"] == "duplicate-serial")
+    assert dup["message"].startswith("20 serials have two records")
+
+
+def test_near_exhaustion(written: dict[str, Written], tmp_path: Path) -> None:
+    status, report = run(written["exhaustion"], tmp_path)
+    assert status == 1
+    assert codes(report) == {"exhaustion-soon", "low-water-mark"}
+    cert = forecast(report, "ca1", "cert")
+    assert cert["remaining"] == 0x800 - 1850 and cert["remaining_next"] == 0
+    # the forecast's arithmetic, from the export's own record times
+    times = [generalized_time(e.first("dateOfCreate")) for e in read_ldif(written["exhaustion"].ldif)
+             if "certificaterecord" in e.object_classes]
+    now = max(times)
+    assert report["now"] == "2026-03-10T" + report["now"][11:] and cert["days_left"] < 2
+    recent = [t for t in times if now - WEEK < t <= now]
+    assert cert["recent"] == len(recent)
+    assert cert["rate_per_day"] == pytest.approx(len(recent) / 7)
+    buckets: dict[int, int] = {}
+    for t in recent:
+        buckets[int((now - t) // 3600)] = buckets.get(int((now - t) // 3600), 0) + 1
+    peak = max(buckets.values())
+    assert cert["peak_rate_per_day"] == pytest.approx(peak * 24)
+    assert peak * 600 / 3600 > 0x40 and cert["lwm_covers_peak"] is False
+    assert cert["days_left"] == pytest.approx((0x800 - 1850) / (len(recent) / 7))
+    request = forecast(report, "ca1", "request")
+    assert request["remaining"] == 10000 - 1850 and request["days_left"] > 30
+
+
+def test_now_moves_the_window(written: dict[str, Written], tmp_path: Path) -> None:
+    """Judged two months later, nothing was issued in the window: no rate, no forecast."""
+    status, report = run(written["exhaustion"], tmp_path, "--now", "2026-05-10T00:00:00Z")
+    assert report["now"] == "2026-05-10T00:00:00Z"
+    assert forecast(report, "ca1", "cert")["exhausted_at"] is None
+    assert status == 0 and codes(report) == set()
+
+
+def test_ssnv1_gaps(written: dict[str, Written], tmp_path: Path) -> None:
+    status, report = run(written["ssnv1"], tmp_path)
+    assert status == 0 and codes(report) == {"ssnv1-gap"}
+    gap = report["findings"][0]
+    lost = (0x75536 - 0x20001 + 1) + (0x141072 - 0x85537 + 1)
+    assert gap["severity"] == "note"
+    assert f"2 gaps between claimed certificate ranges, {lost} serials" in gap["message"]
+    assert "0x20001-0x75536, 0x85537-0x141072" in gap["message"]
+    records = {r["begin_range"]: r["actual"] for r in report["ranges"] if r["kind"] == "cert"}
+    assert records == {10001: [0x10001, 0x20000], 75537: [0x75537, 0x85536]}
+
+
+@pytest.mark.parametrize(("name", "expected"), [("clean", 0), ("ssnv1", 0), ("race", 1)])
+def test_exported_scenario_loads_and_runs(written: dict[str, Written], tmp_path: Path,
+                                          name: str, expected: int,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"{name}.toml"
+    main_audit([*written[name].args(), "--scenario-out", str(out)])
+    scenario = load_scenario(out)
+    assert len(scenario.cas) == len(written[name].cs_cfg)
+    assert scenario.cas[0].role == "master"
+    capsys.readouterr()
+    # the race's CAs hold the same range: the simulation issues the same serials
+    status = pkisim_main(["run", str(out), "--set", "duration=2d", "--no-plots", "--quiet",
+                          "--out", str(tmp_path / "run")])
+    assert status == expected, capsys.readouterr()
+
+
+def test_export_keeps_the_real_parameters(written: dict[str, Written], tmp_path: Path) -> None:
+    out = tmp_path / "clean.toml"
+    main_audit([*written["clean"].args(), "--scenario-out", str(out)])
+    scenario = load_scenario(out)
+    ca2 = scenario.cas[1]
+    from pkisim.ids.config import IdKind
+    cert = ca2.ids[IdKind.CERT]
+    assert (cert.begin, cert.end) == (0xFF001 + 98, 0x100000)  # what is left of its slice
+    assert (cert.next_begin, cert.next_end) == (0x100001, 0x200000)
+    assert (cert.increment, cert.low_water_mark) == (0x100000, 0x20000)
+    master = scenario.cas[0].ids[IdKind.CERT]
+    assert master.begin == 0x200001  # moved above nextRange, same remaining count
+    assert master.end - master.begin + 1 == 0xFF000 - 168
+    assert "moved to 0x200001-" in out.read_text()
+
+
+def test_committed_sample_is_the_builder_output(tmp_path: Path) -> None:
+    """tests/audit/data/clean holds the clean deployment, as the README shows it."""
+    fresh: Callable[[Path], Written] = BUILDERS["clean"]
+    w = fresh(tmp_path / "clean")
+    for path in (w.ldif, *w.cs_cfg):
+        assert (DATA / "clean" / path.name).read_bytes() == path.read_bytes(), path.name
