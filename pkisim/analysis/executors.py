@@ -16,7 +16,7 @@ import math
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -193,7 +193,8 @@ class ProcessExecutor:
         return self
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
-        return _as_completed({self.pool.submit(run_chunk, c): c for c in chunks})
+        futures = {self.pool.submit(run_chunk, c): c for c in chunks}
+        return _as_completed(futures, as_completed(futures))
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -215,14 +216,17 @@ class DaskExecutor:
             raise SweepError(f"--scheduler {address}: Dask is not installed; "
                              "pip install 'pkisim[dask]'") from None
         try:
-            self.client = Client(address, timeout="10s", set_as_default=False)
+            self.client = Client(address, timeout="5s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise SweepError(f"--scheduler {address}: cannot connect: {reason}") from None
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
-        return _as_completed({self.client.submit(run_chunk, c, pure=False): c for c in chunks})
+        from distributed import as_completed as finished
+
+        futures = {self.client.submit(run_chunk, c, pure=False): c for c in chunks}
+        return _as_completed(futures, finished(list(futures), loop=self.client.loop))
 
     def close(self) -> None:
         self.client.close()
@@ -234,34 +238,21 @@ class DaskExecutor:
         self.close()
 
 
-def _as_completed(futures: dict[Any, Chunk]) -> Iterator[list[Outcome]]:
-    """Outcomes of ``futures`` as they finish; a broken worker raises
-    :class:`SweepError` naming its runs; leaving early cancels the rest."""
-    pending = set(futures)
+def _as_completed(futures: dict[Any, Chunk], finished: Iterable[Any]) -> Iterator[list[Outcome]]:
+    """Outcomes of ``futures`` in the order ``finished`` yields them; a broken
+    worker raises :class:`SweepError` naming its runs; leaving early cancels the rest."""
     try:
-        while pending:
-            done, pending = _wait(pending)
-            for future in done:
-                try:
-                    yield future.result()
-                except Exception as err:
-                    runs = ", ".join(f"point {t.point} replication {t.replication}"
-                                     for t in futures[future][1])
-                    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-                    raise SweepError(f"a worker failed running {runs}: {reason}") from None
+        for future in finished:
+            try:
+                yield future.result()
+            except Exception as err:
+                runs = ", ".join(f"point {t.point} replication {t.replication}"
+                                 for t in futures[future][1])
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise SweepError(f"a worker failed running {runs}: {reason}") from None
     finally:
-        for future in pending:
+        for future in futures:
             future.cancel()
-
-
-def _wait(pending: set[Any]) -> tuple[set[Any], set[Any]]:
-    if all(isinstance(f, Future) for f in pending):
-        done, rest = wait(pending, return_when=FIRST_COMPLETED)
-        return set(done), set(rest)
-    from distributed import wait as dask_wait
-
-    done, rest = dask_wait(list(pending), return_when="FIRST_COMPLETED")
-    return set(done), set(rest)
 
 
 def make_executor(workers: int = 1, scheduler: str | None = None) -> Executor:

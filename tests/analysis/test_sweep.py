@@ -1,0 +1,244 @@
+"""Running sweeps: the same results for any number of workers, intervals that
+match pkisim.analysis.stats, targets, failing runs, the command line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pkisim.analysis import (
+    ProcessExecutor,
+    SweepError,
+    load_sweep,
+    mean_ci,
+    run_seed,
+    run_sweep,
+    sweep_from_dict,
+)
+from pkisim.analysis.cli_sweep import main_sweep
+from pkisim.scenario import load_scenario
+from pkisim.sim import simulate
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+STEADY = str(SCENARIOS / "steady-state.toml")
+FILES = ("runs.parquet", "summary.parquet", "summary.csv", "sweep.json")
+
+
+def tiny(tmp_path: Path, extra: str = "", replications: int = 2) -> Path:
+    """2 points x ``replications`` runs of ten simulated minutes (~20 ms each)."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(f"""
+scenario = {STEADY!r}
+replications = {replications}
+seed = 11
+metrics = ["issued", "valid", "latency.enroll.*", "requests.*", "failures.*"]
+[overrides]
+duration = "10m"
+[grid]
+"workload.enroll_rate" = ["20000/day", "40000/day"]
+{extra}""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def pool() -> ProcessExecutor:
+    with ProcessExecutor(2) as executor:
+        yield executor
+
+
+def test_the_tidy_frame_and_the_summary(tmp_path: Path) -> None:
+    sweep = load_sweep(tiny(tmp_path, replications=3))
+    result = run_sweep(sweep, progress=False)
+    runs = result.runs
+    assert list(runs.columns) == ["point", "workload.enroll_rate", "replication", "seed",
+                                  "metric", "value"]
+    assert runs[["point", "replication"]].drop_duplicates().shape[0] == 6
+    assert set(runs["metric"].astype(str)) >= {"issued", "valid", "latency.enroll.p95",
+                                                "requests.failed_fraction"}
+    assert not any(m.startswith("claims") for m in runs["metric"].astype(str))
+    # each run is the run pkisim run --seed would make: the seed is the documented one
+    row = runs[(runs.point == 1) & (runs.replication == 2) & (runs.metric == "issued")].iloc[0]
+    assert row["seed"] == run_seed(11, 1, 2) and row["workload.enroll_rate"] == "40000/day"
+    scenario = load_scenario(STEADY, overrides={"duration": "10m",
+                                                "workload.enroll_rate": "40000/day"})
+    assert row["value"] == simulate(scenario, seed=int(row["seed"])).summary()["issued"]
+    # the summary's interval is stats.mean_ci of the replications
+    summary = result.summary
+    assert list(summary.columns) == ["point", "workload.enroll_rate", "metric", "n", "mean",
+                                     "std", "ci_low", "ci_high", "half_width"]
+    for point in (0, 1):
+        values = runs[(runs.point == point) & (runs.metric == "issued")]["value"]
+        expected = mean_ci(values)
+        got = summary[(summary.point == point) & (summary.metric == "issued")].iloc[0]
+        assert got["n"] == 3 and got["mean"] == pytest.approx(expected.estimate)
+        assert got["ci_low"] == pytest.approx(expected.low)
+        assert got["ci_high"] == pytest.approx(expected.high)
+        assert got["half_width"] == pytest.approx(expected.half_width)
+    issued = result.metric("issued")["mean"].tolist()
+    assert issued[1] > issued[0] > 0  # twice the rate issues more
+    assert result.valid and result.invalid.empty
+
+
+def test_results_are_identical_for_any_number_of_workers(tmp_path: Path,
+                                                          pool: ProcessExecutor) -> None:
+    sweep = load_sweep(tiny(tmp_path, replications=3))
+    one = run_sweep(sweep, workers=1, progress=False)
+    two = run_sweep(sweep, executor=pool, progress=False)
+    pd.testing.assert_frame_equal(one.runs, two.runs)
+    pd.testing.assert_frame_equal(one.summary, two.summary)
+
+
+def test_the_command_writes_byte_identical_files_with_1_and_2_workers(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tiny(tmp_path)
+    for workers in (1, 2):
+        status = main_sweep([str(path), "--workers", str(workers), "--out",
+                             str(tmp_path / f"w{workers}")])
+        assert status == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split() == ["point", "workload.enroll_rate", "runs", "issued", "valid"]
+    assert printed[1].split()[:3] == ["0", "20000/day", "2"]
+    assert printed[-1].endswith(f"2 points, 4 runs: VALID -> {tmp_path / 'w2'}")
+    for name in FILES:
+        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
+    runs = pd.read_parquet(tmp_path / "w1" / "runs.parquet")
+    assert len(runs) and set(runs["replication"]) == {0, 1}
+    assert (tmp_path / "w1" / "summary.csv").read_text().startswith(
+        "point,workload.enroll_rate,metric,n,mean,std,ci_low,ci_high,half_width\n")
+
+
+def test_a_target_adds_replications_to_the_points_that_need_them(tmp_path: Path,
+                                                                  pool: ProcessExecutor) -> None:
+    # issued varies from run to run; valid never does: its interval is met at once
+    target = '[target]\nmetric = "{}"\nhalf_width = 0.001\nmax_replications = 7\nbatch = 2\n'
+    wide = run_sweep(load_sweep(tiny(tmp_path, target.format("issued"))), executor=pool,
+                     progress=False)
+    counts = wide.runs.groupby("point")["replication"].nunique().tolist()
+    assert counts == [7, 7]  # 2, then 4, 6, 7: capped by max_replications
+    narrow = run_sweep(load_sweep(tiny(tmp_path, target.format("valid"))), progress=False)
+    assert narrow.runs.groupby("point")["replication"].nunique().tolist() == [2, 2]
+    # batches change nothing: the same runs as asking for 7 replications at once
+    plain = run_sweep(load_sweep(tiny(tmp_path, replications=7)), executor=pool,
+                      progress=False)
+    pd.testing.assert_frame_equal(wide.runs, plain.runs)
+
+
+def test_a_relative_target_stops_when_narrow_enough(tmp_path: Path) -> None:
+    target = ('[target]\nmetric = "latency.enroll.p95"\nhalf_width = 0.5\nrelative = true\n'
+              'max_replications = 20\n')
+    result = run_sweep(load_sweep(tiny(tmp_path, target)), progress=False)
+    p95 = result.metric("latency.enroll.p95")
+    assert (p95["half_width"] <= 0.5 * p95["mean"].abs()).all()
+    assert (p95["n"] < 20).all()
+
+
+def test_a_failing_run_is_one_line_naming_point_and_replication(
+        tmp_path: Path, pool: ProcessExecutor) -> None:
+    (tmp_path / "data").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "data" / name).write_text((SCENARIOS / "data" / "trace.csv").read_text())
+    (tmp_path / "replay.toml").write_text((SCENARIOS / "trace-replay.toml").read_text())
+    path = tmp_path / "sweep.toml"
+    path.write_text('scenario = "replay.toml"\n[overrides]\nduration = "10m"\n'
+                    '[grid]\n"workload.trace" = ["data/a.csv", "data/b.csv"]\n')
+    sweep = load_sweep(path)
+    (tmp_path / "data" / "b.csv").unlink()  # gone after validation: the runs of point 1 fail
+    for kwargs in ({"workers": 1}, {"executor": pool}):
+        with pytest.raises(SweepError) as err:
+            run_sweep(sweep, progress=False, **kwargs)
+        message = str(err.value)
+        assert message.startswith(f"{path}: point 1 (workload.trace='data/b.csv') "
+                                  f"replication 0 (seed {run_seed(0, 1, 0)}): ConfigError: ")
+        assert "b.csv" in message and "cannot read" in message and "\n" not in message
+    # the pool survives a failed sweep
+    assert run_sweep(load_sweep(tiny(tmp_path)), executor=pool, progress=False).valid
+
+
+def test_invalid_runs_exit_1_and_name_their_points(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "race.toml"
+    path.write_text(f"""
+scenario = {str(SCENARIOS / "partition-claims.toml")!r}
+replications = 1
+metrics = ["valid", "duplicated_count"]
+[overrides]
+duration = "3h"
+[grid]
+strategy = ["random", "legacy"]
+""")
+    status = main_sweep([str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "INVALID at points 1 ->" in out
+    written = (tmp_path / "out" / "sweep.json").read_text()
+    assert '"valid": false' in written and '"point": 1' in written
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    dup = summary[summary.metric == "duplicated_count"].set_index("strategy")["mean"]
+    assert dup["legacy"] > 0 and dup["random"] == 0
+
+
+def test_a_shipped_sweep_runs_end_to_end(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    status = main_sweep([str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
+                         "--replications", "1", "--set", "duration=5m",
+                         "--out", str(tmp_path / "lwm")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "defaults.ids.serialLowWaterMark" in out.splitlines()[0]
+    summary = pd.read_parquet(tmp_path / "lwm" / "summary.parquet")
+    assert summary["point"].nunique() == 12
+    assert set(summary["metric"]) >= {"requests.failed_fraction", "issued"}
+    assert math.isinf(summary["half_width"].iloc[0])  # one replication: no interval
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["missing.toml"], "file = 'missing.toml': cannot be read"),
+    (["{sweep}", "--workers", "0"], "--workers: must be >= 1: 0"),
+    (["{sweep}", "--set", "duration"], "--set = 'duration': expected KEY=VALUE"),
+    (["{sweep}", "--set", "workload.enroll_rate=fast"],
+     "overrides.workload.enroll_rate = 'fast': is also a swept parameter"),
+    (["{sweep}", "--set", "duration=soon"], "overrides: duration = 'soon': rejected by the "
+                                            "scenario"),
+    (["{sweep}", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
+     "give --workers or --scheduler, not both"),
+    (["{sweep}", "--out", "{notes}"], "is not a pkisim output (no sweep.json)"),
+])
+def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "keep.txt").write_text("mine")
+    values = {"sweep": str(tiny(tmp_path)), "notes": str(notes)}
+    status = main_sweep([a.format(**values) for a in args])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert (notes / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "tiny.toml"]
+
+
+def test_a_previous_sweep_is_replaced_and_nothing_is_lost_on_failure(tmp_path: Path) -> None:
+    path, out = tiny(tmp_path), tmp_path / "out"
+    assert main_sweep([str(path), "--out", str(out), "--quiet"]) == 0
+    before = {name: (out / name).read_bytes() for name in FILES}
+    assert main_sweep([str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
+    assert (out / "runs.parquet").read_bytes() != before["runs.parquet"]
+    after = {name: (out / name).read_bytes() for name in FILES}
+    assert main_sweep([str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
+    assert {name: (out / name).read_bytes() for name in FILES} == after
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.toml"]
+
+
+def test_the_python_api_builds_a_sweep_from_a_dict() -> None:
+    sweep = sweep_from_dict({"scenario": STEADY, "replications": 2, "seed": 1,
+                             "overrides": {"duration": "5m"},
+                             "points": [{"strategy": "random"}, {"strategy": "legacy2"}],
+                             "metrics": ["issued"]})
+    result = run_sweep(sweep, progress=False)
+    assert result.runs["metric"].astype(str).unique().tolist() == ["issued"]
+    assert result.summary["strategy"].tolist() == ["random", "legacy2"]
+    assert "strategy" in result.table() and "issued" in result.table()
