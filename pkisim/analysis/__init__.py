@@ -20,8 +20,25 @@ from pkisim.analysis.sweep import SweepResult, run_seed, run_sweep
 from pkisim.analysis.sweepfile import Point, Sweep, Target, load_sweep, sweep_from_dict
 
 # theory: public names (added with pkisim.analysis.theory)
+# isort: split
+from pkisim.analysis.queueing import MMc, erlang_b, erlang_c
+from pkisim.analysis.theory import (
+    LowWaterMark,
+    collision_probability,
+    collisions_approx,
+    days_to_exhaustion,
+    exhaustion_date,
+    exhaustion_probability,
+    expected_collisions,
+    max_issuances,
+    poisson_sf,
+    recommend_low_water_mark,
+)
 
-__all__ = ["DaskExecutor", "Interval", "LocalExecutor", "Point", "ProcessExecutor", "Sweep",
-           "SweepError", "SweepResult", "Target", "load_sweep", "mean_ci", "run_seed",
-           "run_sweep", "summary_metrics", "sweep_from_dict", "t_cdf", "t_quantile",
+__all__ = ["DaskExecutor", "Interval", "LocalExecutor", "LowWaterMark", "MMc", "Point",
+           "ProcessExecutor", "Sweep", "SweepError", "SweepResult", "Target",
+           "collision_probability", "collisions_approx", "days_to_exhaustion", "erlang_b",
+           "erlang_c", "exhaustion_date", "exhaustion_probability", "expected_collisions",
+           "load_sweep", "max_issuances", "mean_ci", "poisson_sf", "recommend_low_water_mark",
+           "run_seed", "run_sweep", "summary_metrics", "sweep_from_dict", "t_cdf", "t_quantile",
            "wilson_interval"]
