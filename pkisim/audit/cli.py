@@ -39,12 +39,17 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, not usage + error
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):  # name the options, never their values (a password?)
+            names = [a.split("=", 1)[0] for a in message[len(prefix):].split()
+                     if a.startswith("-")]
+            message = prefix + (" ".join(names) or "(values without an option)")
         raise _UsageError(f"pkisim audit: {message} (see pkisim audit --help)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="pkisim audit",
+        prog="pkisim audit", allow_abbrev=False,
         description="Audit a Dogtag deployment's serial and request ID ranges: overlaps, "
                     "replication races, unexplained CS.cfg ranges, exhaustion forecast.",
         epilog="Exit status: 0 no problem, 1 problem found, 2 could not read. 'now' is --now, "

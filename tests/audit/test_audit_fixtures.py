@@ -15,6 +15,7 @@ from pkisim.audit.cli import main_audit
 from pkisim.audit.ldif import read_ldif
 from pkisim.audit.source import generalized_time
 from pkisim.cli import main as pkisim_main
+from pkisim.ids.config import IdKind
 from pkisim.scenario import load_scenario
 
 WEEK = 7 * 86400.0
@@ -79,7 +80,8 @@ def test_near_exhaustion(written: dict[str, Written], tmp_path: Path) -> None:
     cert = forecast(report, "ca1", "cert")
     assert cert["remaining"] == 0x800 - 1850 and cert["remaining_next"] == 0
     # the forecast's arithmetic, from the export's own record times
-    times = [generalized_time(e.first("dateOfCreate")) for e in read_ldif(written["exhaustion"].ldif)
+    entries = read_ldif(written["exhaustion"].ldif)
+    times = [generalized_time(e.first("dateOfCreate") or "") for e in entries
              if "certificaterecord" in e.object_classes]
     now = max(times)
     assert report["now"] == "2026-03-10T" + report["now"][11:] and cert["days_left"] < 2
@@ -138,7 +140,6 @@ def test_export_keeps_the_real_parameters(written: dict[str, Written], tmp_path:
     main_audit([*written["clean"].args(), "--scenario-out", str(out)])
     scenario = load_scenario(out)
     ca2 = scenario.cas[1]
-    from pkisim.ids.config import IdKind
     cert = ca2.ids[IdKind.CERT]
     assert (cert.begin, cert.end) == (0xFF001 + 98, 0x100000)  # what is left of its slice
     assert (cert.next_begin, cert.next_end) == (0x100001, 0x200000)

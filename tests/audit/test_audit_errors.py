@@ -1,0 +1,138 @@
+"""Bad input: one line naming the file and line (or the server and DN), exit
+status 2, nothing written over, and the bind password nowhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from deployments import Written, clean
+
+from pkisim.audit.cli import main_audit
+from pkisim.testing.servers import free_port
+
+SECRET = "Zebra-Quokka-7731-secret"
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Written:
+    return clean(tmp_path_factory.mktemp("clean"))
+
+
+def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    status = main_audit(argv)
+    out, err = capsys.readouterr()
+    assert status == 2, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_truncated_ldif(deployment: Written, tmp_path: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
+    data = deployment.ldif.read_bytes()
+    cut = tmp_path / "cut.ldif"
+    cut.write_bytes(data[: len(data) * 3 // 5])
+    while cut.read_bytes().endswith(b"\n"):  # cut inside a line, as a full disk does
+        cut.write_bytes(cut.read_bytes()[:-1] + b"x")
+    last = cut.read_bytes().count(b"\n") + 1
+    line = fails(["--ldif", str(cut)], capsys)
+    assert line.startswith(f"{cut}:{last}: ") and "truncated" in line
+    # cut right after a dn: line, at a line end
+    text = deployment.ldif.read_text()
+    at = text.index("\ndn: cn=100,ou=certificateRepository") + 1
+    cut.write_text(text[:text.index("\n", at) + 1])
+    line = fails(["--ldif", str(cut)], capsys)
+    dn_line = text[:at].count("\n") + 1
+    assert line == f"{cut}:{dn_line}: dn = 'cn=100,ou=certificateRepository,ou=ca,o=pki-tomcat': " \
+                   "has no attributes (truncated?)"
+
+
+def test_unknown_attribute(deployment: Written, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    text = deployment.ldif.read_text()
+    at = text.index("SecurePort: 8443\n") + len("SecurePort: 8443\n")
+    bad = tmp_path / "bad.ldif"
+    bad.write_text(text[:at] + "rangeOwner: ca9\n" + text[at:])
+    line = fails(["--ldif", str(bad)], capsys)
+    number = text[:at].count("\n") + 1
+    assert line == (f"{bad}:{number}: rangeowner = 'ca9': unknown attribute on a Dogtag "
+                    "pkirange entry")
+
+
+def test_malformed_values_in_the_directory(deployment: Written, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    text = deployment.ldif.read_text()
+    bad = tmp_path / "bad.ldif"
+    bad.write_text(text.replace("endRange: 2097152", "endRange: 0x200000", 1))
+    number = text[:text.index("endRange: 2097152")].count("\n") + 1
+    assert fails(["--ldif", str(bad)], capsys) == \
+        f"{bad}:{number}: endrange = '0x200000': is not a decimal number"
+    bad.write_text(text.replace("nextRange: 1000\n", "nextRange: lots\n", 1))
+    assert "nextRange = 'lots': is not a decimal number" in fails(["--ldif", str(bad)], capsys)
+    at = text.index("\ndateOfCreate: ") + len("\ndateOfCreate: ")
+    bad.write_text(text[:at] + "20261399000000Z" + text[at + 15:])
+    assert "is not an LDAP generalized time" in fails(["--ldif", str(bad)], capsys)
+
+
+def test_malformed_cs_cfg(deployment: Written, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    text = deployment.cs_cfg[1].read_text()
+    bad = tmp_path / "ca2-CS.cfg"
+    bad.write_text(text.replace("dbs.endSerialNumber=0x100000", "dbs.endSerialNumber=0x10000g"))
+    number = text[:text.index("dbs.endSerialNumber=")].count("\n") + 1
+    line = fails(["--ldif", str(deployment.ldif), "--cs-cfg", str(bad)], capsys)
+    assert line.startswith(f"{bad}:{number}: dbs.endSerialNumber = '0x10000g': is not")
+
+
+def test_missing_files_and_bad_arguments(deployment: Written, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.ldif"
+    assert fails(["--ldif", str(missing)], capsys).startswith(f"file = '{missing}': cannot be read")
+    line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x", "--password", SECRET],
+                 capsys)
+    assert "unrecognized arguments: --password (see" in line and SECRET not in line
+    line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x", f"--password={SECRET}"],
+                 capsys)
+    assert "unrecognized arguments: --password (see" in line and SECRET not in line
+    assert "--url needs --bind-dn" in fails(["--url", "ldap://127.0.0.1:1/"], capsys)
+    assert "one of the arguments --ldif --url is required" in fails([], capsys)
+    assert "--now = 'yesterday'" in fails([*deployment.args(), "--now", "yesterday"], capsys)
+    assert "--window = '0s': must be longer than 0" in fails(
+        [*deployment.args(), "--window", "0s"], capsys)
+    line = fails(["--ldif", str(deployment.ldif), "--scenario-out", str(tmp_path / "s.toml")],
+                 capsys)
+    assert "needs at least one --cs-cfg" in line and not (tmp_path / "s.toml").exists()
+
+
+def test_outputs_never_replace_inputs(deployment: Written, capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
+    before = deployment.cs_cfg[0].read_bytes()
+    line = fails([*deployment.args(), "--json", str(deployment.cs_cfg[0])], capsys)
+    assert "--json" in line and "refusing to write over it" in line
+    assert deployment.cs_cfg[0].read_bytes() == before
+    # a failed audit leaves an existing report as it was
+    report = tmp_path / "report.json"
+    report.write_text('{"old": true}\n')
+    fails(["--ldif", str(tmp_path / "nope.ldif"), "--json", str(report)], capsys)
+    assert json.loads(report.read_text()) == {"old": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary left
+
+
+def test_unreachable_server_names_url_and_dn_not_the_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    password = tmp_path / "pw"
+    password.write_text(SECRET + "\n")
+    url = f"ldap://127.0.0.1:{free_port()}/"
+    report = tmp_path / "report.json"
+    line = fails(["--url", url, "--bind-dn", "cn=Manager,o=pki-tomcat", "--password-file",
+                  str(password), "--json", str(report)], capsys)
+    assert line.startswith(f"{url}: cn=Manager,o=pki-tomcat: cannot bind: Can't contact")
+    assert SECRET not in line and not report.exists()
+
+
+def test_password_needs_a_file_or_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x"], capsys)
+    assert "give --password-file" in line
