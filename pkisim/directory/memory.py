@@ -340,6 +340,36 @@ class ReplicatedDirectory:
         store = self._inspect(replica, now).stores.get(_normalize(base)[0])
         return [] if store is None else store.all_numbers()
 
+    # ------------------------------------------------------------ record runs
+    def can_add_records(self, replica: str, base: str, first: int, last: int,
+                        attrs: Callable[[int], Mapping[str, Any]]) -> bool:
+        """Would ``Add`` of the records ``first..last`` under ``base`` (with
+        ``attrs(n)``) on ``replica`` all succeed as compact records that nothing
+        replicates?  (One replica, up; the container and its record shape exist;
+        none of the numbers is there yet.)  :meth:`add_records` then adds them
+        at once, exactly as the adds one by one would."""
+        if len(self._replicas) != 1 or first > last:
+            return False
+        r = self._replica(replica)
+        key = _normalize(base)[0]
+        store, shape = r.stores.get(key), self._shapes.get(key)
+        if not r.up or store is None or shape is None or key not in r.entries:
+            return False
+        if not (fits(shape, first, attrs(first)) and fits(shape, last, attrs(last))):
+            return False
+        if store.numbers.last_in(first, last) is not None:
+            return False
+        return not any(first <= n <= last for n in store.overlay)
+
+    def add_records(self, replica: str, base: str, first: int, last: int, now: float) -> None:
+        """Add records ``first..last`` after :meth:`can_add_records` said yes;
+        ``now`` is the time of the last of those adds (CSNs advance as theirs would)."""
+        r = self._replica(replica)
+        r.stores[_normalize(base)[0]].numbers.add_run(first, last)
+        if now > self._time:
+            self._time = now
+        self._seq += last - first + 1
+
     # ------------------------------------------------------------ commands
     def _read(self, r: _Replica, cmd: Read, now: float) -> Result:
         found = r.view_at(_normalize(cmd.dn)[0])

@@ -268,6 +268,20 @@ class History:
         if len(times) >= CHUNK:
             self._flush()
 
+    def issue_block(self, time: np.ndarray, process: np.ndarray, op: np.ndarray,
+                    value: np.ndarray, type: np.ndarray, replica: np.ndarray) -> None:
+        """Record many issue rows at once, as :meth:`issue` would one by one:
+        values in ``[0, 2**64)``, codes already valid, the history's own issuer."""
+        self._flush()
+        size = len(time)
+        chunk = (np.asarray(time, np.float64), np.asarray(process, np.int32),
+                 np.asarray(replica, np.int16), np.asarray(op, np.uint8),
+                 np.asarray(type, np.uint8), np.asarray(value, np.uint64),
+                 np.zeros(size, np.uint64), np.zeros(size, np.uint8))
+        for column, data in zip(self._columns_raw(), chunk, strict=True):
+            column.extend(data)
+        self._rows += size
+
     def event(self, time: float, process: int, event: RangeEvent, replica: int = -1) -> None:
         """Record a range event a repository emitted (ClaimFailed as ``fail``)."""
         self._events.append(_event_record(self._position(), float(time), process, replica, event))

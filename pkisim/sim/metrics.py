@@ -70,6 +70,21 @@ class Recorder:
         if len(rows) >= _CHUNK:
             self.flush()
 
+    def request_block(self, ids: np.ndarray, clients: np.ndarray, kind: int,
+                      attempts: np.ndarray, arrivals: np.ndarray, starts: np.ndarray,
+                      ends: np.ndarray, cas: np.ndarray, outcome: int) -> None:
+        """Many finished attempts at once (no cause), as :meth:`request` would record them."""
+        self.flush()
+        n = len(ids)
+        for buffer, values, dtype in (
+                (self.ids, ids, np.int32), (self.clients, clients, np.int32),
+                (self.kinds, np.full(n, kind), np.int8), (self.attempts, attempts, np.int16),
+                (self.arrivals, arrivals, np.float64), (self.waits, starts - arrivals, np.float32),
+                (self.latencies, ends - arrivals, np.float32), (self.cas, cas, np.int16),
+                (self.outcomes, np.full(n, outcome), np.int8),
+                (self.causes, np.zeros(n), np.int16)):
+            buffer.frombytes(np.asarray(values).astype(dtype).tobytes())
+
     def flush(self) -> None:
         """Move the buffered rows into the typed columns."""
         if not self._rows:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import math
+from bisect import bisect_left
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,20 @@ class Draws:
         self._i = i + 1
         return self._buf[i]
 
+    def ahead(self, n: int) -> list[float]:
+        """The next ``n`` values, without consuming them (see :meth:`skip`)."""
+        if self.constant is not None:
+            return [self.constant] * n
+        while len(self._buf) - self._i < n:
+            self._buf = self._buf[self._i:] + sample_many(self.dist, self.rng, CHUNK).tolist()
+            self._i = 0
+        return self._buf[self._i:self._i + n]
+
+    def skip(self, n: int) -> None:
+        """Consume ``n`` values that :meth:`ahead` looked at."""
+        if self.constant is None:
+            self._i += n
+
 
 class Uniforms:
     """Uniform draws in [0, 1) or integers in [0, high), in chunks."""
@@ -74,13 +89,25 @@ class Uniforms:
     def next(self) -> float:
         i = self._i
         if i == len(self._buf):
-            if self.high:
-                self._buf = self.rng.integers(0, self.high, CHUNK).tolist()
-            else:
-                self._buf = self.rng.random(CHUNK).tolist()
+            self._buf = self._chunk()
             i = 0
         self._i = i + 1
         return self._buf[i]
+
+    def _chunk(self) -> list:
+        if self.high:
+            return self.rng.integers(0, self.high, CHUNK).tolist()
+        return self.rng.random(CHUNK).tolist()
+
+    def ahead(self, n: int) -> list:
+        """The next ``n`` values, without consuming them (see :meth:`skip`)."""
+        while len(self._buf) - self._i < n:
+            self._buf = self._buf[self._i:] + self._chunk()
+            self._i = 0
+        return self._buf[self._i:self._i + n]
+
+    def skip(self, n: int) -> None:
+        self._i += n
 
 
 def rate_profile(workload: Workload, t: np.ndarray, base: float) -> np.ndarray:
@@ -118,7 +145,7 @@ class PoissonArrivals:
             keep = self.rng.random(CHUNK) * self.peak < rate_profile(self.workload, times,
                                                                       self.base)
             times = times[keep]
-        self._buf = times.tolist()
+        self._buf = self._buf[self._i:] + times.tolist()  # keeps what ahead() looked at
         self._i = 0
 
     def next(self) -> float:
@@ -132,6 +159,29 @@ class PoissonArrivals:
         t = self._buf[self._i]
         self._i += 1
         return t if t < self.until else math.inf
+
+    def ahead(self, horizon: float) -> tuple[list[float], float]:
+        """The arrivals before ``horizon`` and the one after them (``inf`` if
+        none), without consuming them: :meth:`next` returns these values next."""
+        if self.base <= 0:
+            return [], math.inf
+        until = self.until
+        limit = horizon if horizon < until else until
+        while True:
+            buf, j = self._buf, self._i
+            k = bisect_left(buf, limit, j)  # the times are increasing
+            if k < len(buf):
+                t = buf[k]
+                return buf[j:k], t if t < until else math.inf
+            if self._t >= until:
+                return buf[j:], math.inf
+            self._refill()  # keeps the values not consumed yet
+
+    def skip(self, n: int) -> None:
+        """Consume ``n`` values (``n`` calls of :meth:`next`)."""
+        if n:
+            self._i += n - 1
+            self.next()
 
 
 class TraceArrivals:

@@ -47,6 +47,7 @@ from pkisim.seeding import Seeds
 from pkisim.sim import ca as ca_life
 from pkisim.sim import faults as fault_plan
 from pkisim.sim.balancer import Balancer
+from pkisim.sim.batch import Batch
 from pkisim.sim.ca import Aborted, CaNode
 from pkisim.sim.config import Scenario
 from pkisim.sim.crl import CrlService
@@ -72,7 +73,7 @@ class Simulation:
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None,
-                 progress: Callable[[float], None] | None = None) -> None:
+                 progress: Callable[[float], None] | None = None, fast: bool = True) -> None:
         fault_plan.check_targets(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
@@ -105,6 +106,7 @@ class Simulation:
         self._wake_time = math.inf
         self.flow = RequestFlow(self)
         self._handlers = self.flow.handlers
+        self.batch = Batch(self) if fast else None
         self.lane_events = 0
         self._ran = False
 
@@ -146,6 +148,13 @@ class Simulation:
         self._wake, self._wake_time = None, math.inf
         env, heap, handlers = self.env, self._heap, self._handlers
         self._horizon = env.peek()
+        if self.batch is not None:
+            done = self.batch.window(self._horizon)
+            if done is not None:
+                self.lane_events += done
+                if heap:
+                    self._schedule_wake(heap[0][0])
+                return
         done = 0
         try:
             while heap:

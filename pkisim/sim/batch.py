@@ -1,0 +1,336 @@
+"""Quiet windows of the fast lane, computed in one go.
+
+Between two SimPy events (faults, update-task runs, health checks, samples, ...)
+the request path of a healthy topology is a fixed recursion: enrollments
+arrive, the round-robin balancer hands them out in turn, each CA's worker pool
+is first-come first-served (Kiefer-Wolfowitz: a request starts at
+``max(arrival, earliest free worker)``), the request ID is taken when a worker
+picks the request up and the serial when it signs.  :meth:`Batch.window` does
+that for every request of the window with one tight loop per CA and numpy for
+the rest, and produces *exactly* what the event-by-event lane would have:
+
+* the same draws from the same streams, in the same order per stream;
+* every lane event's place in time order, including ties: the lane orders
+  events by ``(time, sequence number)``, and the window hands out the sequence
+  numbers the lane's pushes would have had (an arrival pushes the next arrival,
+  then a start if the request waits, then its completion);
+* the same IDs (consecutive numbers per CA, in start and completion order),
+  history rows, request rows, directory records, counters, and the same events
+  left in the lane for after the window (requests still waiting or in service).
+
+It only runs when that is certain; otherwise it changes nothing and returns
+``None``, and the lane handles the window event by event.  It declines when
+anything but enrollments is due, when a client would give up, a CA would
+crash, run out of its current range or switch ranges, when the balancer is not
+round-robin, the directory replicates, key archival is on, or the strategy
+allocates through the directory (RSNv3, DNA).
+"""
+
+from __future__ import annotations
+
+import math
+from heapq import heapify, heapreplace
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pkisim.history.history import Op, OpType
+from pkisim.sim.metrics import OK
+from pkisim.sim.requests import ARRIVE, DONE, START, Request
+from pkisim.sim.workload import ENROLL, PoissonArrivals
+
+if TYPE_CHECKING:
+    from pkisim.sim.ca import CaNode
+    from pkisim.sim.world import Simulation
+
+_U64 = 1 << 63
+
+
+class Batch:
+    """Computes quiet windows of one :class:`~pkisim.sim.world.Simulation`."""
+
+    def __init__(self, world: Simulation) -> None:
+        self.world = world
+        scenario = world.scenario
+        flow = world.flow
+        self.flow = flow
+        kind, source = flow.streams[0]
+        self.stream = flow.streams[0]
+        self.others = [s for s in flow.streams[1:]]
+        self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals)
+                        and scenario.load_balancer.policy == "round-robin"
+                        and not flow.archival_fraction and not flow.on_demand
+                        and len(scenario.directory.replicas) == 1)
+        self.windows = 0  # windows computed here (for the benchmark)
+
+    # ------------------------------------------------------------ the window
+    def window(self, horizon: float) -> int | None:
+        """Process every lane event before ``horizon`` at once, or return
+        ``None`` (having changed nothing) if that cannot be done exactly.
+        Returns the number of lane events it stood for."""
+        if not self.enabled:
+            return None
+        world = self.world
+        heap = world._heap
+        due = [item for item in heap if item[0] < horizon]
+        if not due:
+            return None
+        arrival_item = None
+        old: list[tuple[float, int, int, Request]] = []
+        for item in due:
+            code = item[2]
+            if code == ARRIVE:
+                if item[3] is not self.stream:
+                    return None
+                arrival_item = item
+            elif code in (START, DONE):
+                req = item[3]
+                if (req.kind != ENROLL or req.gave_up or req.failed or req.archival
+                        or req.ca is None or req.ca.epoch != req.epoch):
+                    return None
+                old.append(item)
+            else:
+                return None
+        plan = _Plan(self, horizon, arrival_item, old)
+        if not plan.feasible():
+            return None
+        plan.commit()
+        self.windows += 1
+        return plan.events
+
+
+class _Plan:
+    """One window, computed without side effects, then committed."""
+
+    def __init__(self, batch: Batch, horizon: float, arrival_item: Any,
+                 old: list[tuple[float, int, int, Request]]) -> None:
+        self.batch = batch
+        self.world = batch.world
+        self.flow = batch.flow
+        self.horizon = horizon
+        self.arrival_item = arrival_item
+        self.old = old
+        self.events = 0
+
+    def feasible(self) -> bool:
+        world, flow, horizon = self.world, self.flow, self.horizon
+        pool = world.lb.pool
+        source = self.batch.stream[1]
+        if self.arrival_item is not None:
+            rest, following = source.ahead(horizon)
+            arrivals = [self.arrival_item[0], *rest]
+            if not pool:
+                return False
+        else:
+            arrivals, following = [], math.inf
+        m = len(arrivals)
+        self.m, self.following = m, following
+        nodes: dict[int, CaNode] = {node.index: node for node in pool}
+        for item in self.old:
+            nodes[item[3].ca.index] = item[3].ca
+        for node in nodes.values():
+            cert, request = node.cert_repo, node.request_repo
+            if (not node.serving or cert is None or request is None or not cert.can_issue_now
+                    or not request.can_issue_now or cert.end >= _U64 or request.end >= _U64):
+                return False
+        self.nodes = nodes
+        # arrivals: clients, routing, each CA's worker pool (on copies)
+        timeout = flow.timeout
+        clients = flow.clients.ahead(m)
+        n = len(pool)
+        lb = world.lb
+        i0 = lb._next if lb._next < n else 0
+        node_of = [pool[(i0 + k) % n] for k in range(min(m, n))]
+        st = np.empty(m, dtype=np.float64)
+        en = np.empty(m, dtype=np.float64)
+        frees: dict[int, list[float]] = {}
+        served: dict[int, int] = {}
+        for j, node in enumerate(node_of):
+            mine = arrivals[j::n]
+            service = node.service[ENROLL].ahead(len(mine))
+            free = node.free.copy()
+            starts: list[float] = []
+            ends: list[float] = []
+            for t, s in zip(mine, service, strict=True):
+                first = free[0]
+                start = t if first <= t else first
+                end = start + s
+                heapreplace(free, end)
+                starts.append(start)
+                ends.append(end)
+            st[j::n] = starts
+            en[j::n] = ends
+            frees[node.index] = free
+            served[node.index] = len(mine)
+        a = np.array(arrivals, dtype=np.float64)
+        if m and (en - a > timeout).any():
+            return False  # a client gives up: the lane handles that
+        self.clients, self.node_of, self.i0, self.frees, self.served = (
+            clients, node_of, i0, frees, served)
+        # the lane's sequence numbers for the new events
+        waits = st != a
+        has_next = np.ones(m, dtype=np.int64)
+        if m and following == math.inf:
+            has_next[-1] = 0
+        seq0 = next(world._seq)
+        world._seq = count(seq0)  # only looked
+        inc = has_next + waits + 1
+        c = seq0 + np.concatenate(([0], np.cumsum(inc)[:-1])) if m else np.zeros(0, np.int64)
+        seq_arrive = np.empty(m, dtype=np.int64)
+        if m:
+            seq_arrive[0] = self.arrival_item[1]
+            seq_arrive[1:] = c[:-1]
+        seq_start = c + has_next
+        seq_done = seq_start + waits
+        self.seq_end = int(c[-1] + inc[-1]) if m else seq0
+        self.seq_arrive, self.seq_start, self.seq_done = seq_arrive, seq_start, seq_done
+        self.a, self.st, self.en, self.waits = a, st, en, waits
+        ca_new = np.array([node.index for node in node_of], dtype=np.int64)
+        ca_new = np.resize(ca_new, m) if m else np.zeros(0, np.int64)
+        self.ca_new = ca_new
+        # every begin and completion before the horizon, in lane order
+        old = self.old
+        old_start = np.array([item[2] == START for item in old], dtype=bool)
+        old_t = np.array([item[0] for item in old], dtype=np.float64)
+        old_seq = np.array([item[1] for item in old], dtype=np.int64)
+        old_ca = np.array([item[3].ca.index for item in old], dtype=np.int64)
+        begins = st < horizon
+        dones = en < horizon
+        b_seq = np.where(waits, seq_start, seq_arrive)
+        # rows: [new begins][new dones][old items]; request index: new k, old m + i
+        idx_new = np.arange(m)
+        times = np.concatenate((st[begins], en[dones], old_t))
+        seqs = np.concatenate((b_seq[begins], seq_done[dones], old_seq))
+        is_done = np.concatenate((np.zeros(begins.sum(), bool), np.ones(dones.sum(), bool),
+                                  ~old_start))
+        who = np.concatenate((idx_new[begins], idx_new[dones], m + np.arange(len(old))))
+        cas = np.concatenate((ca_new[begins], ca_new[dones], old_ca))
+        order = np.lexsort((seqs, times))
+        self.times, self.is_done, self.who, self.cas = (times[order], is_done[order],
+                                                        who[order], cas[order])
+        # old START items still complete later (their DONE stays in the lane, or is due)
+        self.events = m + int((waits & begins).sum()) + len(old) + int(dones.sum())
+        # numbers, store latencies, crash and directory checks per CA
+        self.numbers = np.zeros(len(self.times), dtype=np.int64)
+        self.replies = self.times.copy()
+        self.per_node: list[tuple[CaNode, int, int]] = []
+        tree = world.tree
+        from pkisim.ids.config import IdKind
+        bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
+        for index, node in nodes.items():
+            mine = self.cas == index
+            counts = []
+            for done, repo, base in ((False, node.request_repo, bases[0]),
+                                     (True, node.cert_repo, bases[1])):
+                rows = np.flatnonzero(mine & (self.is_done == done))
+                k = len(rows)
+                counts.append(k)
+                if not k:
+                    continue
+                first = repo.last + 1
+                if repo.last + k > repo.end:
+                    return False
+                self.numbers[rows] = np.arange(first, first + k)
+                if done:
+                    self.replies[rows] += np.array(node.store_latency.ahead(k))
+                    if node.next_crash < self.replies[rows].max():
+                        return False
+                if not world.directory.can_add_records(
+                        node.replica, base, first, first + k - 1,
+                        _cert_attrs if done else _request_attrs):
+                    return False
+            self.per_node.append((node, counts[0], counts[1]))
+        self.bases = bases
+        return True
+
+    def commit(self) -> None:
+        world, flow, m = self.world, self.flow, self.m
+        heap = world._heap
+        horizon = self.horizon
+        # the streams
+        if m:
+            self.batch.stream[1].skip(m)
+            flow.clients.skip(m)
+            n = len(world.lb.pool)
+            world.lb._next = (self.i0 + m - 1) % n + 1
+        for node in self.node_of:
+            node.service[ENROLL].skip(self.served[node.index])
+            node.free = self.frees[node.index]
+        first_id = flow.next_id
+        flow.next_id += m
+        # the CAs: numbers, records, counters
+        directory = world.directory
+        for node, n_begin, n_done in self.per_node:
+            mine = self.cas == node.index
+            if n_begin:
+                repo = node.request_repo
+                first = repo.last + 1
+                repo.last += n_begin
+                last_t = float(self.times[mine & ~self.is_done].max())
+                directory.add_records(node.replica, self.bases[0], first, repo.last, last_t)
+                node.issued_requests += n_begin
+            if n_done:
+                repo = node.cert_repo
+                first = repo.last + 1
+                repo.last += n_done
+                last_t = float(self.times[mine & self.is_done].max())
+                directory.add_records(node.replica, self.bases[1], first, repo.last, last_t)
+                node.issued_certs += n_done
+                node.store_latency.skip(n_done)
+            node.outstanding += self.served.get(node.index, 0) - n_done
+        # the history, in lane order
+        pids = np.array([node.pid for node in world.nodes], dtype=np.int64)
+        rids = np.array([node.rid for node in world.nodes], dtype=np.int64)
+        is_done = self.is_done
+        world.history.issue_block(
+            self.times, pids[self.cas], np.where(is_done, int(Op.ISSUE_CERT),
+                                                 int(Op.ISSUE_REQUEST)),
+            self.numbers, np.full(len(self.times), int(OpType.OK)), rids[self.cas])
+        # the request rows of the completions, in lane order
+        done_rows = np.flatnonzero(is_done)
+        who = self.who[done_rows]
+        old = self.old
+        ids = np.concatenate((first_id + np.arange(m),
+                              np.array([item[3].id for item in old], dtype=np.int64)))
+        clients = np.concatenate((np.array(self.clients, dtype=np.int64),
+                                  np.array([item[3].client for item in old], dtype=np.int64)))
+        attempts = np.concatenate((np.zeros(m, np.int64),
+                                   np.array([item[3].attempt for item in old], dtype=np.int64)))
+        arrivals = np.concatenate((self.a, np.array([item[3].arrival for item in old])))
+        starts = np.concatenate((self.st, np.array([item[3].start for item in old])))
+        if len(who):
+            world.recorder.request_block(
+                ids[who], clients[who], ENROLL, attempts[who], arrivals[who], starts[who],
+                self.replies[done_rows], self.cas[done_rows], OK)
+        if flow.track_serials:
+            flow.issued_serials.extend(self.numbers[done_rows].tolist())
+        # what stays in the lane: old items still due later, new starts and completions
+        kept = [item for item in heap if item[0] >= horizon]
+        later = np.flatnonzero(self.en >= horizon)
+        if len(later):
+            st, en = self.st, self.en
+            for k in later.tolist():
+                node = self.node_of[k % len(self.node_of)]
+                req = Request(first_id + k, self.clients[k], ENROLL, 0, float(self.a[k]))
+                req.ca, req.epoch, req.start = node, node.epoch, float(st[k])
+                if st[k] >= horizon:
+                    kept.append((float(st[k]), int(self.seq_start[k]), START, req))
+                kept.append((float(en[k]), int(self.seq_done[k]), DONE, req))
+        if m and self.following < math.inf:  # pushed while the last arrival was processed
+            kept.append((self.following, int(self.seq_start[m - 1]) - 1, ARRIVE,
+                         self.batch.stream))
+        heapify(kept)
+        heap[:] = kept
+        world._seq = count(self.seq_end)
+
+
+def _cert_attrs(n: int) -> dict[str, tuple[str, ...]]:
+    return {"objectclass": ("top", "certificateRecord"), "cn": (str(n),)}
+
+
+def _request_attrs(n: int) -> dict[str, tuple[str, ...]]:
+    return {"objectclass": ("top", "request"), "cn": (str(n),)}
+
+
+__all__ = ["Batch"]

@@ -1,0 +1,122 @@
+"""The batched quiet windows (pkisim/sim/batch.py) against the event-by-event lane.
+
+``Simulation(..., fast=False)`` handles every request event one by one; the
+default computes quiet windows in one go.  Both must give identical histories,
+request tables, every other table and the same summary, in scenarios where
+the batch runs most of the time and in scenarios full of reasons to decline
+(faults, retries, range switches, exhaustion, revocations, clones, partitions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pkisim.scenario import load_scenario
+from pkisim.sim import (
+    Burst,
+    CaSpec,
+    Distribution,
+    Fault,
+    RetryPolicy,
+    RunResult,
+    Scenario,
+    Simulation,
+    Workload,
+)
+from tests.sim.sim_builders import small_ranges
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def both(scenario: Scenario, seed: int = 1) -> tuple[RunResult, RunResult, Simulation]:
+    fast = Simulation(scenario, seed=seed)
+    fast_result = fast.run()
+    slow = Simulation(scenario, seed=seed, fast=False)
+    return fast_result, slow.run(), fast
+
+
+def assert_identical(fast: RunResult, slow: RunResult) -> None:
+    pd.testing.assert_frame_equal(fast.history.to_frame(), slow.history.to_frame())
+    pd.testing.assert_frame_equal(fast.history.events_frame(), slow.history.events_frame())
+    for name, frame in fast.frames().items():
+        pd.testing.assert_frame_equal(frame, getattr(slow, name), obj=name)
+    assert fast.summary() == slow.summary()
+
+
+def test_steady_state_is_computed_in_windows_and_identical(steady: Callable[..., Scenario]
+                                                            ) -> None:
+    fast, slow, world = both(steady(duration=1800.0, rate=40.0), seed=3)
+    assert world.batch is not None and world.batch.windows > 150  # nearly every window
+    assert fast.summary()["issued"] > 60_000
+    assert_identical(fast, slow)
+
+
+def test_diurnal_bursty_workload(steady: Callable[..., Scenario]) -> None:
+    workload = Workload(enroll_rate=30.0, diurnal_amplitude=0.5,
+                        bursts=(Burst(300.0, 120.0, 4.0),))
+    fast, slow, world = both(steady(duration=1200.0, workload=workload), seed=5)
+    assert world.batch is not None and world.batch.windows > 50
+    assert_identical(fast, slow)
+
+
+def test_faults_crash_maintenance_replica_down(steady: Callable[..., Scenario]) -> None:
+    faults = (Fault("crash", 200.0, "ca2", duration=120.0),
+              Fault("maintenance", 500.0, "ca3", duration=100.0),
+              Fault("replica-down", 800.0, "ds1", duration=30.0))
+    fast, slow, world = both(steady(duration=1200.0, rate=30.0, faults=faults), seed=7)
+    assert slow.summary()["requests"]["timeout"] > 0  # the faults did something
+    assert world.batch is not None and world.batch.windows > 50
+    assert_identical(fast, slow)
+
+
+def test_retries_and_clients_giving_up(steady: Callable[..., Scenario]) -> None:
+    workload = Workload(enroll_rate=14.0, retry=RetryPolicy(max_retries=2, backoff=1.0,
+                                                            timeout=0.8))
+    cas = tuple(dataclasses.replace(ca, workers=2) for ca in steady().cas)
+    fast, slow, world = both(steady(duration=1800.0, workload=workload, cas=cas), seed=2)
+    assert slow.summary()["requests"]["info"] > 50  # gave up, then the CA signed
+    assert (slow.requests["attempt"] > 0).sum() > 50  # and retried
+    assert world.batch is not None and world.batch.windows > 10
+    assert_identical(fast, slow)
+
+
+def test_range_switches_claims_and_exhaustion(steady: Callable[..., Scenario]) -> None:
+    """Tiny ranges: the update task claims, CAs switch to their next range,
+    and with a slow update task some run out."""
+    for interval, seed in ((30.0, 1), (3600.0, 2)):
+        ids = small_ranges("legacy2", end=3000, increment=1500, low_water_mark=700,
+                           clone_transfer_number=300, update_interval=interval)
+        cas = (CaSpec("ca1", "ds1", role="master", ids=ids),
+               *(CaSpec(f"ca{i}", "ds1", donor="ca1") for i in (2, 3)))
+        fast, slow, _ = both(steady(duration=900.0, rate=25.0, cas=cas), seed=seed)
+        assert len(slow.claims) > 3
+        assert_identical(fast, slow)
+
+
+def test_revocations_crl_fetches_and_clones_during_the_run(steady: Callable[..., Scenario]
+                                                           ) -> None:
+    cas = (CaSpec("ca1", "ds1", role="master", crl_master=True),
+           CaSpec("ca2", "ds1", donor="ca1"),
+           CaSpec("ca3", "ds1", donor="ca1", created_at=300.0),
+           CaSpec("ca4", "ds1", donor="ca1", created_at=450.0, decommissioned_at=900.0,
+                  enroll=Distribution("exponential", 0.2)))
+    workload = Workload(enroll_rate=30.0, revoke_rate=0.03, crl_fetch_rate=0.03)
+    fast, slow, world = both(steady(duration=1800.0, cas=cas, workload=workload), seed=4)
+    assert slow.summary()["crl"]["revocations"] > 20
+    assert world.batch is not None and world.batch.windows > 30
+    assert_identical(fast, slow)
+
+
+@pytest.mark.parametrize("name", ["steady-state", "partition-claims", "refill-race",
+                                  "clone-under-load", "master-outage", "crl-outage"])
+def test_scenario_files(name: str) -> None:
+    """The shipped scenarios (replicated directories: the batch declines), shortened."""
+    scenario = load_scenario(SCENARIOS / f"{name}.toml")
+    scenario = dataclasses.replace(scenario, duration=min(scenario.duration, 4 * 3600.0))
+    fast, slow, _ = both(scenario)
+    assert_identical(fast, slow)
