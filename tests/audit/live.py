@@ -14,13 +14,13 @@ from builders import cs_cfg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ldap"))
 from ldap_workers import bootstrap, configs, issue_many
+from race import SIZE, run_race
 
 from pkisim.directory.allocator import LdapAllocator
 from pkisim.directory.ldap import LdapDirectory
 from pkisim.history import Op
 from pkisim.ids.config import IdKind
 
-SIZE = 24
 SLAPCAT = "/usr/sbin/slapcat"
 
 
@@ -66,27 +66,24 @@ def clean_run(directory: Any, folder: Path) -> Run:
 
 
 def race_run(pair: Any, folder: Path, strategy: str = "legacy2") -> Run:
-    """Dogtag's race: the link cut, an update task on each side, both switch."""
-    dirs = pair.directories()
-    names = list(dirs)
-    bootstrap(dirs[names[0]], strategy, 2 * SIZE, SIZE)
-    pair.wait_converged()
-    cas = _allocators([dirs[n] for n in names], strategy, update_every=None)
-    for ca in cas:
-        ca.start()
-        for _ in range(SIZE // 2 + 3):  # below the low-water mark
-            ca.next_serial()
-    pair.cut()
-    try:
-        for ca in cas:
-            ca.update_task()  # each claims on its own server: the same nextRange
-        for ca in cas:
-            for _ in range(SIZE):  # into the claimed range
-                ca.next_serial()
-    finally:
-        pair.restore()
-    pair.wait_converged()
-    return _finish(cas, folder)
+    """Dogtag's race (tests/ldap/race.py); the CS.cfg files hold the ranges each
+    CA ended with, read from the last certificate event of its history."""
+    outcome = run_race(pair, strategy)
+    history, names = outcome.history, outcome.history.process_names
+    claims, paths = set(), []
+    for i, name in enumerate(names):
+        events = [e for e in history.events if names[e.process] == name
+                  and e.kind is IdKind.CERT and e.cur_begin is not None]
+        claims |= {(e.record_begin, e.record_end, name) for e in events
+                   if e.op is Op.CLAIM and e.record_begin is not None}
+        spaces = configs(strategy, name, i * SIZE + 1, (i + 1) * SIZE, increment=SIZE,
+                         low_water_mark=SIZE // 2)
+        last = events[-1]
+        spaces[IdKind.CERT] = spaces[IdKind.CERT].evolve(
+            begin=last.cur_begin, end=last.cur_end, next_begin=last.next_begin,
+            next_end=last.next_end)
+        paths.append(cs_cfg(folder / f"{name}-CS.cfg", name, spaces, clone=i > 0))
+    return Run(paths, claims, history.issued_count(Op.ISSUE_CERT))
 
 
 def slapcat(folder: Path, base: str, out: Path) -> Path:
