@@ -68,23 +68,23 @@ def scenario_data(report: AuditReport, *, duration: str = "30d",
         entry["crl_master"] = ca.crl_master or (i == 0 and not any(c.crl_master for c in order))
         entry["ids"] = ids
         cas.append(entry)
-    rate = sum(f.rate for f in report.forecasts if f.kind is IdKind.CERT)
     hours = _hours(report)
+    rate = _rate(report, sum(hours.values()))
     amplitude = 0.0
     if hours:
         amplitude = round(min(0.9, max(0.0, max(hours.values()) * 24 / sum(hours.values()) - 1)),
                           3)
-    now = report.now if report.now is not None else 0.0
     data: dict[str, Any] = {
         "name": name,
         "description": f"audited deployment: {len(order)} CAs from {dep.source}",
         "duration": duration, "seed": 1, "strategy": strategy,
-        "start_date": datetime.fromtimestamp(now, UTC).date().isoformat(),
         "directory": {"replicas": [f"ds{i + 1}" for i in range(len(order))]},
         "workload": {"enroll_rate": f"{rate * DAY:.3f}/day", "diurnal_amplitude": amplitude,
                      "peak_hour": min(hours, key=lambda h: (-hours[h], h)) if hours else 14},
         "ca": cas,
     }
+    if report.now is not None:
+        data["start_date"] = datetime.fromtimestamp(report.now, UTC).date().isoformat()
     header.append(f"Workload: {rate * DAY:.1f} certificates/day over the last "
                   f"{report.options.window / DAY:g} days, diurnal amplitude {amplitude}.")
     return data, header
@@ -120,6 +120,8 @@ def _ids(report: AuditReport, ca: CaConfig, kind: IdKind, *, moved: bool, header
                           f"{fmt(kind, new_end)}, above every known range: pkisim seeds "
                           "nextRange from the master's range end.")
             begin, end = new_end - size + 1, new_end
+    if config.strategy in ("random", "dna"):
+        return {}  # no ranges: the strategy's own defaults
     out: dict[str, Any] = {keys.begin: begin, keys.end: end, keys.increment: config.increment,
                            keys.low_water_mark: config.low_water_mark}
     if config.next_begin is not None:
@@ -149,6 +151,16 @@ def _decimal_hex_ceiling(n: int) -> int:
             head = _decimal_hex_ceiling(int(digits[:i] or "0", 16) + 1)
             return head << (4 * (len(digits) - i))
     return n
+
+
+def _rate(report: AuditReport, recent: int) -> float:
+    """Certificates per second in the window (as the forecast counts it)."""
+    times = [r.time for r in report.deployment.issued
+             if r.time is not None and r.kind is IdKind.CERT]
+    if report.now is None or not times:
+        return 0.0
+    window = max(report.options.bucket, min(report.options.window, report.now - min(times)))
+    return recent / window
 
 
 def _hours(report: AuditReport) -> Tally[int]:

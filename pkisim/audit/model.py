@@ -10,7 +10,7 @@ is always the range in the CA's own numbers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.radix import Radix
@@ -148,8 +148,3 @@ class Deployment:
     conflicts: tuple[ConflictEntry, ...] = ()
     cas: tuple[CaConfig, ...] = ()
     entries: int = 0
-    notes: tuple[str, ...] = field(default=())
-
-    def ca_for(self, host: str, port: int) -> CaConfig | None:
-        return next((ca for ca in self.cas
-                     if ca.name.lower() == host.lower() and ca.secure_port == port), None)
