@@ -32,6 +32,7 @@ def test_race_on_389ds(ds389: Ds389Pair, tmp_path: Path,
                            "--horizon", "0s"]) == status == 1
         out, err = capsys.readouterr()
         assert err == "" and ds389.password not in out
+        assert ds389.password not in live.read_text()
         reports.append(json.loads(live.read_text()))
         assert json.loads(exported.read_text())["findings"] == reports[-1]["findings"]
     report = reports[0]

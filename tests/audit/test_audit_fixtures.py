@@ -16,6 +16,7 @@ from pkisim.audit.ldif import read_ldif
 from pkisim.audit.source import generalized_time
 from pkisim.cli import main as pkisim_main
 from pkisim.ids.config import IdKind
+from pkisim.ids.cscfg import CSCfg
 from pkisim.scenario import load_scenario
 
 WEEK = 7 * 86400.0
@@ -84,7 +85,7 @@ def test_near_exhaustion(written: dict[str, Written], tmp_path: Path) -> None:
     times = [generalized_time(e.first("dateOfCreate") or "") for e in entries
              if "certificaterecord" in e.object_classes]
     now = max(times)
-    assert report["now"] == "2026-03-10T" + report["now"][11:] and cert["days_left"] < 2
+    assert report["now"].startswith("2026-03-10T") and cert["days_left"] < 2
     recent = [t for t in times if now - WEEK < t <= now]
     assert cert["recent"] == len(recent)
     assert cert["rate_per_day"] == pytest.approx(len(recent) / 7)
@@ -119,7 +120,8 @@ def test_ssnv1_gaps(written: dict[str, Written], tmp_path: Path) -> None:
     assert records == {10001: [0x10001, 0x20000], 75537: [0x75537, 0x85536]}
 
 
-@pytest.mark.parametrize(("name", "expected"), [("clean", 0), ("ssnv1", 0), ("race", 1)])
+@pytest.mark.parametrize(("name", "expected"), [("clean", 0), ("ssnv1", 0), ("exhaustion", 0),
+                                               ("race", 1)])
 def test_exported_scenario_loads_and_runs(written: dict[str, Written], tmp_path: Path,
                                           name: str, expected: int,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,3 +158,25 @@ def test_committed_sample_is_the_builder_output(tmp_path: Path) -> None:
     w = fresh(tmp_path / "clean")
     for path in (w.ldif, *w.cs_cfg):
         assert (DATA / "clean" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_unexplained_range_and_stray_serial(tmp_path: Path) -> None:
+    """A next range no claim explains (a hand-edited CS.cfg) and a certificate
+    record above every known range (restored from another deployment?)."""
+    w = BUILDERS["clean"](tmp_path / "edited")
+    cfg = CSCfg.read(w.cs_cfg[1])
+    cfg.set("dbs.nextBeginSerialNumber", "0x300001")
+    cfg.set("dbs.nextEndSerialNumber", "0x400000")
+    cfg.write(w.cs_cfg[1])
+    with w.ldif.open("a") as f:
+        f.write("\ndn: cn=9437185,ou=certificateRepository,ou=ca,o=pki-tomcat\n"
+                "objectClass: top\nobjectClass: certificateRecord\ncn: 9437185\n"
+                "serialno: 079437185\ncreateTimestamp: 20260301000000Z\n")
+    status, report = run(w, tmp_path)
+    assert status == 1
+    assert codes(report) == {"cscfg-unexplained", "serial-outside-ranges"}
+    messages = {f["code"]: f["message"] for f in report["findings"]}
+    assert messages["cscfg-unexplained"].startswith(
+        "ca2.example.com's next range 0x300001-0x400000")
+    assert messages["serial-outside-ranges"] == \
+        "1 serials lie outside every known range: 0x900001"

@@ -48,6 +48,7 @@ def test_clean_run_on_slapd(slapd: Slapd, tmp_path: Path,
             str(password_file(tmp_path, slapd.password)), *run.cs_args()]
     status, report = audit(live, tmp_path / "live.json", capsys)
     assert status == 0 and report["findings"] == [], report["findings"]
+    assert slapd.password not in (tmp_path / "live.json").read_text()
     assert claims_of(report) == run.claims and len(run.claims) >= 2
     assert report["records"]["cert"] == run.issued
     export = slapcat(slapd.folder, slapd.base, tmp_path / "slapcat.ldif")
