@@ -39,7 +39,6 @@ class AuditReport:
 
     def to_dict(self) -> dict[str, object]:
         dep = self.deployment
-        kinds = Tally(r.kind.value for r in dep.issued)
         return {
             "source": dep.source, "base": dep.base, "verdict": "problem" if self.problems
             else "clean", "exit_status": self.exit_status, "now": iso(self.now),
@@ -58,7 +57,7 @@ class AuditReport:
                         "host": r.host, "secure_port": r.secure_port,
                         "conflict": r.conflict} for r in dep.ranges],
             "conflicts": [{"dn": c.dn, "nsds5ReplConflict": c.conflict} for c in dep.conflicts],
-            "records": dict(kinds),
+            "records": _records(dep),
             "findings": [f.to_dict() for f in self.findings],
             "forecast": [f.to_dict() for f in self.forecasts],
         }
@@ -93,6 +92,23 @@ class AuditReport:
         verdict = (f"{len(self.problems)} problem(s)" if self.problems else "clean")
         lines.append(f"verdict: {verdict}")
         return "\n".join(lines)
+
+
+def _records(dep: Deployment) -> dict[str, dict[str, object]]:
+    """Per ID space: how many records, their lowest and highest numbers and creation times."""
+    out: dict[str, dict[str, object]] = {}
+    for kind in (IdKind.CERT, IdKind.REQUEST):
+        records = [r for r in dep.issued if r.kind is kind]
+        if not records:
+            continue
+        times = [r.time for r in records if r.time is not None]
+        out[kind.value] = {
+            "count": len(records), "lowest": min(r.number for r in records),
+            "highest": max(r.number for r in records),
+            "conflicts": sum(r.conflict is not None for r in records),
+            "first_created": iso(min(times)) if times else None,
+            "last_created": iso(max(times)) if times else None}
+    return out
 
 
 def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditReport:

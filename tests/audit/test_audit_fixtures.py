@@ -47,7 +47,12 @@ def test_clean(written: dict[str, Written], tmp_path: Path,
     status, report = run(written["clean"], tmp_path)
     assert status == 0 and report["verdict"] == "clean" and report["findings"] == []
     assert "no problems found" in capsys.readouterr().out
-    assert report["records"] == {"cert": 266, "request": 266}
+    assert report["records"]["cert"] == {
+        "count": 266, "lowest": 1, "highest": 0xFF001 + 97, "conflicts": 0,
+        "first_created": report["records"]["cert"]["first_created"],
+        "last_created": report["now"]}
+    assert report["records"]["cert"]["first_created"] >= "2026-02-24T12:00:00Z"
+    assert report["records"]["request"]["count"] == 266
     assert {(r["host"], r["begin_range"]) for r in report["ranges"]} == {
         ("ca2.example.com", 0x100001), ("ca2.example.com", 1000001)}
     ca1, ca2 = forecast(report, "ca1", "cert"), forecast(report, "ca2", "cert")
