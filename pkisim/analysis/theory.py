@@ -21,7 +21,10 @@ successive claims would overwrite each other).  So a CA runs out before the
 next run only if the demand in one interval, Poisson with mean ``λT`` at a peak
 rate ``λ`` per CA, exceeds ``m``: :func:`exhaustion_probability` is
 ``P(Poisson(λT) > m)``, and :func:`recommend_low_water_mark` the smallest ``m``
-that keeps it below a target.
+that keeps it below a target.  Two things take numbers between runs besides
+enrollments, and the rate to plan for is the highest one CA sees: a master
+serves every enrollment until its clones join, and a clone's installation
+takes ``dbs.serialCloneTransferNumber`` from its donor's range.
 
 >>> round(expected_collisions(1000, 2**20), 2)
 0.48
@@ -234,7 +237,8 @@ class LowWaterMark(NamedTuple):
 
 
 def recommend_low_water_mark(peak_rate: float, update_interval: float, target: float, *,
-                             intervals_per_claim: int = 1) -> LowWaterMark:
+                             intervals_per_claim: int = 1,
+                             clone_transfer_number: int = 0) -> LowWaterMark:
     """The smallest low-water mark (and increment) that keep the chance of a CA
     running out between two update-task runs at most ``target``.
 
@@ -246,13 +250,22 @@ def recommend_low_water_mark(peak_rate: float, update_interval: float, target: f
     that also covers the demand of ``k`` intervals at the same ``target``
     (fewer claims on the shared ``nextRange``, fewer chances for a replication
     race).
+
+    ``peak_rate`` is the most one CA sees: before its clones join, a master
+    takes the whole rate.  A clone installed from this CA takes
+    ``clone_transfer_number`` (``dbs.serialCloneTransferNumber``) from it
+    between two runs, on top of the demand: the mark then covers that too.
     """
     if not 0 < target < 1:
         raise ValueError(f"target = {target!r}: must be a probability between 0 and 1")
     if isinstance(intervals_per_claim, bool) or not isinstance(intervals_per_claim, int) \
             or intervals_per_claim < 1:
         raise ValueError(f"intervals_per_claim = {intervals_per_claim!r}: must be an integer >= 1")
-    mark = _poisson_quantile(peak_rate, update_interval, target)
+    if isinstance(clone_transfer_number, bool) or not isinstance(clone_transfer_number, int) \
+            or clone_transfer_number < 0:
+        raise ValueError(f"clone_transfer_number = {clone_transfer_number!r}: must be an "
+                         "integer >= 0")
+    mark = _poisson_quantile(peak_rate, update_interval, target) + clone_transfer_number
     cover = _poisson_quantile(peak_rate, update_interval * intervals_per_claim, target)
     return LowWaterMark(mark, max(mark, cover, 1))
 

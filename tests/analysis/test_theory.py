@@ -233,9 +233,17 @@ def test_recommended_increment_for_fewer_claims():
     assert exhaustion_probability(three.increment, 1.0, 1800.0) <= 1e-3
 
 
+def test_recommended_mark_covers_a_clone_transfer():
+    plain = recommend_low_water_mark(1.0, 600.0, 1e-3)
+    donor = recommend_low_water_mark(1.0, 600.0, 1e-3, clone_transfer_number=0x40)
+    assert donor.low_water_mark == plain.low_water_mark + 0x40
+    assert donor.increment == donor.low_water_mark
+
+
 def test_low_water_mark_bad_input():
     for bad in (lambda: recommend_low_water_mark(1.0, 600.0, 0.0),
                 lambda: recommend_low_water_mark(1.0, 600.0, 0.1, intervals_per_claim=0),
+                lambda: recommend_low_water_mark(1.0, 600.0, 0.1, clone_transfer_number=-1),
                 lambda: exhaustion_probability(10, -1.0, 600.0),
                 lambda: exhaustion_probability(10, 1.0, 0.0)):
         with pytest.raises(ValueError):
