@@ -158,9 +158,9 @@ def cs_cfg(path: Path, host: str, spaces: dict[IdKind, IdSpaceConfig], *, clone:
     cfg.set("machineName", host)
     cfg.set("service.machineName", host)
     strategy = spaces[IdKind.CERT].strategy
-    if strategy == "legacy2":
-        cfg.set("dbs.cert.id.generator", "legacy2")
-        cfg.set("dbs.request.id.generator", "legacy2")
+    if strategy in ("legacy2", "random"):
+        cfg.set("dbs.cert.id.generator", strategy)
+        cfg.set("dbs.request.id.generator", strategy)
     if clone:
         cfg.set("master.ca.agent.host", "ca1.example.com")
         cfg.set("master.ca.agent.port", "8443")

@@ -4,11 +4,12 @@ SSNv1 gaps; the JSON report, --now, and the exported scenario (loaded and run)."
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from builders import DATA
+from builders import DATA, END, Export, cs_cfg
 from deployments import BUILDERS, Written
 
 from pkisim.audit.cli import main_audit
@@ -17,6 +18,7 @@ from pkisim.audit.source import generalized_time
 from pkisim.cli import main as pkisim_main
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg
+from pkisim.ids.subsystem import master_configs
 from pkisim.scenario import load_scenario
 
 WEEK = 7 * 86400.0
@@ -185,3 +187,26 @@ def test_unexplained_range_and_stray_serial(tmp_path: Path) -> None:
         "ca2.example.com's next range 0x300001-0x400000")
     assert messages["serial-outside-ranges"] == \
         "1 serials lie outside every known range: 0x900001"
+
+
+def test_random_serials_have_no_ranges(tmp_path: Path) -> None:
+    """RSNv3: 128-bit serials, no nextRange for certificates: nothing to overlap or
+    forecast, and the exported scenario keeps the strategy."""
+    export = Export()
+    export.skeleton({export.tree.counter_dn(IdKind.REPLICA, "legacy"): [1000]})
+    rng = random.Random(5)
+    for i in range(50):
+        export.request(rng.getrandbits(128), END - i * 3600 - 1)
+        export.cert(rng.getrandbits(128), END - i * 3600)
+    folder = tmp_path / "rsnv3"
+    folder.mkdir()
+    (folder / "o=pki-tomcat.ldif").write_text(export.text())
+    spaces = master_configs("random", host="ca1.example.com", serial_management=True)
+    cfg = cs_cfg(folder / "ca1-CS.cfg", "ca1.example.com", spaces, clone=False)
+    w = Written(folder / "o=pki-tomcat.ldif", (cfg,))
+    status, report = run(w, tmp_path, "--scenario-out", str(tmp_path / "rsnv3.toml"))
+    assert status == 0 and report["findings"] == [] and report["forecast"] == []
+    assert report["records"]["cert"]["count"] == 50
+    scenario = load_scenario(tmp_path / "rsnv3.toml")
+    assert scenario.strategy == "random"
+    assert scenario.workload.enroll_rate == pytest.approx(50 / (49 * 3600), rel=1e-3)
