@@ -210,3 +210,12 @@ def test_random_serials_have_no_ranges(tmp_path: Path) -> None:
     scenario = load_scenario(tmp_path / "rsnv3.toml")
     assert scenario.strategy == "random"
     assert scenario.workload.enroll_rate == pytest.approx(50 / (49 * 3600), rel=1e-3)
+
+
+def test_pkisim_dispatches_audit(written: dict[str, Written],
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert pkisim_main(["audit", *written["race"].args()]) == 1
+    assert pkisim_main(["audit", *written["clean"].args()]) == 0
+    assert pkisim_main(["audit", "--help"]) == 0
+    assert "Exit status: 0 no problem, 1 problem found, 2 could not read" in \
+        capsys.readouterr().out.replace("\n", " ")
