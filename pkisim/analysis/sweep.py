@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ def _more(sweep: Sweep, outcomes: list[Outcome], counts: dict[int, int]) -> dict
     return {i: wanted.get(i, c) for i, c in counts.items()} if wanted else {}
 
 
-def _value(metrics: dict[str, float] | Any, name: str) -> float:
+def _value(metrics: Mapping[str, float], name: str) -> float:
     """A run's metric; a failure cause that did not occur counted as 0."""
     if name in metrics:
         return float(metrics[name])
