@@ -3,7 +3,8 @@
 * Erlang C: one CA, ``c`` worker threads, exponential service, Poisson
   enrollments, no retries or timeouts, at five loads from 0.3 to 0.95.  Waits
   inside one run are correlated, so each run gives one estimate (the fraction
-  of requests that waited, and their mean wait, after a warm-up) and the
+  of requests that waited, their mean wait, the fraction that waited longer
+  than ``1 / (c μ - λ)``, after a warm-up) and the
   estimates of independent replications (one seed each) get Student's 99 %
   interval, which must contain Erlang C's value.  Runs are long enough that the
   warm-up bias and the skew of the mean wait near saturation stay well inside
@@ -85,7 +86,8 @@ def test_simulated_wait_matches_erlang_c(level, rho):
     # time unless one of two exponentials exceeds 25 of its means (~1e-11)
     tail = 25 / min(pool.drain_rate, pool.service_rate)
     scenario = mmc_scenario(pool, duration)
-    p_wait, mean_wait = [], []
+    t_mean = 1 / pool.drain_rate  # the mean wait of a request that waits: P(W > t) = C / e
+    p_wait, mean_wait, p_tail = [], [], []
     for replication in range(REPLICATIONS):
         result = simulate(scenario, seed=20_000 + 1000 * level + replication)
         assert result.summary()["requests"]["ok"] == len(result.requests)  # nothing failed
@@ -94,10 +96,13 @@ def test_simulated_wait_matches_erlang_c(level, rho):
         assert len(w) > 0.7 * ARRIVALS[rho]
         p_wait.append(float((w > 0).mean()))
         mean_wait.append(float(w.mean()))
+        p_tail.append(float((w > t_mean).mean()))
     p = mean_ci(p_wait, level=0.99)
     wq = mean_ci(mean_wait, level=0.99)
+    tail_interval = mean_ci(p_tail, level=0.99)
     assert pool.wait_probability in p, (rho, pool.wait_probability, p)
     assert pool.mean_wait in wq, (rho, pool.mean_wait, wq)
+    assert pool.wait_tail(t_mean) in tail_interval, (rho, pool.wait_tail(t_mean), tail_interval)
     # and the intervals are tight enough to mean something
     assert p.half_width < 0.2 * pool.wait_probability, p
     assert wq.half_width < 0.4 * pool.mean_wait, wq
