@@ -2,18 +2,19 @@
 
 * Erlang C: one CA, ``c`` worker threads, exponential service, Poisson
   enrollments, no retries or timeouts, at five loads from 0.3 to 0.95.  Waits
-  inside one run are correlated, so each run gives one estimate (the fraction
-  of requests that waited, their mean wait, the fraction that waited longer
-  than ``1 / (c μ - λ)``, after a warm-up) and the
-  estimates of independent replications (one seed each) get Student's 99 %
-  interval, which must contain Erlang C's value.  Runs are long enough that the
-  warm-up bias and the skew of the mean wait near saturation stay well inside
-  the interval (checked once with 100 replications at ρ = 0.95), and the seeds
-  were fixed before the test was first run.
-* The birthday bound: RSNv3 with 20- and 24-bit serials (pkisim, like Dogtag,
-  accepts any ``dbs.cert.id.length`` from 8 bits); a repeated serial fails
-  when its record is added ("serial already in directory"), so collisions are
-  those failures and draws are enrollments that reached signing.
+  inside one run are correlated, so each run gives one estimate after a
+  warm-up (the fraction of requests that waited, their mean wait, the fraction
+  that waited longer than ``1 / (c μ - λ)``), and the estimates of independent
+  replications (one seed each) get Student's 99 % interval, which must contain
+  Erlang C's value.  Runs are long enough that the warm-up bias and the skew of
+  the mean wait near saturation stay well inside the interval (checked once
+  with 100 replications at ρ = 0.95), and the seeds were fixed before the test
+  was first run.
+* The birthday bound: RSNv3 with 20- and 24-bit serials (pkisim accepts
+  ``dbs.cert.id.length`` from 8 to 1024 bits; Dogtag checks nothing); a
+  repeated serial fails when its record is added ("serial already in
+  directory"), so collisions are those failures and draws are enrollments that
+  reached signing.
 * The low-water mark: the refill-race scenario at the recommended mark runs
   without exhaustion; at an eighth of it, it runs dry.
 """
