@@ -248,11 +248,14 @@ def _search(url: str, bind_dn: str, password: str, base: str,
             timeout: float) -> Iterable[LdifEntry]:
     import ldap  # type: ignore[import-untyped]
     import ldap.controls  # type: ignore[import-untyped]
+    import ldapurl  # type: ignore[import-untyped]
 
+    if not ldapurl.isLDAPUrl(url):
+        raise DirectoryError(url, bind_dn, "not an LDAP URL (ldap://host:port/ or ldaps://...)")
     try:
         conn = ldap.initialize(url)
     except ldap.LDAPError as err:
-        raise DirectoryError(url, bind_dn, f"not an LDAP URL: {_describe(err)}") from None
+        raise DirectoryError(url, bind_dn, f"not a usable LDAP URL: {_describe(err)}") from None
     conn.set_option(ldap.OPT_NETWORK_TIMEOUT, timeout)
     conn.set_option(ldap.OPT_TIMEOUT, timeout * 6)
     conn.set_option(ldap.OPT_REFERRALS, 0)

@@ -7,6 +7,7 @@ values, non-Dogtag entries) and CS.cfg files derived from a real one
 from __future__ import annotations
 
 import base64
+import calendar
 import hashlib
 import random
 import time
@@ -21,7 +22,7 @@ from pkisim.ids.cscfg import CSCfg, store_id_space
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_CS_CFG = ROOT / "scenarios" / "data" / "master-CS.cfg"
 DATA = Path(__file__).resolve().parent / "data"
-END = time.mktime((2026, 3, 10, 12, 0, 0, 0, 0, 0)) - time.timezone  # 2026-03-10T12:00:00Z
+END = float(calendar.timegm((2026, 3, 10, 12, 0, 0, 0, 0, 0)))  # 2026-03-10T12:00:00Z
 DAY = 86400.0
 
 

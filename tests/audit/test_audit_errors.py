@@ -136,3 +136,12 @@ def test_unreachable_server_names_url_and_dn_not_the_password(
 def test_password_needs_a_file_or_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x"], capsys)
     assert "give --password-file" in line
+
+
+def test_not_an_ldap_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    password = tmp_path / "pw"
+    password.write_text(SECRET)
+    line = fails(["--url", "ds1.example.com", "--bind-dn", "cn=Directory Manager",
+                  "--password-file", str(password)], capsys)
+    assert line == "ds1.example.com: cn=Directory Manager: not an LDAP URL " \
+                   "(ldap://host:port/ or ldaps://...)"
