@@ -21,7 +21,7 @@ from pkisim.analysis.sweepfile import Point, Sweep, Target, load_sweep, sweep_fr
 
 # theory: public names (added with pkisim.analysis.theory)
 # isort: split
-from pkisim.analysis.queueing import MMc, erlang_b, erlang_c
+from pkisim.analysis.queueing import MMc, erlang_b, erlang_c, mgc_mean_wait
 from pkisim.analysis.theory import (
     LowWaterMark,
     collision_probability,
@@ -39,6 +39,6 @@ __all__ = ["DaskExecutor", "Interval", "LocalExecutor", "LowWaterMark", "MMc", "
            "ProcessExecutor", "Sweep", "SweepError", "SweepResult", "Target",
            "collision_probability", "collisions_approx", "days_to_exhaustion", "erlang_b",
            "erlang_c", "exhaustion_date", "exhaustion_probability", "expected_collisions",
-           "load_sweep", "max_issuances", "mean_ci", "poisson_sf", "recommend_low_water_mark",
-           "run_seed", "run_sweep", "summary_metrics", "sweep_from_dict", "t_cdf", "t_quantile",
-           "wilson_interval"]
+           "load_sweep", "max_issuances", "mean_ci", "mgc_mean_wait", "poisson_sf",
+           "recommend_low_water_mark", "run_seed", "run_sweep", "summary_metrics",
+           "sweep_from_dict", "t_cdf", "t_quantile", "wilson_interval"]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pkisim.analysis.queueing import MMc
+from pkisim.analysis.queueing import MMc, mgc_mean_wait
 from pkisim.analysis.theory import days_to_exhaustion, exhaustion_probability
 from pkisim.errors import ConfigError
 from pkisim.scenario import parse_rate
@@ -309,7 +309,7 @@ def _tick(v: object) -> str:
 def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: float,
                          x: str = "workload.enroll_rate", metric: str | None = None,
                          quantity: str = "response", cas: int = 1, extra: float = 0.0,
-                         title: str | None = None) -> Figure:
+                         service_cv: float = 1.0, title: str | None = None) -> Figure:
     """Simulated mean latency (points with their confidence interval) against
     utilisation, under Erlang C's curve for ``servers`` threads per CA with
     exponential service of mean ``service_mean`` seconds.
@@ -319,6 +319,10 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
     the rows of that sweep metric are used.  ``quantity``: ``response`` (the
     curve is ``Wq + service_mean + extra``, ``extra`` being e.g. the
     certificate store's latency) or ``wait`` (``Wq`` alone, log scale).
+    ``service_cv`` is the service time's coefficient of variation: other than
+    1 (exponential), the curve is Allen and Cunneen's M/G/c approximation
+    (:func:`~pkisim.analysis.queueing.mgc_mean_wait`; a CA's default
+    enrollment time is lognormal with cv 0.5).
     """
     who = "plot_latency_vs_load"
     _require(points, (x, "mean", "ci_low", "ci_high", *(("metric",) if metric else ())),
@@ -331,6 +335,8 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
         raise ValueError(f"{who}: service_mean = {service_mean!r}: must be > 0 seconds")
     if isinstance(cas, bool) or not isinstance(cas, int) or cas < 1:
         raise ValueError(f"{who}: cas = {cas!r}: must be an integer >= 1")
+    if not (math.isfinite(service_cv) and service_cv >= 0):
+        raise ValueError(f"{who}: service_cv = {service_cv!r}: must be a finite number >= 0")
     rows = points if metric is None else points[points["metric"] == metric]
     if rows.empty:
         raise ValueError(f"{who}: no points" + (f" for metric {metric!r}" if metric else ""))
@@ -348,12 +354,14 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
 
     first = 0.0 if quantity == "response" else max(0.02, 0.5 * float(rho.min()))
     grid = np.linspace(first, min(0.99, max(rho.max() + 0.02, 0.3)), 300)
-    theory = np.array([_mmc_curve(servers, r, service_mean, quantity, extra) for r in grid])
+    theory = np.array([_mgc_curve(servers, r, service_mean, service_cv, quantity, extra)
+                       for r in grid])
+    name = f"Erlang C, M/M/{servers}" if service_cv == 1 else \
+        f"Allen-Cunneen, M/G/{servers} (cv {service_cv:g})"
+    formula = "Wq" if quantity == "wait" else "Wq + 1/μ" + (f" + {extra:g} s" if extra else "")
     fig = Figure(figsize=(8.0, 4.8), layout="constrained")
     ax = fig.subplots()
-    ax.plot(grid, theory, color="#ff7f0e", lw=1.6,
-            label=f"Erlang C, M/M/{servers} ({'Wq' if quantity == 'wait' else 'Wq + 1/μ'}"
-                  + (f" + {extra:g} s" if extra and quantity == "response" else "") + ")")
+    ax.plot(grid, theory, color="#ff7f0e", lw=1.6, label=f"{name}: {formula}")
     ax.errorbar(rho, mean, yerr=np.vstack([low, high]), fmt="o", color="#1f77b4", capsize=3,
                 ms=4.5, lw=1.2, label="simulated mean (confidence interval)")
     if quantity == "wait":
@@ -364,12 +372,12 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
     ax.set_xlabel(f"utilisation ρ = λ / (c μ)  (c = {servers} threads per CA"
                   + (f", λ = {x} / {cas}" if cas > 1 else f", λ = {x}") + ")")
     ax.set_ylabel("mean wait (s)" if quantity == "wait" else "mean latency (s)")
-    ax.set_title(title or f"Latency against load: simulation and Erlang C (M/M/{servers})")
+    ax.set_title(title or f"Latency against load: simulation and {name.split(',')[0]}")
     ax.legend(loc="upper left")
     return fig
 
 
-def _mmc_curve(servers: int, rho: float, service_mean: float, quantity: str,
+def _mgc_curve(servers: int, rho: float, service_mean: float, cv: float, quantity: str,
                extra: float) -> float:
-    pool = MMc.at_utilisation(servers, rho, service_mean)
-    return pool.mean_wait if quantity == "wait" else pool.mean_response + extra
+    wait = mgc_mean_wait(MMc.at_utilisation(servers, rho, service_mean), cv)
+    return wait if quantity == "wait" else wait + service_mean + extra

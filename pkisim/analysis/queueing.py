@@ -10,7 +10,10 @@ exponential service at rate ``μ`` per thread, that pool is an M/M/c queue with
 * Erlang C, the probability that a request waits, ``C = c B / (c - a (1 - B))``;
 * the mean wait in the queue ``Wq = C / (c μ - λ)``, and the wait's tail
   ``P(W > t) = C exp(-(c μ - λ) t)`` (the wait of a request that waits is
-  exponential with rate ``c μ - λ``).
+  exponential with rate ``c μ - λ``);
+* for service times that are not exponential (a CA's default enrollment time
+  is lognormal with a coefficient of variation of 0.5), Allen and Cunneen's
+  approximation ``Wq(M/G/c) ≈ Wq(M/M/c) (1 + cv²) / 2``.
 
 >>> round(erlang_c(4, 3.0), 4)
 0.5094
@@ -24,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["MMc", "erlang_b", "erlang_c"]
+__all__ = ["MMc", "erlang_b", "erlang_c", "mgc_mean_wait"]
 
 
 def _check_pool(servers: int, load: float) -> None:
@@ -132,3 +135,12 @@ class MMc:
         if 1 - p >= c:
             return 0.0
         return math.log(c / (1 - p)) / self.drain_rate
+
+
+def mgc_mean_wait(pool: MMc, service_cv: float) -> float:
+    """Allen and Cunneen's approximation of the mean wait of an M/G/c pool whose
+    service time has coefficient of variation ``service_cv`` (1: exponential,
+    exact; 0: constant)."""
+    if not (math.isfinite(service_cv) and service_cv >= 0):
+        raise ValueError(f"service_cv = {service_cv!r}: must be a finite number >= 0")
+    return pool.mean_wait * (1 + service_cv**2) / 2

@@ -18,6 +18,7 @@ from pkisim.analysis import (
     MMc,
     days_to_exhaustion,
     exhaustion_probability,
+    mgc_mean_wait,
     run_sweep,
     sweep_from_dict,
 )
@@ -187,6 +188,12 @@ def test_latency_plot_draws_erlang_c_under_the_points():
                                                                      "7.2/s"]}),
                                    servers=4, service_mean=0.5, extra=0.002)
     assert shifted.axes[0].get_lines()[0].get_ydata()[0] == pytest.approx(0.502)
+    # lognormal service: Allen and Cunneen's curve
+    general = plot_latency_vs_load(latency_points(), servers=4, service_mean=0.5,
+                                   service_cv=0.5).axes[0].get_lines()[0]
+    pool = MMc.at_utilisation(4, general.get_xdata()[200], 0.5)
+    assert general.get_ydata()[200] == pytest.approx(mgc_mean_wait(pool, 0.5) + 0.5)
+    assert general.get_label().startswith("Allen-Cunneen, M/G/4")
 
 
 @pytest.mark.parametrize("draw, column", [

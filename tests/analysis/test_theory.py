@@ -21,6 +21,7 @@ from pkisim.analysis import (
     exhaustion_probability,
     expected_collisions,
     max_issuances,
+    mgc_mean_wait,
     poisson_sf,
     recommend_low_water_mark,
 )
@@ -77,7 +78,15 @@ def test_mmc_wait_formulas():
     assert MMc.at_utilisation(8, 0.9, 0.25) == MMc(8, 28.8, 4.0)
 
 
+def test_allen_cunneen_scales_erlang_c_by_the_service_variability():
+    pool = MMc(8, 28.0, 4.0)
+    assert mgc_mean_wait(pool, 1.0) == pool.mean_wait  # exponential: exact
+    assert mgc_mean_wait(pool, 0.0) == pytest.approx(pool.mean_wait / 2)  # constant service
+    assert mgc_mean_wait(pool, 0.5) == pytest.approx(pool.mean_wait * 0.625)
+
+
 @pytest.mark.parametrize("bad, word", [
+    (lambda: mgc_mean_wait(MMc(2, 1.0, 1.0), -0.5), "service_cv"),
     (lambda: erlang_c(4, 4.0), "unstable"),
     (lambda: erlang_c(0, 1.0), "servers"),
     (lambda: erlang_b(2, -1.0), "offered load"),
