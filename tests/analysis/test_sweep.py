@@ -4,6 +4,10 @@ match pkisim.analysis.stats, targets, failing runs, the command line."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +22,7 @@ from pkisim.analysis import (
     run_sweep,
     sweep_from_dict,
 )
+from pkisim.analysis import sweep as sweep_module
 from pkisim.analysis.cli_sweep import main_sweep
 from pkisim.scenario import load_scenario
 from pkisim.sim import simulate
@@ -242,3 +247,39 @@ def test_the_python_api_builds_a_sweep_from_a_dict() -> None:
     assert result.runs["metric"].astype(str).unique().tolist() == ["issued"]
     assert result.summary["strategy"].tolist() == ["random", "legacy2"]
     assert "strategy" in result.table() and "issued" in result.table()
+
+
+def test_the_progress_bar_counts_every_run_as_chunks_come_back(
+        tmp_path: Path, pool: ProcessExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Recorder(sweep_module._Bar):
+        def __init__(self, enabled: bool) -> None:
+            super().__init__(enabled=False)
+            calls.append(("enabled", int(enabled)))
+
+        def grow(self, n: int) -> None:
+            calls.append(("grow", n))
+
+        def update(self, n: int) -> None:
+            calls.append(("update", n))
+
+    monkeypatch.setattr(sweep_module, "_Bar", Recorder)
+    target = '[target]\nmetric = "issued"\nhalf_width = 0.001\nmax_replications = 5\nbatch = 1\n'
+    run_sweep(load_sweep(tiny(tmp_path, target)), executor=pool)
+    assert calls[0] == ("enabled", 1)
+    assert [n for kind, n in calls if kind == "grow"] == [4, 2, 2, 2]  # 2 x 2, then 1 a point
+    assert sum(n for kind, n in calls if kind == "update") == 10
+    assert len([c for c in calls if c[0] == "update"]) >= 4  # one per chunk, as they finish
+
+
+def test_a_worker_that_dies_is_a_one_line_error_not_a_hang(tmp_path: Path) -> None:
+    sweep = load_sweep(tiny(tmp_path, replications=4), overrides={"duration": "2d"})
+    with ProcessExecutor(2) as doomed:
+        doomed.start()
+        victim = next(iter(doomed.pool._processes))
+        threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
+        started = time.monotonic()
+        with pytest.raises(SweepError, match=r"^a worker failed running point \d replication \d"):
+            run_sweep(sweep, executor=doomed, progress=False)
+        assert time.monotonic() - started < 20
