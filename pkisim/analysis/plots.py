@@ -19,6 +19,7 @@ into place), so the same inputs give the same bytes.  Bad input is one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import tempfile
@@ -50,23 +51,30 @@ F = TypeVar("F", bound=Callable[..., Figure])
 def _styled(draw: F) -> F:
     """Draw under the report's style, whatever the user's matplotlibrc says."""
 
+    @functools.wraps(draw)
     def wrapper(*args: object, **kwargs: object) -> Figure:
         with mpl.style.context("default"), mpl.rc_context(STYLE):
             return draw(*args, **kwargs)
 
-    wrapper.__name__, wrapper.__doc__ = draw.__name__, draw.__doc__
-    wrapper.__wrapped__ = draw  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
 
 
 def write_png(figure: Figure, path: str | os.PathLike[str]) -> Path:
-    """Save ``figure`` as a deterministic PNG at ``path`` (atomically); returns the path."""
+    """Save ``figure`` as a deterministic PNG at ``path``; returns the path.
+
+    Written to a temporary file beside ``path`` and renamed onto it: a failure
+    leaves any previous file as it was.  An unwritable place is one line.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise ValueError(f"write_png: cannot write {str(path)!r}: {err.strerror}") from None
     os.close(fd)
     try:
         with mpl.style.context("default"), mpl.rc_context(STYLE):
             figure.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 is for the temporary file only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -112,6 +112,13 @@ def test_write_png_replaces_a_previous_file(small_space, tmp_path):
     path.write_bytes(b"old")
     write_png(space_figure(small_space), path)
     assert path.read_bytes()[:4] == b"\x89PNG"
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_png_to_a_missing_directory_is_one_line(small_space, tmp_path):
+    with pytest.raises(ValueError, match=r"write_png: cannot write .*nowhere") as err:
+        write_png(space_figure(small_space), tmp_path / "nowhere" / "space.png")
+    assert "\n" not in str(err.value)
 
 
 def test_space_plot_marks_the_closed_form_exhaustion_date(small_space):
