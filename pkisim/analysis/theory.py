@@ -136,7 +136,7 @@ def days_to_exhaustion(remaining: float, rate_per_day: float | Sequence[tuple[fl
     """Days until ``remaining`` numbers are used (``inf`` if never).
 
     ``rate_per_day`` is a constant rate, optionally growing by
-    ``growth_per_year`` (0.2 = 20 % a year, compounded continuously), or a
+    ``growth_per_year`` (0.2: the rate is ``rate * 1.2 ** (day / 365)``), or a
     profile of ``(start_day, rate_per_day)`` steps from day 0, the last rate
     holding for ever.
     """
