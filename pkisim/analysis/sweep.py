@@ -211,10 +211,8 @@ class SweepResult:
             "sweep_file": sweep.source,
             "sweep_file_sha256": out.file_sha256(Path(sweep.source)),
             "scenario_file": str(sweep.scenario_file),
-            "scenario_files_sha256": {
-                str(path): out.file_sha256(path) for path in sorted(
-                    {sweep.scenario_file} | {Path(str(v)) for p in sweep.points
-                                             for k, v in p.params if k == "scenario"})},
+            "scenario_files_sha256": {str(path): out.file_sha256(path) for path in sorted(
+                {sweep.scenario_file} | {p.scenario_file for p in sweep.points})},
             "seed": sweep.seed, "replications": sweep.replications,
             "seeds": "run j of point i: SeedSequence(seed, spawn_key=(i, j)), "
                      "first 64-bit word >> 1",

@@ -67,6 +67,7 @@ class Point:
     index: int
     params: tuple[tuple[str, Any], ...]
     scenario: Scenario
+    scenario_file: Path
 
     @property
     def label(self) -> str:
@@ -260,7 +261,7 @@ def _point(index: int, combo: dict[str, Any], fixed: dict[str, Any], scenario_fi
         value = settings.get(key, err.value) if key != "--strategy" else strategy
         name = "strategy" if key == "--strategy" else key
         raise fail(f"{where}: {name}", value, f"rejected by the scenario: {err}") from None
-    return Point(index, tuple(combo.items()), scenario)
+    return Point(index, tuple(combo.items()), scenario, path)
 
 
 def _culprit(err: ConfigError, settings: Mapping[str, Any]) -> str:

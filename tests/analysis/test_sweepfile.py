@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pkisim.analysis import Sweep, load_sweep, run_seed, summary_metrics, sweep_from_dict
+from pkisim.analysis import (
+    Sweep,
+    load_sweep,
+    run_seed,
+    run_sweep,
+    summary_metrics,
+    sweep_from_dict,
+)
 from pkisim.analysis.sweepfile import METRIC_SECTIONS
 from pkisim.errors import ConfigError
 from pkisim.scenario import load_scenario
@@ -100,6 +109,12 @@ scenario = "../scenarios/race.toml"
     sweep = load_sweep(path)
     assert [p.scenario.name for p in sweep.points] == ["steady-state", "refill-race"]
     assert sweep.parameters == ("strategy", "scenario")
+    assert sweep.points[1].scenario_file == tmp_path / "sweeps" / "../scenarios/race.toml"
+    short = dataclasses.replace(sweep, points=tuple(dataclasses.replace(
+        p, scenario=dataclasses.replace(p.scenario, duration=60.0)) for p in sweep.points))
+    hashes = run_sweep(short, progress=False).provenance()["scenario_files_sha256"]
+    assert hashes == {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest()
+                      for p in sorted([Path(STEADY), sweep.points[1].scenario_file])}
     with pytest.raises(ConfigError, match=r"point 0: scenario = 'gone.toml': no such scenario"):
         sweep_from_dict({"scenario": STEADY, "points": [{"scenario": "gone.toml"}]}, "s.toml")
 
