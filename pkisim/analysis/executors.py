@@ -11,7 +11,6 @@ exception in a run comes back as text naming the run; a worker that dies
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import multiprocessing
 import time
@@ -20,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pkisim.analysis.sweepfile import selects
 from pkisim.errors import PkisimError
 from pkisim.sim import Scenario, simulate
 
@@ -103,9 +103,8 @@ def _leaves(name: str, value: Any, out: dict[str, float]) -> None:
 
 
 def _keep(metrics: dict[str, float], patterns: tuple[str, ...] | None) -> dict[str, float]:
-    if patterns is None:
-        return metrics
-    return {k: v for k, v in metrics.items() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+    return metrics if patterns is None else {k: v for k, v in metrics.items()
+                                             if selects(patterns, k)}
 
 
 def run_chunk(chunk: Chunk) -> list[Outcome]:
