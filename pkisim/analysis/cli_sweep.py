@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pkisim sweep",
         description="Run a parameter sweep with replications and write the runs and a summary "
-                    "with 95%% confidence intervals (runs.parquet, summary.parquet, "
+                    "with 95% confidence intervals (runs.parquet, summary.parquet, "
                     "summary.csv, sweep.json).",
         epilog="Exit status: 0 all runs valid, 1 some run invalid (duplicates, range "
                "violations), 2 error.  Sweep file keys: scenarios/sweeps/README.md.")

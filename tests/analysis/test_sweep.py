@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -283,3 +284,16 @@ def test_a_worker_that_dies_is_a_one_line_error_not_a_hang(tmp_path: Path) -> No
         with pytest.raises(SweepError, match=r"^a worker failed running point \d replication \d"):
             run_sweep(sweep, executor=doomed, progress=False)
         assert time.monotonic() - started < 20
+
+
+def test_without_dask_a_scheduler_is_a_one_line_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
+    status = main_sweep([str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
+                         "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == ("--scheduler tcp://127.0.0.1:8786: Dask is not installed; "
+                   "pip install 'pkisim[dask]'\n")
+    assert not (tmp_path / "out").exists()
