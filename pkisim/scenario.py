@@ -470,7 +470,7 @@ def _id_value(name: str, value: object, path: KeyPath, strategy: str) -> object:
 
 _TOP = ("name", "description", "duration", "seed", "strategy", "start_date", "throughput_bin",
         "directory", "workload", "load_balancer", "crl", "defaults", "ca", "faults",
-        "random_faults")
+        "random_faults", "metrics")
 _DISTRIBUTIONS = ("enroll", "revoke", "crl_fetch", "crl_generation", "directory_latency")
 _CA_DEFAULTS = ("workers", "kra_connector", *_DISTRIBUTIONS)
 _CA_KEYS = ("name", "role", "replica", "donor", "created_at", "decommissioned_at", "crl_master",
@@ -531,7 +531,8 @@ class _Builder:
             directory=self.directory, workload=self.workload(),
             load_balancer=self.load_balancer(), crl=self.crl(), faults=self.faults(),
             random_faults=self.random_faults(), start_date=self.start.date().isoformat(),
-            throughput_bin=bin_)
+            throughput_bin=bin_,
+            requests_table=top.table("metrics", ("requests",)).get("requests", _str, "full"))
 
     # -- times
 

@@ -3,12 +3,13 @@
 Two tables, both in recording order (the order *is* the history; times are labels):
 
 * the **issue table**, one row per ``issue`` call (serials, request IDs, replica
-  IDs; invokes and completions), kept as numpy columns of about 33 bytes a row:
+  IDs; invokes and completions), kept as numpy columns (below):
   time (float64), process (int32 code), replica (int16 code, -1 = none), op and
   type (uint8), the value as two uint64 halves ``lo``/``hi`` and a flag (uint8)
-  saying whether the row has a value at all.  A value outside ``[0, 2**128)``
-  (rare: a longer RSNv3 serial, or a negative number a broken allocator
-  produced) keeps flag :data:`VALUE_OTHER` and lives, exactly, in a side dict
+  saying whether the row has a value at all (``hi`` and the flag take memory
+  only once some row needs them: 24 bytes a row for 64-bit IDs).  A value
+  outside ``[0, 2**128)`` (rare: a longer RSNv3 serial, or a negative number a
+  broken allocator produced) keeps flag :data:`VALUE_OTHER` and lives, exactly, in a side dict
   keyed by row;
 * the **event table**, a list of :class:`EventRecord` rows for the rare
   operations: the range events a repository emits (claims, switches, clone
@@ -21,7 +22,7 @@ The hot path (:meth:`History.issue`) appends to plain Python lists, which is
 about twice as fast as ``array.array.append``; every :data:`CHUNK` rows the
 lists are converted in C loops and copied into the numpy columns.  Columns
 double their capacity when full; pages of spare capacity are never touched, so
-the history costs about 34 bytes of memory per row, and a reader gets
+the history costs about 25 bytes of memory per row, and a reader gets
 zero-copy read-only views (:meth:`History.columns`) that never block further
 recording.
 """
@@ -147,29 +148,43 @@ class IssueColumns(NamedTuple):
 
 class _Column:
     """A growable numpy column: appends copy into spare capacity; growth
-    reallocates (doubling), so views handed out earlier stay valid."""
+    reallocates (doubling), so views handed out earlier stay valid.
 
-    def __init__(self, dtype: type[np.generic]) -> None:
-        self._data = np.empty(1 << 12, dtype=dtype)
+    A ``sparse`` column (``hi``, ``flag``: nearly always zero) holds no data
+    until a non-zero value arrives; until then its view is a fresh
+    ``np.zeros``, whose pages the kernel maps only when written, so an
+    all-zero column costs no memory even while a checker reads it."""
+
+    def __init__(self, dtype: type[np.generic], *, sparse: bool = False) -> None:
+        self._dtype = dtype
+        self._data: np.ndarray | None = None if sparse else np.empty(1 << 12, dtype=dtype)
         self._size = 0
 
     def extend(self, chunk: np.ndarray) -> None:
-        if not self._size and len(chunk) > len(self._data):  # a file's whole column: adopt it
-            self._data = np.array(chunk, dtype=self._data.dtype, copy=None, order="C")
+        data = self._data
+        if data is None:
+            if not np.any(chunk):
+                self._size += len(chunk)
+                return
+            data = self._data = np.zeros(max(1 << 12, 2 * (self._size + len(chunk))),
+                                         self._dtype)
+        elif not self._size and len(chunk) > len(data):  # a file's whole column: adopt it
+            self._data = np.array(chunk, dtype=data.dtype, copy=None, order="C")
             if not self._data.flags.writeable or self._data.base is not None:
                 self._data = self._data.copy()
             self._size = len(chunk)
             return
         end = self._size + len(chunk)
-        if end > len(self._data):
-            grown = np.empty(max(end, 2 * len(self._data)), self._data.dtype)
-            grown[: self._size] = self._data[: self._size]
-            self._data = grown
-        self._data[self._size:end] = chunk
+        if end > len(data):
+            grown = np.empty(max(end, 2 * len(data)), data.dtype)
+            grown[: self._size] = data[: self._size]
+            self._data = data = grown
+        data[self._size:end] = chunk
         self._size = end
 
     def view(self) -> np.ndarray:
-        out = self._data[: self._size]
+        out = (np.zeros(self._size, self._dtype) if self._data is None
+               else self._data[: self._size])
         out.flags.writeable = False
         return out
 
@@ -177,7 +192,7 @@ class _Column:
     def nbytes(self) -> int:
         """Bytes the rows use (capacity grows by doubling, but untouched pages
         of the spare capacity take no memory)."""
-        return self._size * self._data.itemsize
+        return 0 if self._data is None else self._size * self._data.itemsize
 
 
 class History:
@@ -199,8 +214,8 @@ class History:
         self._op = _Column(np.uint8)
         self._type = _Column(np.uint8)
         self._lo = _Column(np.uint64)
-        self._hi = _Column(np.uint64)
-        self._flag = _Column(np.uint8)
+        self._hi = _Column(np.uint64, sparse=True)
+        self._flag = _Column(np.uint8, sparse=True)
         self._rows = 0
         self._others: dict[int, int] = {}  # row -> value outside [0, 2**128)
         self._issuers: dict[int, int] = {}  # row -> issuer code other than 0

@@ -155,11 +155,17 @@ def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
     """(issuer, value) -> (ok count, info count) for every key carried by more
     than one of the selected rows (``None``: all rows).  ``extremes`` are the
     lowest and highest values when already known."""
-    low = lo if rows is None else lo[rows]
     known = extremes if extremes and extremes[1] is not None and extremes[1] >> 64 == 0 else None
-    repeated, counts = _repeated(low, known)
+    if rows is not None and known is None:
+        known = _extremes(lo, hi, rows)
+        known = known if known[1] is not None and known[1] >> 64 == 0 else None
+    if rows is not None and known is not None and known[1] - known[0] < 1 << 32:
+        repeated, counts = _repeated_offsets(lo, rows, known[0])  # no copy of the rows
+    else:
+        repeated, counts = _repeated(lo if rows is None else lo[rows], known)
     if not len(repeated):
         return {}
+    low = lo if rows is None else lo[rows]
     if rows is None and known is not None and not np.count_nonzero(issuer):
         # every row an acknowledged 64-bit ID of one issuer: the sort already counted them
         return {(0, value): (count, 0)
@@ -203,8 +209,24 @@ def _repeated(low: np.ndarray, extremes: tuple[int | None, int | None] | None,
     return _sorted_repeats(low)
 
 
-def _sorted_repeats(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ordered = np.sort(keys)
+def _repeated_offsets(lo: np.ndarray, rows: np.ndarray, least: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_repeated` of ``lo[rows]`` whose values span less than 2**32:
+    the 32-bit offsets gathered a slice at a time and sorted in place."""
+    offsets = np.empty(int(np.count_nonzero(rows)), np.uint32)
+    base, at, step = np.uint64(least), 0, 1 << 20
+    for start in range(0, len(lo), step):
+        part = lo[start:start + step][rows[start:start + step]]
+        np.subtract(part, base, out=offsets[at:at + len(part)], casting="unsafe")
+        at += len(part)
+    offsets.sort()
+    values, counts = _sorted_repeats(offsets, presorted=True)
+    return values.astype(np.uint64) + base, counts
+
+
+def _sorted_repeats(keys: np.ndarray, presorted: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    ordered = keys if presorted else np.sort(keys)
     values, extra = np.unique(ordered[1:][ordered[1:] == ordered[:-1]], return_counts=True)
     return values, extra + 1
 
@@ -241,6 +263,12 @@ def _worst(counts: dict[int, int]) -> dict[int, int]:
 def _extremes(lo: np.ndarray, hi: np.ndarray,
               rows: np.ndarray | None) -> tuple[int | None, int | None]:
     """Lowest and highest value of the selected rows (``None``: all rows)."""
+    if rows is not None and not np.count_nonzero(hi):  # 64-bit IDs: no copies
+        if not rows.any():
+            return None, None
+        top = np.iinfo(np.uint64).max
+        return (int(np.min(lo, where=rows, initial=top)),
+                int(np.max(lo, where=rows, initial=0)))
     if rows is not None:
         lo, hi = lo[rows], hi[rows]
     if not len(lo):

@@ -34,6 +34,10 @@ from pkisim.sim.workload import KIND_NAMES
 OK, FAIL, TIMEOUT, INFO = 0, 1, 2, 3
 OUTCOMES = ("ok", "fail", "timeout", "info")
 _CHUNK = 1 << 14  # request rows buffered as tuples before they go into typed columns
+#: The request columns' types (id, client, kind, attempt, arrival, wait, latency, ca,
+#: outcome, cause), as the Recorder stores them.
+_DTYPES = (np.int32, np.int32, np.int8, np.int16, np.float64, np.float32, np.float32, np.int16,
+           np.int8, np.int16)
 
 #: The largest number each ID space can hold: RFC 5280 serials are positive
 #: and at most 20 octets; request IDs are Java longs; 389-DS replica IDs 1-65534.
@@ -42,9 +46,16 @@ CEILINGS = {"cert": 2**159 - 1, "request": 2**63 - 1}
 
 class Recorder:
     """Columnar buffers filled during the run: 32 bytes per request attempt
-    (waits and latencies as float32 offsets from the float64 arrival time)."""
+    (waits and latencies as float32 offsets from the float64 arrival time).
 
-    def __init__(self) -> None:
+    With ``aggregate`` (a scenario's ``[metrics] requests = "aggregate"``) only
+    attempts that did not end ``ok`` keep their row; an ``ok`` attempt adds one
+    to its (throughput bin, kind) count and its float32 latency to its kind's
+    list: 4 bytes per attempt, and the summary's figures stay exact.
+    """
+
+    def __init__(self, aggregate: bool = False, bin_width: float = 60.0,
+                 duration: float = 60.0) -> None:
         self.ids = array("i")
         self.clients = array("i")
         self.kinds = array("b")
@@ -60,6 +71,11 @@ class Recorder:
         self.claims: list[tuple[Any, ...]] = []
         self.space: list[tuple[Any, ...]] = []
         self.faults: list[tuple[str, str, float, float]] = []
+        self.aggregate = aggregate
+        self.bin_width = bin_width
+        self.nbins = max(1, math.ceil(duration / bin_width))
+        self.ok_bins = np.zeros(self.nbins * len(KIND_NAMES), dtype=np.int64)
+        self.ok_latencies = tuple(array("f") for _ in KIND_NAMES)
 
     def request(self, rid: int, client: int, kind: int, attempt: int, arrival: float,
                 start: float, end: float, ca: int, outcome: int, cause: str) -> None:
@@ -76,32 +92,51 @@ class Recorder:
         """Many finished attempts at once (no cause), as :meth:`request` would record them."""
         self.flush()
         n = len(ids)
-        for buffer, values, dtype in (
-                (self.ids, ids, np.int32), (self.clients, clients, np.int32),
-                (self.kinds, np.full(n, kind), np.int8), (self.attempts, attempts, np.int16),
-                (self.arrivals, arrivals, np.float64), (self.waits, starts - arrivals, np.float32),
-                (self.latencies, ends - arrivals, np.float32), (self.cas, cas, np.int16),
-                (self.outcomes, np.full(n, outcome), np.int8),
-                (self.causes, np.zeros(n), np.int16)):
-            buffer.frombytes(np.asarray(values).astype(dtype).tobytes())
+        self._store((ids, clients, np.full(n, kind), attempts, arrivals, starts - arrivals,
+                     ends - arrivals, cas, np.full(n, outcome), np.zeros(n)))
 
     def flush(self) -> None:
         """Move the buffered rows into the typed columns."""
         if not self._rows:
             return
-        columns = list(zip(*self._rows, strict=True))
+        columns: list[Any] = list(zip(*self._rows, strict=True))
         self._rows = []
         codes = self.cause_codes
         for cause in dict.fromkeys(columns[9]):  # first-seen order: deterministic codes
             if cause not in codes:
                 codes[cause] = len(codes)
-        columns[9] = tuple(codes[cause] for cause in columns[9])
-        for buffer, values in zip(self._buffers(), columns, strict=True):
-            buffer.extend(values)
+        columns[9] = [codes[cause] for cause in columns[9]]
+        self._store(tuple(np.array(c) for c in columns))
+
+    def _store(self, columns: tuple[np.ndarray, ...]) -> None:
+        typed = [np.asarray(values).astype(dtype) for values, dtype in
+                 zip(columns, _DTYPES, strict=True)]
+        if self.aggregate:
+            ok = typed[8] == OK
+            if ok.any():
+                latency, kind = typed[6][ok], typed[2][ok]
+                end = typed[4][ok] + latency  # as the table's ``end`` column
+                key = np.minimum(end // self.bin_width, self.nbins - 1).astype(np.int64)
+                key = key * len(KIND_NAMES) + kind
+                self.ok_bins += np.bincount(key, minlength=len(self.ok_bins))
+                for code, buffer in enumerate(self.ok_latencies):
+                    buffer.frombytes(latency[kind == code].tobytes())
+                typed = [values[~ok] for values in typed]
+        for buffer, values in zip(self._buffers(), typed, strict=True):
+            buffer.frombytes(values.tobytes())
 
     def _buffers(self) -> tuple[array, ...]:
         return (self.ids, self.clients, self.kinds, self.attempts, self.arrivals, self.waits,
                 self.latencies, self.cas, self.outcomes, self.causes)
+
+    def ok_totals(self) -> OkTotals | None:
+        """What an aggregate recorder kept of the ``ok`` attempts (``None``: full rows)."""
+        if not self.aggregate:
+            return None
+        self.flush()
+        return OkTotals(self.ok_bins.reshape(self.nbins, len(KIND_NAMES)).copy(),
+                        tuple(np.frombuffer(b, dtype=np.float32).copy()
+                              for b in self.ok_latencies))
 
     def requests_frame(self, ca_names: Sequence[str]) -> pd.DataFrame:
         """The request table, in the order attempts finished.  Each buffer is
@@ -136,11 +171,26 @@ class Recorder:
         return pd.DataFrame(columns, copy=False)
 
 
+@dataclass(frozen=True)
+class OkTotals:
+    """The ``ok`` attempts of an aggregate run: counts per (throughput bin, kind)
+    and each kind's latencies (float32, in the order the attempts finished)."""
+
+    bins: np.ndarray  # int64, shape (bins, kinds)
+    latencies: tuple[np.ndarray, ...]  # one float32 array per kind
+
+    @property
+    def count(self) -> int:
+        return int(self.bins.sum())
+
+
 # ---------------------------------------------------------------- derived tables
-def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float) -> pd.DataFrame:
+def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float,
+                     totals: OkTotals | None = None) -> pd.DataFrame:
     """Finished attempts per bin of ``bin_width`` seconds (by end time): ``ok``
     and ``failed`` (fail, timeout or info).  Counted from category codes, with
-    one small integer key per row, so that ten million rows stay cheap."""
+    one small integer key per row, so that ten million rows stay cheap;
+    ``totals`` adds the ``ok`` attempts an aggregate run kept no rows for."""
     nbins = max(1, math.ceil(duration / bin_width))
     nkinds = len(KIND_NAMES)
     key = np.minimum(requests["end"].to_numpy() // bin_width, nbins - 1).astype(np.int32)
@@ -150,6 +200,8 @@ def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float) 
     ok = np.bincount(key[good], minlength=nbins * nkinds).reshape(nbins, nkinds)
     failed = np.bincount(key[~good], minlength=nbins * nkinds).reshape(nbins, nkinds)
     del key, good
+    if totals is not None:
+        ok = ok + totals.bins
     return pd.DataFrame({
         "time": np.tile(np.arange(nbins) * bin_width, nkinds),
         "kind": np.repeat(np.array(KIND_NAMES), nbins),
@@ -191,14 +243,17 @@ def faults_frame(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["kind", "target", "start", "end"])
 
 
-def latency_stats(requests: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """Mean and quantiles of the latency of ``ok`` attempts, per request kind."""
+def latency_stats(requests: pd.DataFrame, totals: OkTotals | None = None
+                  ) -> dict[str, dict[str, float | None]]:
+    """Mean and quantiles of the latency of ``ok`` attempts, per request kind
+    (from ``totals`` when the run kept no rows for them)."""
     out: dict[str, dict[str, float | None]] = {}
     kinds = requests["kind"].cat.codes.to_numpy()
     good = requests["outcome"].cat.codes.to_numpy() == OK
     latency = requests["latency"].to_numpy()
     for code, kind in enumerate(KIND_NAMES):
-        values = latency[(kinds == code) & good].astype(np.float64)
+        values = (latency[(kinds == code) & good] if totals is None
+                  else totals.latencies[code]).astype(np.float64)
         if len(values) == 0:
             continue
         p50, p95, p99 = np.quantile(values, [0.5, 0.95, 0.99])
@@ -244,6 +299,9 @@ class RunResult:
     history: Any
     verdict: dict[str, Any]
     stats: dict[str, Any] = field(default_factory=dict)
+    #: ``[metrics] requests = "aggregate"``: the ``ok`` attempts, which have no
+    #: rows in ``requests`` (which then holds the other attempts only).
+    ok_totals: OkTotals | None = None
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The metric tables by name (for writing them out)."""
@@ -255,6 +313,9 @@ class RunResult:
         """A JSON-serialisable digest with a fixed key order."""
         req = self.requests
         counts = np.bincount(req["outcome"].cat.codes.to_numpy(), minlength=len(OUTCOMES))
+        totals = self.ok_totals
+        if totals is not None:
+            counts[OK] += totals.count
         outcomes = {name: int(n) for name, n in zip(OUTCOMES, counts, strict=True)}
         failures: dict[str, int] = {}
         for row in self.failures.itertuples(index=False):
@@ -274,9 +335,9 @@ class RunResult:
             "possible_duplicated_count": verdict.get("possible_duplicated_count"),
             "range_violations": verdict.get("range_violations"),
             "verdict": verdict,
-            "requests": {"attempts": len(req), **outcomes},
+            "requests": {"attempts": int(counts.sum()), **outcomes},
             "failures": dict(sorted(failures.items())),
-            "latency": latency_stats(req),
+            "latency": latency_stats(req, totals),
             "claims": int((self.claims["event"] == "claimed").sum()) if len(self.claims) else 0,
             "crl": {
                 "generated": len(numbers),

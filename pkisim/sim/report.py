@@ -37,6 +37,7 @@ def build_result(world: Simulation) -> m.RunResult:
     scenario = world.scenario
     rec = world.recorder
     requests = rec.requests_frame([node.name for node in world.nodes])
+    totals = rec.ok_totals()
     crl = world.crl
     crl_frame = pd.DataFrame({"time": crl.gen_time, "ca": crl.gen_ca, "number": crl.gen_number,
                               "size": crl.gen_size})
@@ -53,11 +54,12 @@ def build_result(world: Simulation) -> m.RunResult:
              "in_flight_at_end": in_flight}
     return m.RunResult(
         scenario=scenario, seed=world.seed, requests=requests,
-        throughput=m.throughput_frame(requests, scenario.throughput_bin, scenario.duration),
+        throughput=m.throughput_frame(requests, scenario.throughput_bin, scenario.duration,
+                                      totals),
         failures=m.failures_frame(requests), claims=m.claims_frame(rec.claims),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
-        verdict=verdict(world), stats=stats)
+        verdict=verdict(world), stats=stats, ok_totals=totals)
 
 
 def forecast_frame(world: Simulation) -> pd.DataFrame:

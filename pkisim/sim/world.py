@@ -84,7 +84,8 @@ class Simulation:
         self.history = History()
         self.directory = ReplicatedDirectory(scenario.directory.replicas,
                                              lag=scenario.directory.lag)
-        self.recorder = Recorder()
+        self.recorder = Recorder(scenario.requests_table == "aggregate",
+                                 scenario.throughput_bin, scenario.duration)
         self.lb = Balancer(scenario.load_balancer)
         self.crl = CrlService(self, scenario.crl)
         self.nodes = [CaNode(spec, i, self) for i, spec in enumerate(scenario.cas)]

@@ -1,0 +1,45 @@
+"""``[metrics] requests = "aggregate"``: rows only for attempts that did not end
+ok; the summary, throughput and failure tables exactly as with every row."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pandas as pd
+import pytest
+
+from pkisim.errors import ConfigError
+from pkisim.scenario import scenario_from_dict
+from pkisim.sim import Fault, RetryPolicy, Scenario, Workload, simulate
+
+
+def test_aggregate_keeps_what_the_summary_needs(steady: Callable[..., Scenario]) -> None:
+    faults = (Fault("crash", 200.0, "ca2", duration=120.0),
+              Fault("replica-down", 600.0, "ds1", duration=30.0))
+    workload = Workload(enroll_rate=25.0, revoke_rate=0.5, crl_fetch_rate=0.5,
+                        retry=RetryPolicy(timeout=1.0))
+    full_scenario = steady(duration=1200.0, faults=faults, workload=workload)
+    full = simulate(full_scenario, seed=3)
+    agg = simulate(dataclasses.replace(full_scenario, requests_table="aggregate"), seed=3)
+    assert full.ok_totals is None and agg.ok_totals is not None
+    bad = full.requests[full.requests["outcome"] != "ok"].reset_index(drop=True)
+    assert len(bad) > 100 and len(agg.requests) == len(bad)
+    pd.testing.assert_frame_equal(agg.requests, bad)
+    pd.testing.assert_frame_equal(agg.throughput, full.throughput)
+    pd.testing.assert_frame_equal(agg.failures, full.failures)
+    assert agg.summary() == full.summary()
+    assert agg.ok_totals.count == (full.requests["outcome"] == "ok").sum()
+    pd.testing.assert_frame_equal(agg.history.to_frame(), full.history.to_frame())
+
+
+def _document(requests: object) -> dict:
+    return {"name": "x", "duration": "1h", "metrics": {"requests": requests},
+            "ca": [{"name": "ca1", "role": "master", "replica": "ds1"}]}
+
+
+def test_the_scenario_key() -> None:
+    assert scenario_from_dict(_document("aggregate")).requests_table == "aggregate"
+    assert scenario_from_dict({**_document("full"), "metrics": {}}).requests_table == "full"
+    with pytest.raises(ConfigError, match=r"metrics\.requests"):
+        scenario_from_dict(_document("sampled"))
