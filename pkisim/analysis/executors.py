@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from pkisim.analysis.sweepfile import selects
 from pkisim.errors import PkisimError
@@ -151,7 +151,20 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-class LocalExecutor:
+class _Closing:
+    """``with`` closes the backend."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalExecutor(_Closing):
     """Every run in this process, one after another (``workers=1``)."""
 
     workers = 1
@@ -160,17 +173,8 @@ class LocalExecutor:
         for chunk in chunks:
             yield run_chunk(chunk)
 
-    def close(self) -> None:
-        pass
 
-    def __enter__(self) -> LocalExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class ProcessExecutor:
+class ProcessExecutor(_Closing):
     """A persistent pool of ``workers`` processes (forkserver: safe beside
     threads, and each process starts from a server that already imported pkisim).
     Reuse one across sweeps to pay the start-up once."""
@@ -198,14 +202,8 @@ class ProcessExecutor:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> ProcessExecutor:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class DaskExecutor:
+class DaskExecutor(_Closing):
     """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``."""
 
     def __init__(self, address: str) -> None:
@@ -229,12 +227,6 @@ class DaskExecutor:
 
     def close(self) -> None:
         self.client.close()
-
-    def __enter__(self) -> DaskExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _as_completed(futures: dict[Any, Chunk], finished: Iterable[Any]) -> Iterator[list[Outcome]]:
