@@ -355,7 +355,8 @@ class ReplicatedDirectory:
         store, shape = r.stores.get(key), self._shapes.get(key)
         if not r.up or store is None or shape is None or key not in r.entries:
             return False
-        if not (fits(shape, first, attrs(first)) and fits(shape, last, attrs(last))):
+        if not (fits(shape, first, attrs(first)) and (first == last
+                                                      or fits(shape, last, attrs(last)))):
             return False
         if store.numbers.last_in(first, last) is not None:
             return False

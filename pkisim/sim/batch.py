@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pkisim.history.history import Op, OpType
+from pkisim.ids.config import IdKind
 from pkisim.sim.metrics import OK
 from pkisim.sim.requests import ARRIVE, DONE, START, Request
 from pkisim.sim.workload import ENROLL, PoissonArrivals
@@ -63,6 +64,7 @@ class Batch:
                         and not flow.archival_fraction and not flow.on_demand
                         and len(scenario.directory.replicas) == 1)
         self.windows = 0  # windows computed here (for the benchmark)
+        self.bases = (world.tree.records_dn(IdKind.REQUEST), world.tree.records_dn(IdKind.CERT))
 
     # ------------------------------------------------------------ the window
     def window(self, horizon: float) -> int | None:
@@ -131,7 +133,8 @@ class _Plan:
             nodes[item[3].ca.index] = item[3].ca
         for node in nodes.values():
             cert, request = node.cert_repo, node.request_repo
-            if (not node.serving or cert is None or request is None or not cert.can_issue_now
+            if (not node.serving or cert is None or request is None or not cert.ranged
+                    or not request.ranged or not cert.can_issue_now
                     or not request.can_issue_now or cert.end >= _U64 or request.end >= _U64):
                 return False
         self.nodes = nodes
@@ -151,18 +154,18 @@ class _Plan:
             service = node.service[ENROLL].ahead(len(mine))
             free = node.free.copy()
             starts: list[float] = []
-            ends: list[float] = []
-            for t, s in zip(mine, service, strict=True):
+            keep = starts.append
+            for t, s in zip(mine, service, strict=True):  # Kiefer-Wolfowitz
                 first = free[0]
-                start = t if first <= t else first
-                end = start + s
-                heapreplace(free, end)
-                starts.append(start)
-                ends.append(end)
+                if first > t:
+                    t = first
+                heapreplace(free, t + s)
+                keep(t)
             st[j::n] = starts
-            en[j::n] = ends
+            en[j::n] = service
             frees[node.index] = free
             served[node.index] = len(mine)
+        en += st  # the same additions as in the loop
         a = np.array(arrivals, dtype=np.float64)
         if m and (en - a > timeout).any():
             return False  # a client gives up: the lane handles that
@@ -211,37 +214,48 @@ class _Plan:
                                                         who[order], cas[order])
         # old START items still complete later (their DONE stays in the lane, or is due)
         self.events = m + int((waits & begins).sum()) + len(old) + int(dones.sum())
-        # numbers, store latencies, crash and directory checks per CA
-        self.numbers = np.zeros(len(self.times), dtype=np.int64)
-        self.replies = self.times.copy()
-        self.per_node: list[tuple[CaNode, int, int]] = []
-        tree = world.tree
-        from pkisim.ids.config import IdKind
-        bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
+        bases = self.batch.bases
+        # numbers, store latencies, crash and directory checks: one group per
+        # (CA, begin or completion), in lane order within the group
+        times = self.times
+        total = len(times)
+        key = self.cas * 2 + self.is_done
+        grouped = np.argsort(key, kind="stable")
+        counts = np.bincount(key, minlength=2 * len(world.nodes))
+        stops = np.cumsum(counts)
+        rank = np.empty(total, np.int64)
+        rank[grouped] = np.arange(total) - np.repeat(stops - counts, counts)
+        firsts = np.zeros(len(counts), np.int64)
+        latency = np.zeros(total, np.float64)
+        self.per_node: list[tuple[CaNode, int, int, float, float]] = []
+        lasts = times[grouped[stops - 1]] if total else times
         for index, node in nodes.items():
-            mine = self.cas == index
-            counts = []
-            for done, repo, base in ((False, node.request_repo, bases[0]),
-                                     (True, node.cert_repo, bases[1])):
-                rows = np.flatnonzero(mine & (self.is_done == done))
-                k = len(rows)
-                counts.append(k)
-                if not k:
-                    continue
-                first = repo.last + 1
-                if repo.last + k > repo.end:
+            done_group = 2 * index + 1
+            for group, repo in ((done_group - 1, node.request_repo), (done_group, node.cert_repo)):
+                k = int(counts[group])
+                firsts[group] = repo.last + 1
+                if k and repo.last + k > repo.end:
+                    return False  # a switch or exhaustion: the lane handles it
+            k = int(counts[done_group])
+            if k:
+                rows = grouped[stops[done_group] - k:stops[done_group]]
+                draws = node.store_latency
+                latency[rows] = draws.constant if draws.constant is not None else draws.ahead(k)
+                if node.next_crash < float((times[rows] + latency[rows]).max()):
+                    return False  # a crash could lose a certificate: the lane handles it
+            n_begin, n_done = int(counts[done_group - 1]), k
+            for group, size, base, attrs in ((done_group - 1, n_begin, bases[0], _request_attrs),
+                                             (done_group, n_done, bases[1], _cert_attrs)):
+                first = int(firsts[group])
+                if size and not world.directory.can_add_records(node.replica, base, first,
+                                                                first + size - 1, attrs):
                     return False
-                self.numbers[rows] = np.arange(first, first + k)
-                if done:
-                    self.replies[rows] += np.array(node.store_latency.ahead(k))
-                    if node.next_crash < self.replies[rows].max():
-                        return False
-                if not world.directory.can_add_records(
-                        node.replica, base, first, first + k - 1,
-                        _cert_attrs if done else _request_attrs):
-                    return False
-            self.per_node.append((node, counts[0], counts[1]))
-        self.bases = bases
+            self.per_node.append((
+                node, n_begin, n_done,
+                float(lasts[done_group - 1]) if n_begin else 0.0,
+                float(lasts[done_group]) if n_done else 0.0))
+        self.numbers = firsts[key] + rank
+        self.replies = times + latency
         return True
 
     def commit(self) -> None:
@@ -261,21 +275,19 @@ class _Plan:
         flow.next_id += m
         # the CAs: numbers, records, counters
         directory = world.directory
-        for node, n_begin, n_done in self.per_node:
-            mine = self.cas == node.index
+        bases = self.batch.bases
+        for node, n_begin, n_done, last_begin, last_done in self.per_node:
             if n_begin:
                 repo = node.request_repo
                 first = repo.last + 1
                 repo.last += n_begin
-                last_t = float(self.times[mine & ~self.is_done].max())
-                directory.add_records(node.replica, self.bases[0], first, repo.last, last_t)
+                directory.add_records(node.replica, bases[0], first, repo.last, last_begin)
                 node.issued_requests += n_begin
             if n_done:
                 repo = node.cert_repo
                 first = repo.last + 1
                 repo.last += n_done
-                last_t = float(self.times[mine & self.is_done].max())
-                directory.add_records(node.replica, self.bases[1], first, repo.last, last_t)
+                directory.add_records(node.replica, bases[1], first, repo.last, last_done)
                 node.issued_certs += n_done
                 node.store_latency.skip(n_done)
             node.outstanding += self.served.get(node.index, 0) - n_done
@@ -290,15 +302,17 @@ class _Plan:
         # the request rows of the completions, in lane order
         done_rows = np.flatnonzero(is_done)
         who = self.who[done_rows]
-        old = self.old
-        ids = np.concatenate((first_id + np.arange(m),
-                              np.array([item[3].id for item in old], dtype=np.int64)))
-        clients = np.concatenate((np.array(self.clients, dtype=np.int64),
-                                  np.array([item[3].client for item in old], dtype=np.int64)))
-        attempts = np.concatenate((np.zeros(m, np.int64),
-                                   np.array([item[3].attempt for item in old], dtype=np.int64)))
-        arrivals = np.concatenate((self.a, np.array([item[3].arrival for item in old])))
-        starts = np.concatenate((self.st, np.array([item[3].start for item in old])))
+        old = [item[3] for item in self.old]
+        ids = first_id + np.arange(m)
+        clients = np.array(self.clients, dtype=np.int64)
+        attempts = np.zeros(m, np.int64)
+        arrivals, starts = self.a, self.st
+        if old:
+            ids = np.concatenate((ids, [req.id for req in old]))
+            clients = np.concatenate((clients, [req.client for req in old]))
+            attempts = np.concatenate((attempts, [req.attempt for req in old]))
+            arrivals = np.concatenate((arrivals, [req.arrival for req in old]))
+            starts = np.concatenate((starts, [req.start for req in old]))
         if len(who):
             world.recorder.request_block(
                 ids[who], clients[who], ENROLL, attempts[who], arrivals[who], starts[who],
