@@ -263,12 +263,16 @@ def _worst(counts: dict[int, int]) -> dict[int, int]:
 def _extremes(lo: np.ndarray, hi: np.ndarray,
               rows: np.ndarray | None) -> tuple[int | None, int | None]:
     """Lowest and highest value of the selected rows (``None``: all rows)."""
-    if rows is not None and not np.count_nonzero(hi):  # 64-bit IDs: no copies
-        if not rows.any():
-            return None, None
-        top = np.iinfo(np.uint64).max
-        return (int(np.min(lo, where=rows, initial=top)),
-                int(np.max(lo, where=rows, initial=0)))
+    if rows is not None and not np.count_nonzero(hi):  # 64-bit IDs: a slice at a time
+        least = most = None
+        step = 1 << 20
+        for start in range(0, len(lo), step):
+            part = lo[start:start + step][rows[start:start + step]]
+            if len(part):
+                low, high = int(part.min()), int(part.max())
+                least = low if least is None else min(least, low)
+                most = high if most is None else max(most, high)
+        return least, most
     if rows is not None:
         lo, hi = lo[rows], hi[rows]
     if not len(lo):
