@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-EXPECTED = {"strategy-comparison.ipynb", "failover-and-crl.ipynb"}
+EXPECTED = {"capacity-planning.ipynb", "strategy-comparison.ipynb", "failover-and-crl.ipynb"}
 
 
 def test_the_promised_notebooks_are_there() -> None:
