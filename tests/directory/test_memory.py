@@ -565,3 +565,45 @@ def test_forgetting_stable_record_csns_changes_nothing(script):
     play(forget, script)
     assert forget.converged()
     assert forget.entries("ds1") == keep.entries("ds1")
+
+
+# ------------------------------------------------------------ record runs (batched requests)
+def _attrs(n: int) -> dict:
+    return dict(TOP)
+
+
+def test_a_record_run_is_the_same_as_the_adds_one_by_one():
+    one_by_one, at_once = world(), world()
+    for directory in (one_by_one, at_once):
+        for n in (1, 2, 3, 9, 30, 31):  # the first add sets the container's record shape
+            code(directory, record(n))
+    for n in range(4, 9):
+        code(one_by_one, record(n), now=5.0)
+    for n in range(10, 30):
+        code(one_by_one, record(n), now=7.0)
+    assert at_once.can_add_records("ds1", RECORDS, 4, 8, _attrs)
+    at_once.add_records("ds1", RECORDS, 4, 8, now=5.0)
+    assert at_once.can_add_records("ds1", RECORDS, 10, 29, _attrs)
+    at_once.add_records("ds1", RECORDS, 10, 29, now=7.0)
+    assert at_once.entries("ds1") == one_by_one.entries("ds1")
+    assert at_once.numbers("ds1", RECORDS) == list(range(1, 32))
+    # the CSNs the adds would have taken: the next write gets the same one
+    assert at_once._csn(at_once._replicas[0], 8.0) == one_by_one._csn(one_by_one._replicas[0],
+                                                                       8.0)
+
+
+def test_a_record_run_is_refused_when_an_add_would_not_be_a_plain_success():
+    directory = world()
+    code(directory, record(5))
+    assert not directory.can_add_records("ds1", RECORDS, 1, 5, _attrs)  # 5 exists
+    assert not directory.can_add_records("ds1", RECORDS, 6, 9, lambda n: {"cn": (str(n),)})
+    revoke = p.Modify(f"cn=5,{RECORDS}", (Mod(ModOp.REPLACE, "certStatus", ("REVOKED",)),))
+    code(directory, revoke)  # 5 now in the overlay
+    assert not directory.can_add_records("ds1", RECORDS, 5, 6, _attrs)
+    assert directory.can_add_records("ds1", RECORDS, 6, 9, _attrs)
+    assert not directory.can_add_records("ds1", "ou=missing,o=t", 6, 9, _attrs)
+    directory.down("ds1", now=1.0)
+    assert not directory.can_add_records("ds1", RECORDS, 6, 9, _attrs)
+    replicated = world(("ds1", "ds2"))
+    code(replicated, record(1))
+    assert not replicated.can_add_records("ds1", RECORDS, 2, 9, _attrs)  # it would replicate

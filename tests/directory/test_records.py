@@ -95,3 +95,21 @@ def test_shapes_rebuild_records_and_evaluate_filters():
     assert shape_match(shape, (("serialno", "017"),)) == (True, 7)
     assert shape_match(shape, (("certstatus", "*"),)) == (False, None)
     assert shape_match(shape, (("objectclass", "pkiRange"),)) == (False, None)
+
+
+@given(st.sets(st.integers(0, 60)), st.integers(0, 60), st.integers(0, 8))
+def test_adding_a_run_is_adding_its_numbers_one_by_one(values: set[int], first: int, extra: int):
+    last = first + extra
+    values -= set(range(first, last + 1))
+    one_by_one, at_once = IntervalSet(), IntervalSet()
+    for n in sorted(values):
+        one_by_one.add(n)
+        at_once.add(n)
+    for n in range(first, last + 1):
+        one_by_one.add(n)
+    at_once.add_run(first, last)
+    assert at_once == one_by_one and len(at_once) == len(one_by_one)
+    assert list(at_once) == sorted(values | set(range(first, last + 1)))
+    at_once.add(last + 100)  # the hint left behind still appends correctly
+    one_by_one.add(last + 100)
+    assert at_once == one_by_one

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,9 +29,34 @@ from pkisim.sim import (
     Simulation,
     Workload,
 )
+from pkisim.sim.workload import CHUNK, Draws, PoissonArrivals, Uniforms
 from tests.sim.sim_builders import small_ranges
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def test_looking_ahead_does_not_change_the_draws() -> None:
+    """``ahead`` then ``skip`` hands out exactly what ``next`` would, across chunks."""
+    steps = [3, 0, CHUNK - 1, 2, CHUNK + 5, 1, 7]
+    for make in (lambda: Draws(Distribution("lognormal", 0.25, 0.5), np.random.default_rng(1)),
+                 lambda: Uniforms(np.random.default_rng(2), high=1000),
+                 lambda: Uniforms(np.random.default_rng(3))):
+        plain, ahead = make(), make()
+        for n in steps:
+            expected = [plain.next() for _ in range(n)]
+            assert ahead.ahead(n) == expected
+            ahead.skip(n)
+            assert ahead.next() == plain.next()
+    workload = Workload(enroll_rate=50.0, diurnal_amplitude=0.5)
+    plain = PoissonArrivals(workload, 50.0, np.random.default_rng(4), until=900.0)
+    ahead = PoissonArrivals(workload, 50.0, np.random.default_rng(4), until=900.0)
+    for horizon in (0.5, 0.5, 10.0, 200.0, 200.1, 880.0, 2000.0):
+        before, following = ahead.ahead(horizon)
+        assert all(t < horizon for t in before)
+        assert before == [plain.next() for _ in before]
+        ahead.skip(len(before))
+        assert following == (ahead.next() if following < np.inf else np.inf)
+        assert following == plain.next()
 
 
 def both(scenario: Scenario, seed: int = 1) -> tuple[RunResult, RunResult, Simulation]:
