@@ -12,7 +12,10 @@ global time order, and the history's recording order is its time order.  The
 lane schedules a single SimPy wake-up for its next event; anything the lane
 itself starts in SimPy (a CRL generation after a revocation, DNA's on-demand
 range request) goes through :meth:`Simulation.call_at`, which also shortens
-the current drain.
+the current drain.  A drain whose window is quiet (healthy CAs, enrollments
+only, nothing that could switch ranges, fail or crash) is computed in one go
+by :mod:`pkisim.sim.batch`, with exactly the same results;
+``Simulation(..., fast=False)`` handles every lane event one by one.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ class Simulation:
     """One run of ``scenario``; ``seed`` overrides ``scenario.seed``.
 
     ``progress`` is called with the fraction of simulated time done (about a
-    hundred times a run); it never influences the results.
+    hundred times a run); it never influences the results.  ``fast=False``
+    turns off the batched quiet windows (:mod:`pkisim.sim.batch`): the same
+    results, event by event (for differential testing).
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None,
