@@ -50,6 +50,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
@@ -129,6 +130,10 @@ def _unique_id(uid: Csn) -> str:
     """A deterministic 389-style ``nsuniqueid`` for an entry."""
     digest = hashlib.blake2b(repr(uid).encode(), digest_size=16).hexdigest()
     return "-".join(digest[i:i + 8] for i in range(0, 32, 8))
+
+
+def _within(n: int, spans: list[tuple[int, int]]) -> bool:
+    return any(first <= n <= last for first, last in spans)
 
 
 def _check_lag(lag: float | None) -> float | None:
@@ -341,35 +346,100 @@ class ReplicatedDirectory:
         return [] if store is None else store.all_numbers()
 
     # ------------------------------------------------------------ record runs
-    def can_add_records(self, replica: str, base: str, first: int, last: int,
-                        attrs: Callable[[int], Mapping[str, Any]]) -> bool:
-        """Would ``Add`` of the records ``first..last`` under ``base`` (with
-        ``attrs(n)``) on ``replica`` all succeed as compact records that nothing
-        replicates?  (One replica, up; the container and its record shape exist;
-        none of the numbers is there yet.)  :meth:`add_records` then adds them
-        at once, exactly as the adds one by one would."""
-        if len(self._replicas) != 1 or first > last:
-            return False
-        r = self._replica(replica)
-        key = _normalize(base)[0]
-        store, shape = r.stores.get(key), self._shapes.get(key)
-        if not r.up or store is None or shape is None or key not in r.entries:
-            return False
-        if not (fits(shape, first, attrs(first)) and (first == last
-                                                      or fits(shape, last, attrs(last)))):
-            return False
-        if store.numbers.last_in(first, last) is not None:
-            return False
-        return not any(first <= n <= last for n in store.overlay)
+    def can_add_records(self, runs: Sequence[tuple[str, str, int, int]],
+                        attrs: Mapping[str, Callable[[int], Mapping[str, Any]]]) -> bool:
+        """Would every ``Add`` of the records ``first..last`` under ``base`` on
+        ``replica`` (``runs`` of ``(replica, base, first, last)``, attributes
+        ``attrs[base](n)``) succeed as a compact record, whatever order they
+        run in and whatever replication delivers meanwhile?  True when each
+        replica is up with the container and its record shape, and no number
+        of a run is anywhere else: on no replica, in no change in flight, in
+        no other run.  :meth:`add_records` then adds them."""
+        by_key: dict[str, list[tuple[int, int]]] = {}
+        for replica, base, first, last in runs:
+            r = self._replica(replica)
+            key = _normalize(base)[0]
+            shape = self._shapes.get(key)
+            if (first > last or not r.up or shape is None or key not in r.stores
+                    or key not in r.entries):
+                return False
+            make = attrs[base]
+            if not (fits(shape, first, make(first))
+                    and (first == last or fits(shape, last, make(last)))):
+                return False
+            by_key.setdefault(key, []).append((first, last))
+        for key, spans in by_key.items():
+            spans.sort()
+            if any(b[0] <= a[1] for a, b in pairwise(spans)):
+                return False  # two runs share a number
+            for r in self._replicas:
+                store = r.stores.get(key)
+                if store is None:
+                    continue
+                if any(store.numbers.last_in(first, last) is not None for first, last in spans):
+                    return False
+                if store.overlay and any(_within(n, spans) for n in store.overlay):
+                    return False
+        return len(self._replicas) == 1 or self._quiet_in_flight(by_key)
+
+    def in_flight(self) -> int:
+        """Replicated changes queued on links or parked (cheap, unlike :meth:`pending`)."""
+        return (sum(len(link.queue) for link in self._links.values())
+                + sum(len(changes) for r in self._replicas for changes in r.parked.values()))
+
+    def _quiet_in_flight(self, by_key: dict[str, list[tuple[int, int]]]) -> bool:
+        """No change in flight (queued or parked) touches a run's numbers or its container."""
+        changes = [change for link in self._links.values() for _, change in link.queue]
+        changes += [change for r in self._replicas for parked in r.parked.values()
+                    for change in parked]
+        for _, kind, key, a, _b in changes:
+            if kind == _RECORD:
+                spans = by_key.get(key)
+                if spans is not None and _within(a, spans):
+                    return False
+                continue
+            if key in by_key:
+                return False  # the container itself changes
+            rdn, _, parent = key.partition(",")
+            spans = by_key.get(parent)
+            if spans is not None and kind == _ADD:
+                n = record_number(rdn)
+                if n is not None and _within(n, spans):
+                    return False
+        return True
 
     def add_records(self, replica: str, base: str, first: int, last: int, now: float) -> None:
-        """Add records ``first..last`` after :meth:`can_add_records` said yes;
-        ``now`` is the time of the last of those adds (CSNs advance as theirs would)."""
+        """Add records ``first..last`` at once after :meth:`can_add_records` said
+        yes, on a directory of one replica; ``now`` is the time of the last of
+        those adds (CSNs advance as theirs would)."""
+        assert len(self._replicas) == 1
         r = self._replica(replica)
         r.stores[_normalize(base)[0]].numbers.add_run(first, last)
         if now > self._time:
             self._time = now
         self._seq += last - first + 1
+
+    def add_record_sequence(self, adds: Iterable[tuple[str, str, int, float]]) -> None:
+        """Add records one by one, ``(replica, base, number, now)`` in time
+        order, after :meth:`can_add_records` said yes for them: what ``execute``
+        of each ``Add`` does (replication pulled in first, a CSN, sent on)."""
+        keys: dict[str, str] = {}
+        by_name = self._by_name
+        track = self._track
+        for replica, base, n, now in adds:
+            r = by_name[replica]
+            if r.incoming:
+                self._pull(r, now)
+            key = keys.get(base)
+            if key is None:
+                key = keys[base] = _normalize(base)[0]
+            store = r.stores[key]
+            store.numbers.add(n)
+            csn = self._csn(r, now)
+            if track:
+                store.csns[n] = csn
+                self._note_record()
+                self._send(r, (csn, _RECORD, key, n, store.container_dn), now)
 
     # ------------------------------------------------------------ commands
     def _read(self, r: _Replica, cmd: Read, now: float) -> Result:

@@ -572,6 +572,9 @@ def _attrs(n: int) -> dict:
     return dict(TOP)
 
 
+ATTRS = {RECORDS: _attrs}
+
+
 def test_a_record_run_is_the_same_as_the_adds_one_by_one():
     one_by_one, at_once = world(), world()
     for directory in (one_by_one, at_once):
@@ -581,9 +584,8 @@ def test_a_record_run_is_the_same_as_the_adds_one_by_one():
         code(one_by_one, record(n), now=5.0)
     for n in range(10, 30):
         code(one_by_one, record(n), now=7.0)
-    assert at_once.can_add_records("ds1", RECORDS, 4, 8, _attrs)
+    assert at_once.can_add_records([("ds1", RECORDS, 4, 8), ("ds1", RECORDS, 10, 29)], ATTRS)
     at_once.add_records("ds1", RECORDS, 4, 8, now=5.0)
-    assert at_once.can_add_records("ds1", RECORDS, 10, 29, _attrs)
     at_once.add_records("ds1", RECORDS, 10, 29, now=7.0)
     assert at_once.entries("ds1") == one_by_one.entries("ds1")
     assert at_once.numbers("ds1", RECORDS) == list(range(1, 32))
@@ -592,18 +594,46 @@ def test_a_record_run_is_the_same_as_the_adds_one_by_one():
                                                                        8.0)
 
 
+def test_a_replicated_record_sequence_is_the_same_as_the_adds_one_by_one():
+    one_by_one, at_once = world(("ds1", "ds2", "ds3"), lag=0.5), world(("ds1", "ds2", "ds3"),
+                                                                         lag=0.5)
+    adds = [("ds1" if n % 3 else "ds2", RECORDS, n, n / 10) for n in range(1, 40)]
+    for directory in (one_by_one, at_once):
+        code(directory, record(1000), replica="ds3")
+        directory.settle(now=0.0)
+    assert at_once.can_add_records([("ds1", RECORDS, 1, 39), ("ds2", RECORDS, 1, 39)], ATTRS) \
+        is False  # two runs share numbers
+    assert at_once.can_add_records([("ds1", RECORDS, 1, 39)], ATTRS)
+    for replica, _, n, now in adds:
+        code(one_by_one, record(n), replica=replica, now=now)
+    at_once.add_record_sequence(adds)
+    for directory in (one_by_one, at_once):
+        assert directory.pending() > 0
+    for name in ("ds1", "ds2", "ds3"):
+        assert at_once.entries(name, now=3.0) == one_by_one.entries(name, now=3.0)
+    assert at_once.converged() == one_by_one.converged()
+    assert at_once._csn(at_once._replicas[0], 9.0) == one_by_one._csn(one_by_one._replicas[0],
+                                                                       9.0)
+
+
 def test_a_record_run_is_refused_when_an_add_would_not_be_a_plain_success():
     directory = world()
     code(directory, record(5))
-    assert not directory.can_add_records("ds1", RECORDS, 1, 5, _attrs)  # 5 exists
-    assert not directory.can_add_records("ds1", RECORDS, 6, 9, lambda n: {"cn": (str(n),)})
+    assert not directory.can_add_records([("ds1", RECORDS, 1, 5)], ATTRS)  # 5 exists
+    assert not directory.can_add_records([("ds1", RECORDS, 6, 9)],
+                                         {RECORDS: lambda n: {"cn": (str(n),)}})
     revoke = p.Modify(f"cn=5,{RECORDS}", (Mod(ModOp.REPLACE, "certStatus", ("REVOKED",)),))
     code(directory, revoke)  # 5 now in the overlay
-    assert not directory.can_add_records("ds1", RECORDS, 5, 6, _attrs)
-    assert directory.can_add_records("ds1", RECORDS, 6, 9, _attrs)
-    assert not directory.can_add_records("ds1", "ou=missing,o=t", 6, 9, _attrs)
+    assert not directory.can_add_records([("ds1", RECORDS, 5, 6)], ATTRS)
+    assert directory.can_add_records([("ds1", RECORDS, 6, 9)], ATTRS)
+    assert not directory.can_add_records([("ds1", "ou=missing,o=t", 6, 9)],
+                                         {"ou=missing,o=t": _attrs})
     directory.down("ds1", now=1.0)
-    assert not directory.can_add_records("ds1", RECORDS, 6, 9, _attrs)
-    replicated = world(("ds1", "ds2"))
+    assert not directory.can_add_records([("ds1", RECORDS, 6, 9)], ATTRS)
+    replicated = world(("ds1", "ds2"), lag=1.0)
     code(replicated, record(1))
-    assert not replicated.can_add_records("ds1", RECORDS, 2, 9, _attrs)  # it would replicate
+    replicated.settle(now=2.0)
+    code(replicated, record(7), replica="ds2", now=3.0)  # in flight to ds1
+    assert not replicated.can_add_records([("ds1", RECORDS, 6, 9)], ATTRS)
+    assert replicated.can_add_records([("ds1", RECORDS, 8, 9)], ATTRS)
+    assert replicated.in_flight() == 1

@@ -21,6 +21,7 @@ from pkisim.scenario import load_scenario
 from pkisim.sim import (
     Burst,
     CaSpec,
+    DirectorySpec,
     Distribution,
     Fault,
     RetryPolicy,
@@ -134,7 +135,41 @@ def test_revocations_crl_fetches_and_clones_during_the_run(steady: Callable[...,
     workload = Workload(enroll_rate=30.0, revoke_rate=0.03, crl_fetch_rate=0.03)
     fast, slow, world = both(steady(duration=1800.0, cas=cas, workload=workload), seed=4)
     assert slow.summary()["crl"]["revocations"] > 20
+    assert world.batch is not None and world.batch.windows > 15
+    assert_identical(fast, slow)
+
+
+def test_replicated_directory_partition_and_lag_spike(steady: Callable[..., Scenario]) -> None:
+    """Each CA on its own replica: the batch adds records one by one in lane
+    order (replication pulled in before each, as the lane does); a partition
+    and a lag spike in between."""
+    cas = tuple(dataclasses.replace(ca, replica=f"ds{i + 1}") for i, ca in enumerate(steady().cas))
+    faults = (Fault("partition", 300.0, (("ds1", "ds2"), ("ds3", "ds4")), duration=200.0),
+              Fault("lag-spike", 700.0, "ds2", duration=100.0, lag=20.0))
+    scenario = steady(duration=1200.0, rate=40.0, cas=cas, faults=faults,
+                      directory=DirectorySpec(("ds1", "ds2", "ds3", "ds4"), lag=0.5))
+    fast, slow, world = both(scenario, seed=6)
     assert world.batch is not None and world.batch.windows > 30
+    assert_identical(fast, slow)
+
+
+def test_duplicate_claims_under_a_partition_are_left_to_the_lane(
+        steady: Callable[..., Scenario]) -> None:
+    """Two CAs on two replicas claim the same ranges during a partition and
+    issue the same serials: the batch must never take a window whose records
+    collide (the lane reports them: duplicates, "serial already in directory")."""
+    ids = small_ranges("legacy2", end=3000, increment=3000, low_water_mark=1500,
+                       clone_transfer_number=300, update_interval=30.0)
+    cas = (CaSpec("ca1", "ds1", role="master", ids=ids),
+           CaSpec("ca2", "ds2", donor="ca1", created_at=7.0))
+    scenario = steady(duration=1500.0, rate=20.0, cas=cas,
+                      directory=DirectorySpec(("ds1", "ds2"), lag=0.5),
+                      faults=(Fault("partition", 200.0, (("ds1",), ("ds2",)), duration=800.0),))
+    fast, slow, world = both(scenario, seed=4)
+    summary = slow.summary()
+    assert summary["duplicated_count"] > 1000
+    assert summary["failures"]["serial already in directory"] > 1000
+    assert world.batch is not None and world.batch.windows > 20
     assert_identical(fast, slow)
 
 
