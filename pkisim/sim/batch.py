@@ -81,6 +81,7 @@ class Batch:
         self.attrs = {self.bases[0]: _request_attrs, self.bases[1]: _cert_attrs}
         self.one_replica = len(scenario.directory.replicas) == 1
         self._skip, self._backoff = 0, 1
+        self._small = False
 
     # ------------------------------------------------------------ the window
     def window(self, horizon: float) -> int | None:
@@ -92,11 +93,12 @@ class Batch:
         if self._skip:  # recent windows could not be batched: try again later
             self._skip -= 1
             return None
+        self._small = False
         done = self._window(horizon)
-        if done is None:
-            self._skip, self._backoff = self._backoff, min(2 * self._backoff, MAX_BACKOFF)
-        else:
+        if done is not None:
             self._backoff = 1
+        elif not self._small:  # a short window says nothing about the next ones
+            self._skip, self._backoff = self._backoff, min(2 * self._backoff, MAX_BACKOFF)
         return done
 
     def _window(self, horizon: float) -> int | None:
@@ -157,6 +159,7 @@ class _Plan:
             arrivals, following = [], math.inf
         m = len(arrivals)
         if m + len(self.old) < MIN_EVENTS:
+            self.batch._small = True
             return False  # not worth it: numpy's fixed costs would dominate
         self.m, self.following = m, following
         nodes: dict[int, CaNode] = {node.index: node for node in pool}
