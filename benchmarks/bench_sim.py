@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
               f"[{mem['seconds']:.0f} s]")
         print(f"  of which the history's columns {mem['history_mb']:,.0f} MB, "
               f"the requests table {mem['requests_mb']:,.0f} MB")
-        results[f"memory_{n}"] = {**mem, "requests_table": table}
+        results[f"memory_{n}_{table}"] = {**mem, "requests_table": table}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {RESULTS}")
