@@ -35,7 +35,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
 
 from pkisim.history.history import VALUE_PRESENT, Op, OpType
-from pkisim.sim.metrics import RunResult
+from pkisim.sim.metrics import OkTotals, RunResult
+from pkisim.sim.workload import KIND_NAMES
 
 DPI = 110
 PLOT_FILES = ("timeline.png", "serial-space.png", "crl-staleness.png")
@@ -242,8 +243,8 @@ def timeline_figure(result: RunResult) -> Figure:
     fig = Figure(figsize=(12.5, 9.0 if causes else 7.2), layout="constrained")
     axes = fig.subplots(rows, 1, sharex=True, height_ratios=[3.2, 2.0, 1.6][:rows])
     _title(fig, result, "latency and throughput over time")
-    handles = _latency_panel(axes[0], req, axis, bins)
-    _throughput_panel(axes[1], req, axis, bins)
+    handles = _latency_panel(axes[0], req, axis, bins, result.ok_totals is not None)
+    _throughput_panel(axes[1], req, axis, bins, result.ok_totals, s.throughput_bin)
     if causes:
         _failure_panel(axes[2], req, axis, bins, causes)
     handles += draw_faults(axes, result, axis)
@@ -254,8 +255,8 @@ def timeline_figure(result: RunResult) -> Figure:
     return fig
 
 
-def _latency_panel(ax: Axes, req: pd.DataFrame, axis: TimeAxis,
-                   bins: _Bins) -> list[Line2D | Patch]:
+def _latency_panel(ax: Axes, req: pd.DataFrame, axis: TimeAxis, bins: _Bins,
+                   aggregate: bool = False) -> list[Line2D | Patch]:
     """Every attempt at its end time (ok: dots by kind, others: crosses), and
     the enrollment quantiles per bin.  Returns the legend handles."""
     end = req["end"].to_numpy()
@@ -292,19 +293,29 @@ def _latency_panel(ax: Axes, req: pd.DataFrame, axis: TimeAxis,
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
     ax.yaxis.set_major_formatter(_SECONDS)
     ax.set_ylabel("latency (log scale)")
-    ax.set_title(f"Request latency — points: attempts by end time; lines: enrollment "
-                 f"quantiles per {_seconds_label(bins.width)}")
+    if aggregate:
+        ax.set_title("Request latency — attempts that did not end ok, by end time (ok attempts "
+                     "were aggregated: [metrics] requests = \"aggregate\")")
+    else:
+        ax.set_title(f"Request latency — points: attempts by end time; lines: enrollment "
+                     f"quantiles per {_seconds_label(bins.width)}")
     return handles
 
 
-def _throughput_panel(ax: Axes, req: pd.DataFrame, axis: TimeAxis, bins: _Bins) -> None:
+def _throughput_panel(ax: Axes, req: pd.DataFrame, axis: TimeAxis, bins: _Bins,
+                      totals: OkTotals | None, total_width: float) -> None:
     end = req["end"].to_numpy()
     kinds = req["kind"].astype(str).to_numpy()
     good = req["outcome"].astype(str).to_numpy() == "ok"
     x = axis.x(np.arange(bins.count) * bins.width + bins.width / 2)
     for kind, color in _KIND_COLORS.items():
         mine = good & (kinds == kind)
-        if mine.any():
+        if totals is not None and totals.bins[:, KIND_NAMES.index(kind)].any():
+            counts = totals.bins[:, KIND_NAMES.index(kind)]  # aggregate: no ok rows, counts
+            ax.plot(axis.x(np.arange(len(counts)) * total_width + total_width / 2),
+                    counts * (bins.per / total_width), color=color, lw=1.2,
+                    label=f"{kind} ok (bins of {_seconds_label(total_width)})")
+        elif mine.any():
             ax.plot(x, bins.rates(end[mine]), color=color, lw=1.2, label=f"{kind} ok")
     if (~good).any():
         ax.fill_between(x, bins.rates(end[~good]), color="#d62728", alpha=0.35, lw=0,

@@ -43,3 +43,19 @@ def test_the_scenario_key() -> None:
     assert scenario_from_dict({**_document("full"), "metrics": {}}).requests_table == "full"
     with pytest.raises(ConfigError, match=r"metrics\.requests"):
         scenario_from_dict(_document("sampled"))
+
+
+def test_the_timeline_of_an_aggregate_run_draws_ok_throughput_from_the_counts(
+        steady: Callable[..., Scenario]) -> None:
+    from pkisim.sim.plots import timeline_figure
+
+    scenario = steady(duration=600.0, rate=10.0, requests_table="aggregate",
+                      faults=(Fault("crash", 200.0, "ca2", duration=60.0),))
+    result = simulate(scenario, seed=1)
+    figure = timeline_figure(result)
+    throughput = figure.axes[1]
+    lines = {line.get_label(): line for line in throughput.get_lines()}
+    ok = lines["enroll ok (bins of 1 min)"]
+    rate = ok.get_ydata()  # per second: ten bins of a minute at ~10 enrollments/s
+    assert len(rate) == 10 and 9 < rate.mean() < 11
+    assert "aggregated" in figure.axes[0].get_title()
