@@ -44,6 +44,7 @@ import numpy as np
 
 from pkisim.history.history import Op, OpType
 from pkisim.ids.config import IdKind
+from pkisim.ids.repository import Repository
 from pkisim.sim.metrics import OK
 from pkisim.sim.requests import ARRIVE, DONE, START, Request
 from pkisim.sim.workload import ENROLL, PoissonArrivals
@@ -382,6 +383,13 @@ class _Plan:
         heapify(kept)
         heap[:] = kept
         world._seq = count(self.seq_end)
+
+
+def _sequential(repo: Repository) -> bool:
+    """Does ``repo`` hand out ``last + 1, last + 2, ...`` without I/O (Dogtag's
+    sequential ``getNextSerialNumber``, not RSNv1/RSNv3/DNA), 64-bit?"""
+    return (type(repo).issue_now is Repository.issue_now and repo.can_issue_now
+            and repo.end < _U64)
 
 
 def _cert_attrs(n: int) -> dict[str, tuple[str, ...]]:

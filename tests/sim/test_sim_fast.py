@@ -83,6 +83,15 @@ def test_steady_state_is_computed_in_windows_and_identical(steady: Callable[...,
     assert_identical(fast, slow)
 
 
+@pytest.mark.parametrize("strategy", ["legacy", "naive", "random", "legacy-random", "dna"])
+def test_other_strategies(steady: Callable[..., Scenario], strategy: str) -> None:
+    """Sequential strategies are batched; random serials and DNA never are."""
+    fast, slow, world = both(steady(duration=600.0, rate=40.0, strategy=strategy), seed=8)
+    assert world.batch is not None
+    assert (world.batch.windows > 30) == (strategy in ("legacy", "naive"))
+    assert_identical(fast, slow)
+
+
 def test_diurnal_bursty_workload(steady: Callable[..., Scenario]) -> None:
     workload = Workload(enroll_rate=30.0, diurnal_amplitude=0.5,
                         bursts=(Burst(300.0, 120.0, 4.0),))
