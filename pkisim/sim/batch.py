@@ -168,9 +168,8 @@ class _Plan:
             nodes[item[3].ca.index] = item[3].ca
         for node in nodes.values():
             cert, request = node.cert_repo, node.request_repo
-            if (not node.serving or cert is None or request is None or not cert.ranged
-                    or not request.ranged or not cert.can_issue_now
-                    or not request.can_issue_now or cert.end >= _U64 or request.end >= _U64):
+            if (not node.serving or cert is None or request is None
+                    or not (_sequential(cert) and _sequential(request))):
                 return False
         self.nodes = nodes
         # arrivals: clients, routing, each CA's worker pool (on copies)
