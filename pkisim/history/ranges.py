@@ -98,11 +98,12 @@ def check_ranges(history: History, *, sequential: bool = True) -> RangeResult:
     timeline = Timeline(history)
     c = history.columns()
     narrow = not c.hi.any()  # every ID below 2**64 (cheap: an unused column is not in memory)
+    flagged = bool(c.flag.any())  # some row without a plain value
     found: list[RangeViolation] = []
     checked = unchecked = 0
     for op, kind in ISSUE_OPS.items():
         chosen = (c.op == op) & (c.type != OpType.INVOKE)
-        present = chosen & (c.flag == VALUE_PRESENT)
+        present = chosen & (c.flag == VALUE_PRESENT) if flagged else chosen
         for process, rows in _rows_by_process(c, present, len(history.process_names)):
             snapshots = timeline.snapshots(process, kind)
             if not snapshots:

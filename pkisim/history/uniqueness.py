@@ -98,7 +98,7 @@ def check_unique(history: History, op: Op = Op.ISSUE_CERT) -> UniquenessResult:
     c = history.columns()
     mine = c.op == op
     is_ok = c.type == OpType.OK
-    present = c.flag == VALUE_PRESENT
+    present = c.flag == VALUE_PRESENT if c.flag.any() else np.True_  # all: no mask
     ack = mine & is_ok & present
     acknowledged = int(np.count_nonzero(ack))
     if acknowledged == len(ack):  # the common case: nothing but acknowledged IDs of ``op``
