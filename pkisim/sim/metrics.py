@@ -256,9 +256,9 @@ def latency_stats(requests: pd.DataFrame, totals: OkTotals | None = None
                   else totals.latencies[code]).astype(np.float64)
         if len(values) == 0:
             continue
-        p50, p95, p99 = np.quantile(values, [0.5, 0.95, 0.99])
-        out[kind] = {"mean": _num(values.mean()), "p50": _num(p50), "p95": _num(p95),
-                     "p99": _num(p99)}
+        mean = values.mean()  # before the quantiles reorder ``values`` (our own copy)
+        p50, p95, p99 = np.quantile(values, [0.5, 0.95, 0.99], overwrite_input=True)
+        out[kind] = {"mean": _num(mean), "p50": _num(p50), "p95": _num(p95), "p99": _num(p99)}
     return out
 
 
