@@ -24,8 +24,9 @@ import textwrap
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
+from pkisim.cliutil import OneLineParser, integer_at_least
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.history.cli_check import main_check
 from pkisim.ids.config import STRATEGIES
@@ -34,6 +35,7 @@ from pkisim.sim import RunResult, Scenario, Simulation
 from pkisim.sim import output as out
 
 EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
+_seed = integer_at_least(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,15 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, like every other input error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="pkisim", description="Simulate and verify serial-number allocation in "
                                    "replicated Dogtag PKI CAs.",
         epilog="Exit status: 0 valid, 1 invalid, 2 error.")
@@ -106,16 +101,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="audit a real deployment's ranges from LDAP or LDIF and CS.cfg "
                              "(pkisim audit --help)")
     return parser
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
-    return value
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, object]:

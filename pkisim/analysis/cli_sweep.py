@@ -17,46 +17,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from pkisim.analysis.executors import SweepError
 from pkisim.analysis.sweep import run_sweep
 from pkisim.analysis.sweepfile import load_sweep
+from pkisim.cliutil import OneLineParser, integer_at_least
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.sim import output as out
 
 EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, like every other input error."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {value}")
-    return value
+_positive, _seed = integer_at_least(1), integer_at_least(0)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="pkisim sweep",
         description="Run a parameter sweep with replications and write the runs and a summary "
                     "with 95% confidence intervals (runs.parquet, summary.parquet, "

@@ -27,9 +27,9 @@ from pkisim.audit.export import scenario_data, to_toml
 from pkisim.audit.forecast import ForecastOptions
 from pkisim.audit.report import EXIT_CLEAN, EXIT_ERROR, audit
 from pkisim.audit.source import generalized_time, load_cas, read_ldif_deployment, read_live
+from pkisim.cliutil import same_file, write_atomically
 from pkisim.directory.tree import DEFAULT_BASE
 from pkisim.errors import ConfigError, PkisimError
-from pkisim.history.cli_check import _same_file, _write_atomically
 from pkisim.scenario import parse_duration, scenario_from_dict
 
 
@@ -111,7 +111,7 @@ def main_audit(argv: list[str]) -> int:
     print(report.table())
     for path, text in outputs:
         try:
-            _write_atomically(path, text)
+            write_atomically(path, text)
         except OSError as err:
             print(f"{path}: cannot write: {err.strerror or err}", file=sys.stderr)
             return EXIT_ERROR
@@ -154,10 +154,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
                if o is not None]
     for out, key in outputs:
         for source in inputs:
-            if _same_file(out, source):
+            if same_file(out, source):
                 raise ConfigError(key, str(out), f"is an input file ({source}): refusing to "
                                   "write over it")
-    if len(outputs) == 2 and _same_file(outputs[0][0], outputs[1][0]):
+    if len(outputs) == 2 and same_file(outputs[0][0], outputs[1][0]):
         raise ConfigError("--scenario-out", str(args.scenario_out), "is also the --json file")
 
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from pkisim.cliutil import same_file, write_atomically
 from pkisim.history.formats import HistoryFormatError
 from pkisim.history.history import History, Op
 from pkisim.history.uniqueness import UniquenessResult, check_unique
@@ -51,7 +50,7 @@ def main_check(argv: list[str]) -> int:
         return EXIT_VALID if stop.code == 0 else EXIT_UNKNOWN
     source: Path = args.history
     op = OPS[args.op]
-    if args.json is not None and _same_file(args.json, source):
+    if args.json is not None and same_file(args.json, source):
         print(f"{args.json}: refusing to overwrite the history with the verdict", file=sys.stderr)
         return EXIT_UNKNOWN
     try:
@@ -74,7 +73,7 @@ def main_check(argv: list[str]) -> int:
                    "witnesses": [str(w) for w in certain],
                    "possible_witnesses": [str(w) for w in possible]}
         try:
-            _write_atomically(args.json, json.dumps(verdict, indent=2) + "\n")
+            write_atomically(args.json, json.dumps(verdict, indent=2) + "\n")
         except OSError as err:
             print(f"{args.json}: cannot write the verdict: {err.strerror or err}",
                   file=sys.stderr)
@@ -92,24 +91,6 @@ def _report(source: Path, result: UniquenessResult, certain: list[DuplicateWitne
         lines.append("possible duplicates (an info operation's outcome is unknown):")
         lines += [f"  {w}" for w in possible]
     return "\n".join(lines)
-
-
-def _same_file(out: Path, source: Path) -> bool:
-    try:
-        return out.resolve() == source.resolve() or (out.exists() and out.samefile(source))
-    except OSError:
-        return False
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 if __name__ == "__main__":
