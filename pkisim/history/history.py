@@ -302,11 +302,14 @@ class History:
         self._events.append(_event_record(self._position(), float(time), process, replica, event))
 
     def note(self, time: float, process: int, op: Op, type: OpType, detail: str = "",
-             replica: int = -1) -> None:
+             replica: int = -1, *, kind: IdKind | None = None, begin: int | None = None,
+             end: int | None = None) -> None:
         """Record a rare operation without range state: a crash, a restart, a
-        decommissioning, a failure with its cause."""
+        decommissioning, a failure with its cause; ``kind``/``begin``/``end``
+        name the range it is about (a slice a failed clone install never got)."""
         self._events.append(EventRecord(self._position(), float(time), process, replica,
-                                        Op(op), OpType(type), detail=detail))
+                                        Op(op), OpType(type), kind=kind, begin=begin, end=end,
+                                        detail=detail))
 
     def _append_event(self, record: EventRecord) -> None:
         """Append a ready event row (the file readers' path)."""

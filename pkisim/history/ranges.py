@@ -285,6 +285,7 @@ def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
 
 def _transfers(history: History, timeline: Timeline) -> list[RangeViolation]:
     found = []
+    # a slice whose clone install failed is accounted for (lost, a waste), not a bad transfer
     received = {(e.kind, e.begin, e.end) for e in timeline.events if e.op is Op.RECEIVE}
     for process, kind in timeline.pairs():
         name = history.process_names[process]

@@ -5,10 +5,11 @@ clone's transferred slice), loads it at start-up, or claims it as its next
 range; it leaves when the CA switches away from it, replaces it (a start-up
 that loaded a different range), is decommissioned, overwrites an unused next
 range with a new claim, or drops it after a replication conflict.  A failed
-claim that moved ``nextRange`` but wrote no record burns its record range.
+claim that moved ``nextRange`` but wrote no record burns its record range; so
+does a clone install that failed after its donor had cut a slice for it.
 
 Columns: ``process``, ``kind``, ``begin``/``end`` (as acquired), ``source``
-(received, loaded, claimed, claim failed), ``acquired_at``, ``status``
+(received, loaded, claimed, claim failed, install failed), ``acquired_at``, ``status``
 (current, next, switched, replaced, decommissioned, overwritten, dropped,
 burned), ``left_at``, ``counter`` (the ``nextRange`` a claim read) and the
 account, in numbers:
@@ -111,7 +112,11 @@ def _ranges(timeline: Timeline) -> list[_Range]:
         if e.kind is None:
             continue
         key = (e.process, e.kind)
-        if e.op is Op.RECEIVE and e.begin is not None and e.end is not None:
+        if e.op is Op.RECEIVE and e.type == OpType.FAIL and e.begin is not None \
+                and e.end is not None:  # a slice cut for a clone whose install failed
+            out.append(_Range(e.process, e.kind, e.begin, e.end, "install failed", e.time,
+                              "burned", left_at=e.time))
+        elif e.op is Op.RECEIVE and e.begin is not None and e.end is not None:
             acquire(current, key, e, e.begin, e.end, "received", "current")
         elif e.op is Op.CACHE_LOAD:
             if e.cur_begin is not None and e.cur_end is not None and (

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from pkisim.errors import AllocationError, ConfigError
+from pkisim.history.history import Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
@@ -175,19 +176,36 @@ def install(world: Simulation, node: CaNode) -> Process:
             while not donor.serving:
                 yield world.env.timeout(DONOR_POLL)
             assert donor.repos is not None
+            mark = len(world.history.events)
             try:
                 configs = yield from world.drive(donor, donor.repos.transfer_to_clone(
                     host=node.name))
                 break
             except Aborted:
+                _slices_lost(world, node, donor, mark, "the donor went down during the transfer")
                 continue
             except AllocationError as err:
-                world.record_note(node, "RECEIVE", "FAIL", f"clone transfer failed: {err}")
+                _slices_lost(world, node, donor, mark, f"clone transfer failed: {err}")
                 return
         node.repos = _repositories(world, node, configs, f"transfer:{donor.name}")
     else:
         node.repos = _repositories(world, node, own_configs(world, node), "initial")
     yield from start(world, node, first=True)
+
+
+def _slices_lost(world: Simulation, node: CaNode, donor: CaNode, mark: int, why: str) -> None:
+    """A clone install that stopped half-way: the donor already cut some slices
+    (Dogtag's UpdateNumberRange runs once per repository and gives nothing
+    back), so those numbers belong to nobody.  Record each as a failed receipt
+    of that slice, which the checkers count as stranded, not as a bad transfer."""
+    lost = [e for e in world.history.events[mark:]
+            if e.op is Op.TRANSFER and e.process == donor.pid]
+    for e in lost:
+        world.history.note(world.now(), node.pid, Op.RECEIVE, OpType.FAIL,
+                           f"{why}; slice lost", replica=node.rid, kind=e.kind, begin=e.begin,
+                           end=e.end)
+    if not lost:
+        world.record_note(node, "RECEIVE", "FAIL", why)
 
 
 def _started(world: Simulation, node: CaNode) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sim_builders import small_ranges
 
+from pkisim.history import History, check_ranges, waste_report
 from pkisim.sim import (
     CaSpec,
     DirectorySpec,
@@ -157,3 +158,32 @@ def test_key_archival_refused_on_a_clone_without_the_kra_connector():
     assert 0.25 < share < 0.35
     assert (req[req["ca"] == "ca1"]["outcome"] == "ok").all()
     assert result.failures.set_index("cause").loc["key archival refused", "count"] == len(refused)
+
+
+def test_a_clone_install_that_fails_half_way_strands_the_slices_already_cut(tmp_path):
+    """The master's serial range is used up before the clone is installed: the
+    request slice is cut (UpdateNumberRange runs per repository), the serial
+    one fails, the install stops.  The request slice belongs to nobody: waste,
+    accounted as stranded, not a bad transfer."""
+    ids = small_ranges("legacy2", end=200, increment=200, low_water_mark=50,
+                       clone_transfer_number=20)
+    cas = (CaSpec("ca1", "ds1", role="master", ids=ids),
+           CaSpec("ca2", "ds1", donor="ca1", created_at=300.0))
+    result = simulate(Scenario("half-install", duration=500.0, cas=cas,
+                               workload=Workload(enroll_rate=1.0)), seed=1)
+    summary = result.summary()
+    assert summary["valid"] is True and summary["range_violations"] == 0
+    events = result.history.events_frame()
+    lost = events[(events["f"] == "receive") & (events["type"] == "fail")]
+    assert lost["process"].astype(str).tolist() == ["ca2"]
+    assert lost["kind"].astype(str).tolist() == ["request"]
+    assert "depleted" in lost["detail"].iloc[0] and "slice lost" in lost["detail"].iloc[0]
+    waste = waste_report(result.history)
+    row = waste[waste["source"] == "install failed"].iloc[0]
+    assert (row["process"], row["kind"], row["status"]) == ("ca2", "request", "burned")
+    assert row["stranded"] == row["end"] - row["begin"] + 1 == lost["end"].iloc[0] - lost[
+        "begin"].iloc[0] + 1
+    donor = waste[(waste["process"] == "ca1") & (waste["kind"] == "request")].iloc[0]
+    assert donor["transferred"] == row["stranded"]
+    result.history.save(tmp_path / "h.parquet")  # the lost slice survives the file
+    assert check_ranges(History.load(tmp_path / "h.parquet")).valid
