@@ -30,8 +30,6 @@ Results go to benchmarks/results/bench_checkers.json with the machine's details.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from collections import Counter
@@ -39,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from machine_info import machine  # benchmarks/, the script's own folder
+from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.history import History, Op, check_ranges, check_unique, explain_duplicates
 
@@ -149,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['scenario']}: check_ranges {r['check_ranges_s']:.3f}s; uniqueness + ranges "
               f"<= {TARGET_SECONDS:g} s per 10M issuances and >= "
               f"{TARGET_RATIO:g}x Counter (ready list): {'met' if met(r) else 'NOT met'}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "bench_checkers", "machine": machine(),
-                                   "load_average": os.getloadavg(), "scenarios": rows,
-                                   "targets_met": ok}, indent=2) + "\n")
-    print(f"written: {RESULTS}")
+    write_results(RESULTS, "bench_checkers", {"scenarios": rows, "targets_met": ok})
     return 0 if ok else 1
 
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 
-from machine_info import machine  # benchmarks/, the script's own folder
+from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.ids import IdKind, IdSpaceConfig, new_repository
 
@@ -61,11 +60,9 @@ def main() -> None:
               f"{serials_per_s / baseline:5.2f} x itertools.count  "
               f"{'ok' if serials_per_s >= TARGET else 'BELOW TARGET'}")
     print(f"{'counter':8s} {baseline:>12,.0f} calls/s (baseline)")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "bench_core", "serials": n, "target_serials_per_s": TARGET,
-        "machine": machine(),
-        "baseline_calls_per_s": round(baseline), "runs": runs}, indent=2) + "\n")
+    write_results(RESULTS, "bench_core", {
+        "serials": n, "target_serials_per_s": TARGET,
+        "baseline_calls_per_s": round(baseline), "runs": runs})
 
 
 if __name__ == "__main__":

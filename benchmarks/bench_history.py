@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine_info import machine  # benchmarks/, the script's own folder
+from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.history import History, Op, OpType
 
@@ -125,11 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"History: {verdict['bytes_per_serial']:.1f} B/serial (target <= {TARGET_BYTES}), "
           f"{verdict['issue_ns']:.0f} ns/issue including the loop (target < {TARGET_NS}), "
           f"{verdict['issue_vs_list_append']:.2f}x a list.append of a tuple")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"benchmark": "bench_history", "machine": machine(),
-                                   "load_average": os.getloadavg(), "runs": runs,
-                                   "verdict": verdict}, indent=2) + "\n")
-    print(f"written: {RESULTS}")
+    write_results(RESULTS, "bench_history", {"runs": runs, "verdict": verdict})
     return 0 if verdict["bytes_ok"] and verdict["issue_ok"] else 1
 
 

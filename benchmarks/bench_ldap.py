@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import ldap  # type: ignore[import-untyped]
+from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.directory.allocator import LdapAllocator
 from pkisim.directory.tree import DogtagTree
@@ -114,8 +115,7 @@ def main() -> None:
     out["claims_ratio_vs_raw_cas_only"] = round(
         out["allocator_claims_per_s"] / out["raw_cas_only_per_s"], 3)  # type: ignore[operator]
     print(json.dumps(out, indent=1))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    write_results(RESULTS, "bench_ldap", out)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -44,9 +43,9 @@ from pathlib import Path
 import simpy
 
 try:
-    from machine_info import machine  # benchmarks/, the script's own folder
+    from machine_info import write_results  # benchmarks/, the script's own folder
 except ImportError:  # imported as benchmarks.bench_sim
-    from benchmarks.machine_info import machine
+    from benchmarks.machine_info import write_results
 
 from pkisim.scenario import load_scenario
 from pkisim.sim import CaSpec, DirectorySpec, Scenario, Simulation, Workload
@@ -146,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = 10_000_000 if args.ten_million else int(args.issuances)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update({"benchmark": "bench_sim", "machine": machine(),
-                    "load_average": os.getloadavg()})
 
     ours = speed(min(n, 1_000_000), args.repeat)
     print(f"steady state, {int(ours['issued']):,} certificates "
@@ -174,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  of which the history's columns {mem['history_mb']:,.0f} MB, "
               f"the requests table {mem['requests_mb']:,.0f} MB")
         results[f"memory_{n}_{table}"] = {**mem, "requests_table": table}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {RESULTS}")
+    write_results(RESULTS, "bench_sim", results)
     return 0
 
 

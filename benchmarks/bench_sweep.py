@@ -23,13 +23,12 @@ contention.  Results go to benchmarks/results/bench_sweep.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import pandas as pd
-from machine_info import machine  # benchmarks/, the script's own folder
+from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.analysis import ProcessExecutor, Sweep, run_sweep, sweep_from_dict
 
@@ -87,9 +86,7 @@ def main() -> None:
     print(f"parallel efficiency t1 / (2 t2) = {efficiency:.3f} (target >= {TARGET}); "
           f"CPU seconds 1 worker / 2 workers = {cpu_one / cpu_two:.3f}; "
           f"share of the 2 cores the 2 workers got = {cpu_two / (2 * two):.2f}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "benchmark": "bench_sweep", "machine": machine(),
+    write_results(RESULTS, "bench_sweep", {
         "sweep": {"scenario": "steady-state", "duration": "6h", "rates": RATES,
                   "runs": sweep.runs, "points": len(sweep.points),
                   "replications": sweep.replications},
@@ -101,8 +98,7 @@ def main() -> None:
         "core_share_2_workers": round(cpu_two / (2 * two), 3),
         "meets_target": efficiency >= TARGET, "identical_results": True,
         "load": {"1_worker": load_one, "2_workers": load_two},
-    }, indent=2) + "\n")
-    print(f"-> {RESULTS}")
+    })
 
 
 if __name__ == "__main__":  # the pool's processes import this file: run only when asked
