@@ -14,7 +14,6 @@ batches.  ``pkisim run SCENARIO --seed S --set KEY=VALUE ...`` replays one run.
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -122,11 +121,6 @@ def _value(metrics: Mapping[str, float], name: str) -> float:
     return 0.0 if name.startswith("failures.") else math.nan
 
 
-@functools.lru_cache(maxsize=1024)
-def _t(df: int) -> float:
-    return t_quantile((1 + LEVEL) / 2, df)
-
-
 def _interval(data: np.ndarray) -> tuple[int, float, float, float]:
     """n, mean, standard deviation and the half-width of the t interval."""
     n = len(data)
@@ -136,7 +130,7 @@ def _interval(data: np.ndarray) -> tuple[int, float, float, float]:
     if n == 1:
         return 1, mean, math.nan, math.inf
     std = float(data.std(ddof=1))
-    return n, mean, std, _t(n - 1) * std / math.sqrt(n)
+    return n, mean, std, t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
 
 
 # --------------------------------------------------------------------------- the result
