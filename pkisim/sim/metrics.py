@@ -44,6 +44,16 @@ _DTYPES = (np.int32, np.int32, np.int8, np.int16, np.float64, np.float32, np.flo
 CEILINGS = {"cert": 2**159 - 1, "request": 2**63 - 1}
 
 
+def bin_count(duration: float, bin_width: float) -> int:
+    """Throughput bins in a run: the last one also takes whatever ends after ``duration``."""
+    return max(1, math.ceil(duration / bin_width))
+
+
+def bin_index(end: np.ndarray, bin_width: float, nbins: int) -> np.ndarray:
+    """The throughput bin of each attempt, by its end time (int32)."""
+    return np.minimum(end // bin_width, nbins - 1).astype(np.int32)
+
+
 class Recorder:
     """Columnar buffers filled during the run: 32 bytes per request attempt
     (waits and latencies as float32 offsets from the float64 arrival time).
@@ -73,7 +83,7 @@ class Recorder:
         self.faults: list[tuple[str, str, float, float]] = []
         self.aggregate = aggregate
         self.bin_width = bin_width
-        self.nbins = max(1, math.ceil(duration / bin_width))
+        self.nbins = bin_count(duration, bin_width)
         self.ok_bins = np.zeros(self.nbins * len(KIND_NAMES), dtype=np.int64)
         self.ok_latencies = tuple(array("f") for _ in KIND_NAMES)
 
@@ -116,8 +126,7 @@ class Recorder:
             if ok.any():
                 latency, kind = typed[6][ok], typed[2][ok]
                 end = typed[4][ok] + latency  # as the table's ``end`` column
-                key = np.minimum(end // self.bin_width, self.nbins - 1).astype(np.int64)
-                key = key * len(KIND_NAMES) + kind
+                key = bin_index(end, self.bin_width, self.nbins) * len(KIND_NAMES) + kind
                 self.ok_bins += np.bincount(key, minlength=len(self.ok_bins))
                 for code, buffer in enumerate(self.ok_latencies):
                     buffer.frombytes(latency[kind == code].tobytes())
@@ -191,9 +200,9 @@ def throughput_frame(requests: pd.DataFrame, bin_width: float, duration: float,
     and ``failed`` (fail, timeout or info).  Counted from category codes, with
     one small integer key per row, so that ten million rows stay cheap;
     ``totals`` adds the ``ok`` attempts an aggregate run kept no rows for."""
-    nbins = max(1, math.ceil(duration / bin_width))
+    nbins = bin_count(duration, bin_width)
     nkinds = len(KIND_NAMES)
-    key = np.minimum(requests["end"].to_numpy() // bin_width, nbins - 1).astype(np.int32)
+    key = bin_index(requests["end"].to_numpy(), bin_width, nbins)
     key *= nkinds
     key += requests["kind"].cat.codes.to_numpy()
     good = requests["outcome"].cat.codes.to_numpy() == OK
