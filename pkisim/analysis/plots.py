@@ -38,6 +38,7 @@ from pkisim.analysis.queueing import MMc, mgc_mean_wait
 from pkisim.analysis.theory import days_to_exhaustion, exhaustion_probability
 from pkisim.errors import ConfigError
 from pkisim.scenario import parse_rate
+from pkisim.sim.metrics import forecast_date
 from pkisim.sim.plots import DPI, STYLE
 
 __all__ = ["plot_failure_heatmap", "plot_latency_vs_load", "plot_space_remaining", "write_png"]
@@ -178,10 +179,7 @@ def _iso_date(text: str, who: str) -> dt.date:
 
 
 def _date_text(start: dt.date, days: float) -> str:
-    try:
-        return (start + dt.timedelta(days=days)).isoformat()
-    except OverflowError:
-        return f"in {days / 365:,.0f} years"
+    return forecast_date(start.isoformat(), days) or f"in {days / 365:,.0f} years"
 
 
 def _run_curve(space: pd.DataFrame, kind: str, measure: str, left_at_end: float, used: float,

@@ -242,10 +242,13 @@ def space_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
 
 
 def forecast_date(start_date: str, days: float) -> str | None:
-    if not math.isfinite(days) or days > 3_000_000:
+    """The ISO date ``days`` after ``start_date``; ``None`` if never or past the calendar."""
+    if not math.isfinite(days):
         return None
-    day = dt.date.fromisoformat(start_date) + dt.timedelta(days=days)
-    return day.isoformat()
+    try:
+        return (dt.date.fromisoformat(start_date) + dt.timedelta(days=days)).isoformat()
+    except OverflowError:  # after 9999-12-31
+        return None
 
 
 def faults_frame(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:

@@ -187,6 +187,7 @@ def test_days_to_exhaustion_constant_growth_and_profile():
 def test_exhaustion_date():
     assert exhaustion_date("2026-01-01", 3100, 100.0) == "2026-02-01"
     assert exhaustion_date("2026-01-01", 2**159, 1e6) is None  # beyond the calendar
+    assert exhaustion_date("2026-01-01", 2_950_000, 1.0) is None  # past 9999-12-31 (8,077 y)
     assert exhaustion_date("2026-01-01", 10, 0.0) is None
 
 
