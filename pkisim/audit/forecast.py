@@ -91,9 +91,14 @@ class Forecast:
 
 
 def iso(seconds: float | None) -> str | None:
+    """POSIX seconds as ``YYYY-MM-DDTHH:MM:SSZ``; ``None`` for none, or past 9999-12-31
+    (a big range at a slow rate: ``days_left`` still says how far)."""
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def now_of(dep: Deployment, options: ForecastOptions) -> float | None:

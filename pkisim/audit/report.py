@@ -81,7 +81,7 @@ class AuditReport:
                 covers = {True: "", False: " !", None: " -"}[f.lwm_covers]
                 lines.append(
                     f"{f.ca[:22]:<22} {f.kind.value:<8} {f.remaining:>18,} {f.rate * DAY:>9.0f} "
-                    f"{f.peak_rate * 3600:>8.0f} {iso(f.exhausted_at) or 'never (no rate)':<21} "
+                    f"{f.peak_rate * 3600:>8.0f} {_runs_out(f):<21} "
                     f"{fmt(f.kind, f.low_water_mark):>10} "
                     f"{f.peak_rate * f.update_interval:>8.0f}{covers}")
         lines.append("")
@@ -117,3 +117,9 @@ def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditRepor
     forecasts = forecast(dep, options)
     findings = check_ranges(dep) + forecast_findings(forecasts, options)
     return AuditReport(dep, tuple(findings), tuple(forecasts), now_of(dep, options), options)
+
+
+def _runs_out(f: Forecast) -> str:
+    if f.exhausted_at is None:
+        return "never (no rate)"
+    return iso(f.exhausted_at) or f"in {f.days_left or 0:,.0f} days"

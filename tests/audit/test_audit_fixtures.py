@@ -13,7 +13,9 @@ from builders import DATA, END, Export, cs_cfg
 from deployments import BUILDERS, Written
 
 from pkisim.audit.cli import main_audit
+from pkisim.audit.forecast import Forecast, iso
 from pkisim.audit.ldif import read_ldif
+from pkisim.audit.report import _runs_out
 from pkisim.audit.source import generalized_time
 from pkisim.cli import main as pkisim_main
 from pkisim.ids.config import IdKind
@@ -219,3 +221,17 @@ def test_pkisim_dispatches_audit(written: dict[str, Written],
     assert pkisim_main(["audit", "--help"]) == 0
     assert "Exit status: 0 no problem, 1 problem found, 2 could not read" in \
         capsys.readouterr().out.replace("\n", " ")
+
+
+def test_a_run_out_date_past_the_calendar_is_no_date_but_still_days() -> None:
+    """pkispawn's 0x10000000-serial range at 12 a day lasts 61,000 years: no
+    ISO date (not a traceback), and the table and JSON still say how long."""
+    now = 1_773_000_000.0
+    remaining = 0x10000000
+    rate = 12 / 86400
+    f = Forecast("ca1.example.com", IdKind.CERT, "legacy2", 100, 84, rate, 3 / 3600, 100,
+                 remaining, 0, 0x2000000, 600.0, True, now, now + remaining / rate)
+    assert iso(f.exhausted_at) is None and iso(now) == "2026-03-08T20:00:00Z"
+    data = f.to_dict()
+    assert data["exhausted_at"] is None and data["days_left"] == pytest.approx(remaining / 12)
+    assert _runs_out(f) == f"in {remaining / 12:,.0f} days"
