@@ -27,9 +27,9 @@ import tracemalloc
 from collections.abc import Callable
 
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.protocol import Add
-from pkisim.directory.tree import DogtagTree
 from pkisim.ids.config import IdKind
+from pkisim.ids.protocol import Add
+from pkisim.ids.tree import DogtagTree
 
 TREE = DogtagTree()
 RECORDS = TREE.records_dn(IdKind.CERT)

@@ -21,10 +21,10 @@ from pathlib import Path
 import ldap  # type: ignore[import-untyped]
 from machine_info import write_results  # benchmarks/, the script's own folder
 
-from pkisim.directory.allocator import LdapAllocator
-from pkisim.directory.tree import DogtagTree
 from pkisim.ids.config import IdKind
 from pkisim.ids.subsystem import master_configs
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import LdapAllocator
 from pkisim.testing.servers import Slapd
 
 CLAIMS = 2000

@@ -5,8 +5,8 @@ The public API, by layer (each subpackage has its own, fuller ``__all__``):
 * allocation core (:mod:`pkisim.ids`): :class:`IdSpaceConfig`, :class:`CaRepositories`,
   :func:`master_configs`, :func:`new_repository`, CS.cfg access with :class:`CSCfg`
   and :func:`load_ca`;
-* directory (:mod:`pkisim.directory`): :class:`ReplicatedDirectory`,
-  :class:`DogtagTree`, :func:`run` to drive an operation;
+* the embedded directory (:mod:`pkisim.directory`): :class:`ReplicatedDirectory`;
+  Dogtag's tree (:class:`DogtagTree`) and :func:`run` to drive an operation are the core's;
 * history and checkers (:mod:`pkisim.history`): :class:`History`,
   :func:`check_unique`, :func:`check_ranges`, :func:`explain_duplicates`,
   :func:`waste_report`, :func:`check_compliance`;
@@ -15,7 +15,7 @@ The public API, by layer (each subpackage has its own, fuller ``__all__``):
 * property testing (:mod:`pkisim.testing`, needs Hypothesis): the state machine.
 """
 
-from pkisim.directory import DogtagTree, ReplicatedDirectory, run
+from pkisim.directory import ReplicatedDirectory
 from pkisim.errors import (
     AllocationError,
     ConfigError,
@@ -37,11 +37,13 @@ from pkisim.ids import (
     STRATEGIES,
     CaRepositories,
     CSCfg,
+    DogtagTree,
     IdKind,
     IdSpaceConfig,
     load_ca,
     master_configs,
     new_repository,
+    run,
 )
 from pkisim.scenario import load_scenario
 from pkisim.seeding import Seeds

@@ -1,7 +1,7 @@
 """Read a deployment: an LDIF export or a live directory (read-only), and CS.cfg files.
 
 Both sources give the same entries to :func:`reconstruct`, which finds Dogtag's
-tree (:class:`~pkisim.directory.tree.DogtagTree`) below the base DN: the
+tree (:class:`~pkisim.ids.tree.DogtagTree`) below the base DN: the
 ``nextRange`` counters, the ``pkiRange`` records, the ``cn=<n>`` certificate and
 request records with their creation times, and every replication conflict entry.
 
@@ -34,10 +34,10 @@ from pkisim.audit.model import (
     Issued,
     RangeRecord,
 )
-from pkisim.directory.tree import DEFAULT_BASE, DogtagTree
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg, load_ca
+from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 
 OPERATIONAL = frozenset({
     "objectclass", "createtimestamp", "modifytimestamp", "creatorsname", "modifiersname",

@@ -1,30 +1,8 @@
-"""The directory port: the commands the allocation core emits, Dogtag's tree,
-and the embedded replicated directory that answers them."""
+"""The embedded directory: an in-memory model of replicated Directory Servers
+(replicas, lag, partitions, conflict entries) that answers the core's commands
+(:mod:`pkisim.ids.protocol`) as a real server would.  The python-ldap directory
+for a real server is :mod:`pkisim.ldap`."""
 
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.protocol import (
-    Add,
-    Command,
-    Delete,
-    Directory,
-    LastNumberInRange,
-    Mod,
-    Modify,
-    ModOp,
-    NumberExists,
-    Operation,
-    Read,
-    RequestRange,
-    Result,
-    ResultCode,
-    Search,
-    run,
-    run_from,
-)
-from pkisim.directory.tree import DogtagTree
 
-__all__ = [
-    "Add", "Command", "Delete", "Directory", "DogtagTree", "LastNumberInRange", "Mod", "ModOp",
-    "Modify", "NumberExists", "Operation", "Read", "ReplicatedDirectory", "RequestRange",
-    "Result", "ResultCode", "Search", "run", "run_from",
-]
+__all__ = ["ReplicatedDirectory"]

@@ -54,7 +54,19 @@ from itertools import pairwise
 from operator import itemgetter
 from typing import Any
 
-from pkisim.directory.protocol import (
+from pkisim.directory.records import (
+    ANCIENT,
+    Attr,
+    Csn,
+    Entry,
+    EntryStore,
+    Shape,
+    check_mods,
+    fits,
+    record_number,
+    shape_of,
+)
+from pkisim.ids.protocol import (
     OK,
     Add,
     Command,
@@ -70,19 +82,7 @@ from pkisim.directory.protocol import (
     Values,
     normalize_attrs,
 )
-from pkisim.directory.records import (
-    ANCIENT,
-    Attr,
-    Csn,
-    Entry,
-    EntryStore,
-    Shape,
-    check_mods,
-    fits,
-    record_number,
-    shape_of,
-)
-from pkisim.directory.tree import SINGLE_VALUED
+from pkisim.ids.tree import SINGLE_VALUED
 
 # A replicated change is a plain tuple (csn, kind, key, a, b):
 #   _ADD     key=dn key,        a=display dn,  b=attributes

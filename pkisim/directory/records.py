@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from heapq import merge
 from typing import Any
 
-from pkisim.directory.protocol import ModOp, Result, ResultCode, Values
+from pkisim.ids.protocol import ModOp, Result, ResultCode, Values
 
 #: A change sequence number: (time, directory-wide sequence, replica index).
 Csn = tuple[float, int, int]

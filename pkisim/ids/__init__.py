@@ -3,7 +3,7 @@
 Configure an ID space with :class:`IdSpaceConfig` (or read it from a CS.cfg
 with :func:`load_ca`), build a CA's repositories with :class:`CaRepositories`
 or one with :func:`new_repository`, and drive their operations (generators of
-directory commands) with :func:`pkisim.directory.run`.
+directory commands) with :func:`pkisim.ids.protocol.run`.
 """
 
 from pkisim.ids.config import (
@@ -29,6 +29,7 @@ from pkisim.ids.events import (
     RangeTransferred,
     SwitchedToNextRange,
 )
+from pkisim.ids.protocol import run
 from pkisim.ids.radix import Radix
 from pkisim.ids.random_serials import LegacyRandomRepository, RandomRepository
 from pkisim.ids.repository import (
@@ -38,13 +39,43 @@ from pkisim.ids.repository import (
     Repository,
 )
 from pkisim.ids.subsystem import REPOSITORY_CLASSES, CaRepositories, master_configs, new_repository
+from pkisim.ids.tree import DogtagTree
 
 __all__ = [
-    "KEYS", "RANGED_STRATEGIES", "REPOSITORY_CLASSES", "STRATEGIES", "CSCfg", "CaRepositories",
-    "CacheLoaded", "ClaimFailed", "ConflictDropped", "DnaRepository", "IdKind", "IdSpaceConfig",
-    "LegacyRandomRepository", "NaiveRepository", "Radix", "RandomRepository", "RangeClaimed",
-    "RangeEvent", "RangeKeys", "RangeReceived", "RangeRepository", "RangeRepositoryV2",
-    "RangeState", "RangeTransferred", "Repository", "SwitchedToNextRange", "load_ca",
-    "load_id_space", "master_configs", "new_repository", "pkispawn_defaults", "radix_for",
-    "store_id_space", "strategy_from_cscfg",
+    "KEYS",
+    "RANGED_STRATEGIES",
+    "REPOSITORY_CLASSES",
+    "STRATEGIES",
+    "CSCfg",
+    "CaRepositories",
+    "CacheLoaded",
+    "ClaimFailed",
+    "ConflictDropped",
+    "DnaRepository",
+    "DogtagTree",
+    "IdKind",
+    "IdSpaceConfig",
+    "LegacyRandomRepository",
+    "NaiveRepository",
+    "Radix",
+    "RandomRepository",
+    "RangeClaimed",
+    "RangeEvent",
+    "RangeKeys",
+    "RangeReceived",
+    "RangeRepository",
+    "RangeRepositoryV2",
+    "RangeState",
+    "RangeTransferred",
+    "Repository",
+    "SwitchedToNextRange",
+    "load_ca",
+    "load_id_space",
+    "master_configs",
+    "new_repository",
+    "pkispawn_defaults",
+    "radix_for",
+    "run",
+    "store_id_space",
+    "strategy_from_cscfg",
 ]

@@ -5,7 +5,7 @@ dogtag-ranges.md section 9.  Each server owns an active range
 There is no global counter: when a server falls below ``dnaThreshold`` with no
 standby range, it reads the peers' shared-config entries and asks the one with
 the most remaining values for a range (an extended operation, pkisim's
-:class:`~pkisim.directory.protocol.RequestRange`).  The donor gives half of its
+:class:`~pkisim.ids.protocol.RequestRange`).  The donor gives half of its
 standby range, or else half of its remaining active values from the top,
 rounded down to a multiple of its threshold, lowering its own bound *before*
 replying.
@@ -13,8 +13,8 @@ replying.
 
 from __future__ import annotations
 
-from pkisim.directory import protocol as p
 from pkisim.errors import SerialNumbersExhausted
+from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed, RangeReceived, RangeTransferred
 from pkisim.ids.repository import Repository
 

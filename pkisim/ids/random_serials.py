@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pkisim.directory import protocol as p
 from pkisim.errors import AllocationError, SerialNumbersExhausted
+from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed
 from pkisim.ids.repository import Repository
 

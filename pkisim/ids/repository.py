@@ -2,7 +2,7 @@
 
 One :class:`Repository` manages one ID space (certificate serials, request IDs
 or replica IDs) of one CA.  It never does I/O: operations that need the
-directory are generators that yield :mod:`pkisim.directory.protocol` commands
+directory are generators that yield :mod:`pkisim.ids.protocol` commands
 and are sent the results (``protocol.run`` drives one synchronously; the SimPy
 world and the LDAP driver drive them their own way).  Issuance from a held
 range needs no directory at all and has a plain fast path, :meth:`issue_now`.
@@ -27,9 +27,9 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
-from pkisim.directory import protocol as p
-from pkisim.directory import tree as dtree  # a module: pkisim.directory imports us back
 from pkisim.errors import RangeDepleted, SerialNumbersExhausted, TransferError
+from pkisim.ids import protocol as p
+from pkisim.ids import tree as dtree
 from pkisim.ids.config import IdSpaceConfig
 from pkisim.ids.events import (
     CacheLoaded,

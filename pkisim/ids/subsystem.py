@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 
-from pkisim.directory import protocol as p
-from pkisim.directory import tree as dtree  # a module: pkisim.directory imports us back
 from pkisim.errors import ConfigError
+from pkisim.ids import protocol as p
+from pkisim.ids import tree as dtree
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy, pkispawn_defaults
 from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import RangeEvent

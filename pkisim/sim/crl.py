@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from pkisim.directory import protocol as p
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.sim.config import CrlSpec
 

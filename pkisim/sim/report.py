@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pkisim.directory import protocol as p
 from pkisim.history import (
     CrlAction,
     CrlEvent,
@@ -21,6 +20,7 @@ from pkisim.history import (
     explain_duplicates,
 )
 from pkisim.history.history import Op
+from pkisim.ids import protocol as p
 from pkisim.ids.config import RANGED_STRATEGIES, IdKind
 from pkisim.sim import metrics as m
 from pkisim.sim.config import DAY

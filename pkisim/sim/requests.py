@@ -27,9 +27,9 @@ from functools import partial
 from heapq import heapreplace
 from typing import TYPE_CHECKING
 
-from pkisim.directory import protocol as p
 from pkisim.errors import AllocationError, SerialNumbersExhausted
 from pkisim.history.history import Op, OpType
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
 from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT

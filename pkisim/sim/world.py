@@ -28,11 +28,10 @@ from typing import Any, TypeVar
 
 import simpy
 
-from pkisim.directory import protocol as p
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.history.history import History, Op, OpType
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import (
@@ -46,6 +45,7 @@ from pkisim.ids.events import (
     SwitchedToNextRange,
 )
 from pkisim.ids.repository import Repository
+from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim import ca as ca_life
 from pkisim.sim import faults as fault_plan

@@ -28,14 +28,14 @@ from hypothesis import event, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from pkisim.directory import protocol as p
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError, RangeDepleted
 from pkisim.history import History, Op, OpType
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.events import RangeClaimed, RangeEvent, RangeReceived, RangeTransferred
 from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.ids.tree import DogtagTree
 from pkisim.testing.variants import VARIANTS
 
 ISSUE_OPS = {IdKind.CERT: Op.ISSUE_CERT, IdKind.REQUEST: Op.ISSUE_REQUEST}

@@ -31,8 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
-from pkisim.directory.ldap import LdapDirectory, schema_path
-from pkisim.directory.tree import DEFAULT_BASE
+from pkisim.ids.tree import DEFAULT_BASE
+from pkisim.ldap.directory import LdapDirectory, schema_path
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -766,7 +766,7 @@ class SlapdPairBackend:
 
 
 def _reads() -> tuple[type, ...]:
-    from pkisim.directory import protocol as p
+    from pkisim.ids import protocol as p
 
     return (p.Read, p.Search, p.LastNumberInRange, p.NumberExists)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pkisim.directory import protocol as p
+from pkisim.ids import protocol as p
 from pkisim.ids.subsystem import CaRepositories
 
 

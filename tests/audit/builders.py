@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pkisim.directory.ldap import encode_number
-from pkisim.directory.tree import DogtagTree
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.cscfg import CSCfg, store_id_space
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.directory import encode_number
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER_CS_CFG = ROOT / "scenarios" / "data" / "master-CS.cfg"

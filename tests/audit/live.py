@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ldap"))
 from ldap_workers import bootstrap, configs, issue_many
 from race import SIZE, run_race
 
-from pkisim.directory.allocator import LdapAllocator
-from pkisim.directory.ldap import LdapDirectory
 from pkisim.history import Op
 from pkisim.ids.config import IdKind
+from pkisim.ldap.allocator import LdapAllocator
+from pkisim.ldap.directory import LdapDirectory
 
 SLAPCAT = "/usr/sbin/slapcat"
 

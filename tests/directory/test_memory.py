@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkisim.directory import protocol as p
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.protocol import Mod, ModOp, ResultCode
+from pkisim.ids import protocol as p
+from pkisim.ids.protocol import Mod, ModOp, ResultCode
 
 BASE = "o=t"
 COUNTER = "ou=c,o=t"  # holds nextRange (multi-valued) and host (single-valued)

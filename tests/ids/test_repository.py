@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from pkisim.directory import protocol as p
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import RangeDepleted, SerialNumbersExhausted, TransferError
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.events import ClaimFailed, RangeClaimed, RangeEvent, SwitchedToNextRange
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs, new_repository
+from pkisim.ids.tree import DogtagTree
 
 TREE = DogtagTree()
 

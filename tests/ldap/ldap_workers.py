@@ -7,13 +7,13 @@ import os
 import signal
 from typing import Any
 
-from pkisim.directory import protocol as p
-from pkisim.directory.allocator import Journal, LdapAllocator
-from pkisim.directory.ldap import LdapDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.subsystem import master_configs
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import Journal, LdapAllocator
+from pkisim.ldap.directory import LdapDirectory
 
 
 def configs(strategy: str, host: str, begin: int, end: int, *, increment: int,

@@ -9,11 +9,11 @@ from typing import Any
 
 from ldap_workers import bootstrap, configs
 
-from pkisim.directory import protocol as p
-from pkisim.directory.allocator import Journal, LdapAllocator, replay
-from pkisim.directory.tree import DogtagTree
 from pkisim.history import History, Op, check_ranges, check_unique
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import Journal, LdapAllocator, replay
 
 SIZE = 24
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from ldap_workers import bootstrap, concurrent_worker
 
-from pkisim.directory import protocol as p
-from pkisim.directory.allocator import replay
-from pkisim.directory.tree import DogtagTree
 from pkisim.history import Op, check_ranges, check_unique
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import replay
 from pkisim.testing.servers import Slapd
 
 pytestmark = pytest.mark.ldap

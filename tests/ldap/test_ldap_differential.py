@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pkisim.directory import protocol as p
 from pkisim.directory.memory import ReplicatedDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import AllocationError
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import RangeEvent
 from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.ids.tree import DogtagTree
 from pkisim.testing.servers import Slapd
 
 pytestmark = pytest.mark.ldap

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from race import SIZE, run_race
 
-from pkisim.directory import protocol as p
-from pkisim.directory.tree import DogtagTree
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
 from pkisim.testing.servers import Ds389Pair
 
 pytestmark = pytest.mark.ds389

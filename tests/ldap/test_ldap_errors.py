@@ -9,11 +9,11 @@ import traceback
 import pytest
 from ldap_workers import bootstrap, configs
 
-from pkisim.directory.allocator import LdapAllocator
-from pkisim.directory.ldap import LdapDirectory
-from pkisim.directory.tree import DogtagTree
 from pkisim.errors import DirectoryError
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import LdapAllocator
+from pkisim.ldap.directory import LdapDirectory
 from pkisim.testing.servers import MANAGER_DN, Slapd, free_port
 
 pytestmark = pytest.mark.ldap
@@ -83,7 +83,7 @@ def test_missing_entry(slapd: Slapd, caplog: pytest.LogCaptureFixture) -> None:
 def test_entry_without_next_range(slapd: Slapd, caplog: pytest.LogCaptureFixture) -> None:
     directory = slapd.directory()
     bootstrap(directory, "legacy2", 100, 100)
-    from pkisim.directory import protocol as p
+    from pkisim.ids import protocol as p
 
     dn = DogtagTree().counter_dn(IdKind.REQUEST, "legacy2")
     assert directory.execute(p.Modify(dn, (p.Mod(p.ModOp.DELETE, "nextRange"),))).ok

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from ldap_workers import bootstrap, configs, crash_after_cas_worker, issue_many
 
-from pkisim.directory import protocol as p
-from pkisim.directory.allocator import Journal, LdapAllocator, replay
-from pkisim.directory.tree import DogtagTree
 from pkisim.history import Op, OpType, check_ranges, check_unique
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
+from pkisim.ldap.allocator import Journal, LdapAllocator, replay
 from pkisim.testing.servers import Slapd
 
 pytestmark = pytest.mark.ldap

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pkisim.directory.protocol import Add, Attributes, normalize_attrs
 from pkisim.errors import ConfigError
 from pkisim.ids.config import REPLICA_NEXT_RANGE_START, IdKind, IdSpaceConfig
+from pkisim.ids.protocol import Add, Attributes, normalize_attrs
 
 DEFAULT_BASE = "o=pki-tomcat"
 

@@ -3,7 +3,7 @@ management (any pkisim strategy) driven over python-ldap.
 
 The allocation logic is the sans-IO core of :mod:`pkisim.ids`, the same code the
 simulation and the Hypothesis machine drive; :class:`LdapAllocator` only
-executes its commands on an :class:`~pkisim.directory.ldap.LdapDirectory`:
+executes its commands on an :class:`~pkisim.ldap.directory.LdapDirectory`:
 
 * :meth:`~LdapAllocator.next_serial` / :meth:`~LdapAllocator.next_request_id`
   take the next number from the held range with no round trip
@@ -37,13 +37,13 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pkisim.directory import protocol as p
-from pkisim.directory.ldap import LdapDirectory
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.history import History, Op, OpType
 from pkisim.ids import events as ev
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.ldap.directory import LdapDirectory
 
 RECORD_MODES = ("each", "batch", "checkpoint", "none")
 ISSUE_OPS = {IdKind.CERT: Op.ISSUE_CERT, IdKind.REQUEST: Op.ISSUE_REQUEST}

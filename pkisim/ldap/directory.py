@@ -1,8 +1,8 @@
 """The directory port on a real LDAP server, through python-ldap (extra ``ldap``).
 
-:class:`LdapDirectory` executes the commands of :mod:`pkisim.directory.protocol`
+:class:`LdapDirectory` executes the commands of :mod:`pkisim.ids.protocol`
 with real ``search``/``modify``/``add``/``delete`` calls and answers with the
-same :class:`~pkisim.directory.protocol.Result` the in-memory model gives, so
+same :class:`~pkisim.ids.protocol.Result` the in-memory model gives, so
 the allocation core cannot tell them apart:
 
 * ``Read`` is a base-scope search; ``Modify`` one ``modify`` with the changes in
@@ -26,7 +26,7 @@ wrong password, a server without Dogtag's schema, a missing entry) raise
 :meth:`~LdapDirectory.ensure_schema` and :meth:`~LdapDirectory.require`: one
 line naming the server URL and the DN, never the password.
 
-python-ldap is imported on first use, so ``pkisim.directory`` works without it.
+python-ldap is imported on first use, so ``pkisim.ldap`` imports without it.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from pkisim.directory import protocol as p
-from pkisim.directory.tree import DEFAULT_BASE, DogtagTree
 from pkisim.errors import DirectoryError
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 
 #: Object classes and attributes a server must know for the allocator to work.
 REQUIRED_CLASSES = ("repository", "pkiRange", "certificateRecord", "request")
@@ -54,7 +54,7 @@ _PAGE = 1000
 def schema_path(name: str = "pki.schema") -> str:
     """The path of a shipped schema file: ``pki.schema`` (OpenLDAP) or
     ``99pki.ldif`` (389-DS)."""
-    return str(importlib.resources.files("pkisim.directory") / "schema" / name)
+    return str(importlib.resources.files("pkisim.ldap") / "schema" / name)
 
 
 def encode_number(number: int) -> str:
@@ -71,7 +71,7 @@ def _ldap() -> Any:
         import ldap.controls  # type: ignore[import-untyped]
         import ldap.filter  # type: ignore[import-untyped]
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("pkisim.directory.ldap needs python-ldap: "
+        raise ImportError("pkisim.ldap needs python-ldap: "
                           "pip install 'pkisim[ldap]'") from err
     return ldap
 
