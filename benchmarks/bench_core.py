@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def rate(issue, n: int) -> float:
 def held(strategy: str, n: int):
     config = IdSpaceConfig(IdKind.CERT, strategy, begin=1, end=4 * n, increment=4 * n,
                            low_water_mark=1, serial_management=True)
-    repo = new_repository(config)
+    repo = new_repository(config, rng=random.Random(1))
     repo.last = repo.begin - 1 if repo.last is None else repo.last  # cache loaded
     return repo.issue_now
 

@@ -29,7 +29,7 @@ from typing import Any
 from pkisim.cliutil import OneLineParser, integer_at_least
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.history.cli_check import main_check
-from pkisim.ids.config import STRATEGIES
+from pkisim.ids.strategies import STRATEGIES
 from pkisim.scenario import load_scenario
 from pkisim.sim import RunResult, Scenario, Simulation
 from pkisim.sim import output as out

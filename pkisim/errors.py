@@ -64,6 +64,17 @@ class SerialNumbersExhausted(AllocationError):
         super().__init__(f"All serial numbers are used. The max serial number is {max_number}")
 
 
+class DirectoryUnavailable(AllocationError):
+    """The CA's directory could not answer what the CA cannot do without: the
+    server is down or unreachable, or refused a search (a size or time limit).
+
+    Raised by start-up recovery (``initCache``) instead of guessing "no
+    records", which would start the range over and issue numbers again, and by
+    a start-up during which the directory was unreachable (Dogtag aborts its
+    start).  Try again once the directory answers.
+    """
+
+
 class RangeDepleted(AllocationError):
     """Restart recovery found a depleted range and no next range (Pagure 3055)."""
 

@@ -87,6 +87,8 @@ ISSUE_OPS: dict[Op, IdKind] = {
     Op.ISSUE_REQUEST: IdKind.REQUEST,
     Op.ISSUE_REPLICA: IdKind.REPLICA,
 }
+#: The issuing operation of each ID space.
+ISSUE_OP: dict[IdKind, Op] = {kind: op for op, kind in ISSUE_OPS.items()}
 
 #: Value flags of the issue table.
 VALUE_PRESENT, VALUE_NONE, VALUE_OTHER = 0, 1, 2

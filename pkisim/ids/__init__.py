@@ -8,8 +8,6 @@ directory commands) with :func:`pkisim.ids.protocol.run`.
 
 from pkisim.ids.config import (
     KEYS,
-    RANGED_STRATEGIES,
-    STRATEGIES,
     IdKind,
     IdSpaceConfig,
     RangeKeys,
@@ -38,6 +36,7 @@ from pkisim.ids.repository import (
     RangeRepositoryV2,
     Repository,
 )
+from pkisim.ids.strategies import RANGED_STRATEGIES, STRATEGIES, STRATEGY, Strategy
 from pkisim.ids.subsystem import REPOSITORY_CLASSES, CaRepositories, master_configs, new_repository
 from pkisim.ids.tree import DogtagTree
 

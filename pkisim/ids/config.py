@@ -8,20 +8,17 @@ with the CS.cfg key names kept for error messages.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from pkisim.errors import ConfigError
 from pkisim.ids.radix import Radix
-
-
-class IdKind(enum.Enum):
-    """Which repository an ID belongs to."""
-
-    CERT = "cert"
-    REQUEST = "request"
-    REPLICA = "replica"
+from pkisim.ids.strategies import (
+    STRATEGY,
+    IdKind,
+    Strategy,
+    strategy,
+)
 
 
 class RangeKeys(NamedTuple):
@@ -50,34 +47,14 @@ KEYS: dict[IdKind, RangeKeys] = {
                               "replicaCloneTransferNumber", "replicaDN", "replicaRangeDN"),
 }
 
-#: Allocation strategies, by the names users choose them with.
-STRATEGIES = ("legacy", "legacy2", "legacy-random", "random", "naive", "dna")
-#: Strategies that manage ranges through ``nextRange`` (and so take part in clone transfers).
-RANGED_STRATEGIES = frozenset({"legacy", "legacy2", "legacy-random", "naive"})
-
-
 def check_strategy(name: str, *, key: str = "strategy") -> str:
-    if name not in STRATEGIES:
-        raise ConfigError(key, name, f"unknown strategy; choose one of {', '.join(STRATEGIES)}")
-    return name
+    """``name`` if it is a strategy; a one-line :class:`ConfigError` otherwise."""
+    return strategy(name, key=key).name
 
 
-def radix_for(kind: IdKind, strategy: str) -> Radix:
-    """The radix CS.cfg values of this ID space are written in.
-
-    SSNv2 writes ``0x`` only for certificates (radix 16); its request values
-    stay decimal.  Replica IDs are decimal in every mode, ``0x`` accepted
-    (``ReplicaIDRepository`` reads them with ``ConfigStore.getBigInteger``).
-    """
-    if strategy == "naive":
-        return Radix.PREFIXED
-    if kind is IdKind.REPLICA:
-        return Radix.DECIMAL_0X
-    if strategy == "legacy2":
-        return Radix.PREFIXED if kind is IdKind.CERT else Radix.DECIMAL_0X
-    if kind is IdKind.CERT and strategy in ("legacy", "legacy-random"):
-        return Radix.HEX
-    return Radix.DECIMAL
+def radix_for(kind: IdKind, strategy_name: str) -> Radix:
+    """The radix CS.cfg values of this ID space are written in (:meth:`Strategy.radix`)."""
+    return strategy(strategy_name).radix(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +130,13 @@ class IdSpaceConfig:
         return KEYS[self.kind]
 
     @property
+    def mode(self) -> Strategy:
+        """The strategy's row in :data:`pkisim.ids.strategies.STRATEGY`."""
+        return strategy(self.strategy)
+
+    @property
     def radix(self) -> Radix:
-        return radix_for(self.kind, self.strategy)
+        return self.mode.radix(self.kind)
 
     @property
     def has_next(self) -> bool:
@@ -189,6 +171,10 @@ def pkispawn_defaults(kind: IdKind, strategy: str = "legacy2",
     """The configuration pkispawn writes for a new master, with overrides."""
     base: dict[str, object] = dict(_PKISPAWN[kind])
     if kind is IdKind.REPLICA:
-        strategy = "legacy" if strategy not in ("legacy", "legacy2") else strategy
+        strategy = STRATEGY[strategy].replica_strategy if strategy in STRATEGY else strategy
     base.update(overrides)
     return IdSpaceConfig(kind=kind, strategy=strategy, **base)  # type: ignore[arg-type]
+
+
+__all__ = ["KEYS", "REPLICA_NEXT_RANGE_START", "IdKind", "IdSpaceConfig", "RangeKeys",
+           "check_strategy", "pkispawn_defaults", "radix_for"]

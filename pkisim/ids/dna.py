@@ -17,13 +17,13 @@ from pkisim.errors import SerialNumbersExhausted
 from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed, RangeReceived, RangeTransferred
 from pkisim.ids.repository import Repository
+from pkisim.ids.strategies import STRATEGY
 
 
 class DnaRepository(Repository):
     """One server's DNA range.  ``begin`` is ``dnaNextValue``, ``end`` ``dnaMaxValue``."""
 
-    strategy = "dna"
-    ranged = False
+    mode = STRATEGY["dna"]
 
     def __init__(self, *args: object, threshold: int | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -1,16 +1,16 @@
 """What a repository tells its driver: frozen records of range changes.
 
 A repository (the sans-IO allocator of one ID space) knows neither the time nor
-which CA it belongs to; it hands these events to a listener, and the driver
-stamps them with the simulated time, the CA and the directory replica before it
-records them in the history.  Every event carries the repository's range state
-*after* the change, so that a checker can tell which ranges each CA held at any
-time without replaying the allocation logic.
+which CA it belongs to; it puts these events in its outbox, and the driver that
+runs its operations takes them after each step and stamps them with the time,
+the CA and the directory replica before it records them in the history.  Every
+event carries the repository's range state *after* the change, so that a
+checker can tell which ranges each CA held at any time without replaying the
+allocation logic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pkisim.ids.config import IdKind
@@ -115,10 +115,3 @@ class ConflictDropped(RangeEvent):
     deleted them and dropped the next range."""
 
     dns: tuple[str, ...]
-
-
-Listener = Callable[[RangeEvent], None]
-
-
-def ignore(event: RangeEvent) -> None:
-    """The default listener."""

@@ -21,11 +21,16 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from pkisim.errors import DirectoryUnavailable
+
 
 class ResultCode(enum.IntEnum):
     """The LDAP result codes the allocation core reacts to."""
 
     SUCCESS = 0
+    TIME_LIMIT_EXCEEDED = 3
+    SIZE_LIMIT_EXCEEDED = 4
+    ADMIN_LIMIT_EXCEEDED = 11
     NO_SUCH_ATTRIBUTE = 16
     UNDEFINED_ATTRIBUTE_TYPE = 17
     CONSTRAINT_VIOLATION = 19
@@ -39,6 +44,10 @@ class ResultCode(enum.IntEnum):
     ENTRY_ALREADY_EXISTS = 68
     SERVER_DOWN = 81  # client-side code (python-ldap's SERVER_DOWN): replica unreachable
     TIMEOUT = 85
+
+
+#: Codes that mean "the directory did not answer": the server is down or unreachable.
+UNREACHABLE = frozenset({ResultCode.SERVER_DOWN, ResultCode.UNAVAILABLE, ResultCode.TIMEOUT})
 
 
 class ModOp(enum.Enum):
@@ -213,6 +222,27 @@ def run_from(operation: Operation[T], command: Command,
             command = operation.send(execute(command))
     except StopIteration as stop:
         return stop.value
+
+
+def unless_unreachable(operation: Operation[T], what: str) -> Operation[T]:
+    """Run ``operation`` to its end; then, if any of its commands found the
+    directory unreachable, raise :class:`~pkisim.errors.DirectoryUnavailable`
+    instead of returning.  Dogtag's start-up is like that: an exception
+    anywhere in it aborts the start."""
+    down: Result | None = None
+    try:
+        command = next(operation)
+        while True:
+            result = yield command
+            if result.code in UNREACHABLE:
+                down = result
+            command = operation.send(result)
+    except StopIteration as stop:
+        value = stop.value
+    if down is not None:
+        raise DirectoryUnavailable(f"{what}: the directory did not answer ({down.code.name}"
+                                   f"{': ' + down.message if down.message else ''})")
+    return value
 
 
 def attr_first(entry: Attributes | None, name: str) -> str | None:

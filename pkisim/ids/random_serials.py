@@ -8,12 +8,21 @@ global ``random``.
 
 from __future__ import annotations
 
+import random
 from typing import ClassVar
 
 from pkisim.errors import AllocationError, SerialNumbersExhausted
 from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed
 from pkisim.ids.repository import Repository
+from pkisim.ids.strategies import STRATEGY
+
+
+def _generator(repo: Repository) -> random.Random:
+    if repo.rng is None:
+        raise ValueError(f"{repo.mode.dogtag} draws numbers at random: pass rng= (one stream "
+                         "per repository, derived from the run's seed or the OS's entropy)")
+    return repo.rng
 
 
 class LegacyRandomRepository(Repository):
@@ -28,14 +37,14 @@ class LegacyRandomRepository(Repository):
     else keeps going until the counter reaches the size.
     """
 
-    strategy = "legacy-random"
-    pure_issue = False
+    mode = STRATEGY["legacy-random"]
     collision_recovery_steps: ClassVar[int] = 10
     collision_recovery_regenerations: ClassVar[int] = 3
     minimum_random_bits: ClassVar[int] = 4
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.draws = _generator(self)
         #: ``dbs.randomSerialNumberCounter``: serials used in the current range.
         #: Dogtag persists it with a timestamp and recounts the records created
         #: since; pkisim keeps the exact count across restarts.
@@ -79,7 +88,7 @@ class LegacyRandomRepository(Repository):
                                   f"{self.radix.format(self.end)} has fewer than "
                                   f"{self.minimum_random_bits} random bits")
         for _ in range(1 + self.collision_recovery_regenerations):
-            first = self.begin + ((self.rng.getrandbits(bits) * size) >> bits)
+            first = self.begin + ((self.draws.getrandbits(bits) * size) >> bits)
             for candidate in self._probe_order(first):
                 found = yield p.NumberExists(self.records_dn, candidate)
                 if found.ok and found.number is None:
@@ -101,11 +110,11 @@ class RandomRepository(Repository):
     """RSNv3 (``random`` generator): ``id_length`` random bits, no range, no
     database check.  A collision surfaces only when the record is added."""
 
-    strategy = "random"
-    ranged = False
+    mode = STRATEGY["random"]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.draws = _generator(self)
         self.bits = self.config.id_length
         self.last = 0  # nothing to load
 
@@ -120,7 +129,7 @@ class RandomRepository(Repository):
         yield
 
     def issue_now(self) -> int:
-        return self.rng.getrandbits(self.bits)
+        return self.draws.getrandbits(self.bits)
 
     def check_ranges(self) -> p.Operation[RangeClaimed | None]:
         return None

@@ -25,51 +25,57 @@ Behaviour follows dogtag-ranges.md sections 3-4:
 from __future__ import annotations
 
 import random
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pkisim.errors import RangeDepleted, SerialNumbersExhausted, TransferError
+from pkisim.errors import DirectoryUnavailable, RangeDepleted, SerialNumbersExhausted, TransferError
 from pkisim.ids import protocol as p
 from pkisim.ids import tree as dtree
-from pkisim.ids.config import IdSpaceConfig
 from pkisim.ids.events import (
     CacheLoaded,
     ClaimFailed,
     ConflictDropped,
-    Listener,
     RangeClaimed,
     RangeEvent,
     RangeReceived,
     RangeState,
     RangeTransferred,
     SwitchedToNextRange,
-    ignore,
 )
+from pkisim.ids.strategies import STRATEGY, Strategy
+
+if TYPE_CHECKING:
+    from pkisim.ids.config import IdSpaceConfig
 
 
 class Repository:
     """Base class: the ranges of one ID space and the operations every strategy has.
 
-    Subclasses override :meth:`get_next_range` (how a range is claimed),
-    :meth:`issue_now` / :meth:`issue` (how a number is picked) and the
-    class attributes below.
+    Subclasses set :attr:`mode` (their row of the strategy table) and override
+    :meth:`get_next_range` (how a range is claimed), :meth:`issue_now` /
+    :meth:`issue` (how a number is picked).
+
+    Range events (claims, switches, transfers, cache loads, ...) are not
+    reported through callbacks: the repository appends them to its
+    :attr:`outbox`, and the driver that runs an operation takes them with
+    :meth:`take_events` after each step and records them (h11's
+    ``next_event``).  The repositories of one CA share one outbox, so their
+    events keep the order in which they happened.
     """
 
-    strategy: ClassVar[str] = "legacy"
-    #: Does issuance need the directory?  If not, drivers may call :meth:`issue_now`.
-    pure_issue: ClassVar[bool] = True
-    #: Does the strategy claim ranges from ``nextRange`` (and take part in transfers)?
-    ranged: ClassVar[bool] = True
+    mode: ClassVar[Strategy] = STRATEGY["legacy"]
     #: Which range ``hasRangeConflict`` matches: "current" (Dogtag >= 10.11) or "next" (<= 10.10).
     conflict_check: str = "current"
 
     def __init__(self, config: IdSpaceConfig, tree: dtree.DogtagTree | None = None, *,
-                 rng: random.Random | None = None, listener: Listener = ignore,
+                 rng: random.Random | None = None, outbox: list[RangeEvent] | None = None,
                  source: str = "initial") -> None:
         self.config = config
         self.kind = config.kind
         self.tree = tree or dtree.DogtagTree()
-        self.rng = rng or random.Random(0)
-        self.listener = listener
+        self.rng = rng
+        self.outbox: list[RangeEvent] = [] if outbox is None else outbox
+        #: Does issuance need no directory?  Then drivers may call :meth:`issue_now`.
+        self.pure_issue = not self.mode.issue_through_directory
         self.begin, self.end = config.begin, config.end
         self.next_begin, self.next_end = config.next_begin, config.next_end
         self.serial_management = config.serial_management
@@ -80,6 +86,21 @@ class Repository:
         self.records_dn = self.tree.records_dn(self.kind)
         if self.ranged:
             self._emit(RangeReceived(self.kind, self.state, self.begin, self.end, source))
+
+    @property
+    def strategy(self) -> str:
+        return self.mode.name
+
+    @property
+    def ranged(self) -> bool:
+        """Does the strategy claim ranges from ``nextRange`` (and take part in transfers)?"""
+        return self.mode.ranged
+
+    def take_events(self) -> list[RangeEvent]:
+        """The range events since the last call, oldest first (the outbox is emptied)."""
+        events = self.outbox[:]
+        self.outbox.clear()
+        return events
 
     # ------------------------------------------------------------ state
     @property
@@ -118,14 +139,20 @@ class Repository:
         self.last = None
 
     def _emit(self, event: RangeEvent) -> None:
-        self.listener(event)
+        self.outbox.append(event)
 
     # ------------------------------------------------------------ start-up recovery
     def load_cache(self) -> p.Operation[None]:
         """``initCache``: resume after the highest number this CA's replica holds
         in the current range.  A depleted range (begin >= end, which Dogtag's
         check also applies to a one-number range) switches to the next range
-        or fails."""
+        or fails.
+
+        A search the directory does not answer (server down, a size or time
+        limit) raises :class:`~pkisim.errors.DirectoryUnavailable` and leaves
+        the cache unloaded: "no records" would start the range over and issue
+        its numbers a second time.  Dogtag aborts its start-up there.
+        """
         if self.begin >= self.end:
             if self.serial_management and self.next_begin is not None:
                 self._switch()
@@ -134,13 +161,18 @@ class Repository:
                 return
             raise RangeDepleted("Error in obtaining the last serial number in the repository!")
         result = yield p.LastNumberInRange(self.records_dn, self.begin, self.end)
-        found = result.number if result.ok else None
+        if not result.ok:
+            raise DirectoryUnavailable(
+                f"initCache: cannot read the last number in {self.radix.format(self.begin)}-"
+                f"{self.radix.format(self.end)} below {self.records_dn}: {result.code.name}"
+                f"{': ' + result.message if result.message else ''}")
+        found = result.number
         self.last = found if found is not None and found >= self.begin else self.begin - 1
         self._emit(CacheLoaded(self.kind, self.state, self.last))
 
     def start(self) -> p.Operation[None]:
         """Start-up: ``checkRanges`` (which loads the cache); with serial
-        management off, the cache is loaded on first use instead."""
+        management off, the cache is loaded here too."""
         yield from self.check_ranges()
         if self.last is None:
             yield from self.load_cache()
@@ -151,6 +183,39 @@ class Repository:
         if self.last is None:
             yield from self.load_cache()
         return self.issue_now()
+
+    def issue_record(self) -> p.Operation[tuple[int, p.Result]]:
+        """Issue one number and store its record: the number and the ``Add``'s result.
+
+        The reference path of every issuance; a driver with the cache loaded
+        and a strategy that needs no directory may instead call
+        :meth:`issue_now` and execute :meth:`record_add` itself.
+        """
+        number = yield from self.issue()
+        stored = yield self.record_add(number)
+        return number, stored
+
+    def record_add(self, number: int) -> p.Add:
+        """The record Dogtag stores for an issued number (``cn=<n>``)."""
+        return self.tree.record_add(self.kind, number)
+
+    def run_fits(self, count: int) -> bool:
+        """Can :meth:`issue_run` take ``count`` numbers now: a sequential
+        strategy, the cache loaded, all of them in the current range?"""
+        return (self.mode.sequential and self.last is not None
+                and self.last + count <= self.end)
+
+    def issue_run(self, count: int) -> int:
+        """Issue ``count`` consecutive numbers at once (a batched caller): the
+        same numbers as ``count`` calls of :meth:`issue_now` that neither switch
+        ranges nor run out.  Returns the first; check :meth:`run_fits` first."""
+        if not self.run_fits(count):
+            raise ValueError(f"issue_run({count}): not {count} numbers left in the current "
+                             f"range of a loaded, sequential repository")
+        assert self.last is not None
+        first = self.last + 1
+        self.last += count
+        return first
 
     def issue_now(self) -> int:
         """``getNextSerialNumber`` for a loaded, sequential repository: no I/O."""
@@ -316,14 +381,14 @@ class Repository:
 class RangeRepository(Repository):
     """SSNv1 (``legacy``): sequential ranges, certificate values in hex."""
 
-    strategy = "legacy"
+    mode = STRATEGY["legacy"]
 
 
 class RangeRepositoryV2(Repository):
     """SSNv2 (``legacy2``): the same algorithm with a consistent radix; the
     counter lives under ``ou=ranges_v2``."""
 
-    strategy = "legacy2"
+    mode = STRATEGY["legacy2"]
 
 
 class NaiveRepository(Repository):
@@ -333,7 +398,7 @@ class NaiveRepository(Repository):
     that read the same value claim the same range even on a single directory.
     """
 
-    strategy = "naive"
+    mode = STRATEGY["naive"]
 
     def get_next_range(self) -> p.Operation[RangeClaimed | None]:
         result = yield p.Read(self.counter_dn)

@@ -18,38 +18,32 @@ from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import RangeEvent
 from pkisim.ids.random_serials import LegacyRandomRepository, RandomRepository
 from pkisim.ids.repository import NaiveRepository, RangeRepository, RangeRepositoryV2, Repository
-from pkisim.seeding import Seeds
+from pkisim.ids.strategies import STRATEGY
 
+#: The class that implements each strategy (each class names its row of the table).
 REPOSITORY_CLASSES: dict[str, type[Repository]] = {
-    "legacy": RangeRepository,
-    "legacy2": RangeRepositoryV2,
-    "legacy-random": LegacyRandomRepository,
-    "random": RandomRepository,
-    "naive": NaiveRepository,
-    "dna": DnaRepository,
-}
+    cls.mode.name: cls for cls in (RangeRepository, RangeRepositoryV2, LegacyRandomRepository,
+                                   RandomRepository, NaiveRepository, DnaRepository)}
 
 #: Dogtag's start-up order (``CAEngine.startupSubsystems``: requests, then certs).
 START_ORDER = (IdKind.REQUEST, IdKind.CERT, IdKind.REPLICA)
 
+#: Gives each repository its random stream, by name (``"ca2/cert"``).
+Streams = Callable[[str], random.Random]
+
 
 def new_repository(config: IdSpaceConfig, tree: dtree.DogtagTree | None = None, *,
-                   rng: random.Random | None = None,
-                   listener: Callable[[RangeEvent], None] | None = None,
+                   rng: random.Random | None = None, outbox: list[RangeEvent] | None = None,
                    source: str = "initial") -> Repository:
-    """The repository class for ``config.strategy``."""
+    """The repository class for ``config.strategy``.  Random strategies need
+    ``rng``; there is no default seed."""
     cls = REPOSITORY_CLASSES[check_strategy(config.strategy)]
-    kwargs: dict[str, object] = {"rng": rng}
-    if listener is not None:
-        kwargs["listener"] = listener
-    if cls.ranged:
-        kwargs["source"] = source
-    return cls(config, tree, **kwargs)  # type: ignore[arg-type]
+    return cls(config, tree, rng=rng, outbox=outbox, source=source)
 
 
 def replica_strategy(strategy: str) -> str:
     """Replica IDs stay ranged whatever the certificate generator is."""
-    return "legacy2" if strategy == "legacy2" else "legacy"
+    return STRATEGY[check_strategy(strategy)].replica_strategy
 
 
 def master_configs(strategy: str = "legacy2", *, host: str = "ca1", secure_port: int = 8443,
@@ -76,26 +70,27 @@ class CaRepositories:
     """The certificate, request and replica-ID repositories of one CA."""
 
     def __init__(self, name: str, configs: Mapping[IdKind, IdSpaceConfig],
-                 tree: dtree.DogtagTree | None = None, *, seeds: Seeds | None = None,
-                 listener: Callable[[str, RangeEvent], None] | None = None,
-                 source: str = "initial",
-                 rng_factory: Callable[[str], random.Random] | None = None) -> None:
+                 tree: dtree.DogtagTree | None = None, *, streams: Streams,
+                 source: str = "initial") -> None:
+        """``streams`` gives each repository its own random generator by name
+        (``Seeds(seed).random`` in a simulation; the OS's entropy for a real CA)."""
         self.name = name
         self.tree = tree or dtree.DogtagTree()
-        self.seeds = seeds or Seeds(0)
-        self._listener = listener
         missing = [k.value for k in IdKind if k not in configs]
         if missing:
             raise ConfigError("id spaces", ", ".join(missing), f"missing for CA {name}")
-        streams = rng_factory or self.seeds.random
+        #: One outbox for the three repositories: their events in the order they happened.
+        self.outbox: list[RangeEvent] = []
         self.repositories: dict[IdKind, Repository] = {
             kind: new_repository(configs[kind], self.tree, rng=streams(f"{name}/{kind.value}"),
-                                 listener=self._forward, source=source)
+                                 outbox=self.outbox, source=source)
             for kind in START_ORDER}
 
-    def _forward(self, event: RangeEvent) -> None:
-        if self._listener is not None:
-            self._listener(self.name, event)
+    def take_events(self) -> list[RangeEvent]:
+        """The range events of all three repositories since the last call."""
+        events = self.outbox[:]
+        self.outbox.clear()
+        return events
 
     def __getitem__(self, kind: IdKind) -> Repository:
         return self.repositories[kind]
@@ -126,7 +121,12 @@ class CaRepositories:
 
     def start(self) -> p.Operation[None]:
         """Start-up: ``checkRanges`` for requests, then certificates (replica IDs
-        are checked only before a transfer)."""
+        are checked only before a transfer).  A directory that cannot be read or
+        does not answer aborts the start (:class:`~pkisim.errors.DirectoryUnavailable`),
+        as an exception in Dogtag's start-up does."""
+        yield from p.unless_unreachable(self._start(), f"{self.name} start-up")
+
+    def _start(self) -> p.Operation[None]:
         for kind in (IdKind.REQUEST, IdKind.CERT):
             yield from self.repositories[kind].start()
 
@@ -156,10 +156,10 @@ class CaRepositories:
             common = dict(host=host, secure_port=secure_port, serial_management=True,
                           next_begin=None, next_end=None)
             if not repo.ranged:
-                if isinstance(repo, RandomRepository):
-                    clone[kind] = repo.config.evolve(**common)
-                else:
+                if repo.mode.on_demand:  # DNA: the clone asks its peers
                     clone[kind] = repo.config.evolve(begin=1, end=0, depleted=True, **common)
+                else:
+                    clone[kind] = repo.config.evolve(**common)
                 continue
             if kind is IdKind.REPLICA:
                 yield from repo.check_ranges()

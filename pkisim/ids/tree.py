@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pkisim.errors import ConfigError
 from pkisim.ids.config import REPLICA_NEXT_RANGE_START, IdKind, IdSpaceConfig
 from pkisim.ids.protocol import Add, Attributes, normalize_attrs
+from pkisim.ids.strategies import STRATEGY
 
 DEFAULT_BASE = "o=pki-tomcat"
 
@@ -26,7 +27,9 @@ _RANGES_V2 = {IdKind.CERT: "ou=certificateRepository,ou=ranges_v2",
 _RECORDS = {IdKind.CERT: "ou=certificateRepository,ou=ca", IdKind.REQUEST: "ou=ca,ou=requests",
             IdKind.REPLICA: "ou=replica"}
 
-_V2_STRATEGIES = frozenset({"legacy2", "naive"})
+#: The object classes of an issued record, per ID space.
+_RECORD_CLASSES = {IdKind.CERT: ("top", "certificateRecord"), IdKind.REQUEST: ("top", "request"),
+                   IdKind.REPLICA: ("top",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,13 @@ class DogtagTree:
         SSNv1 keeps it on the repository entry; SSNv2 moved it onto the range
         container (``ou=ranges_v2``).  Replica IDs keep it on ``ou=replica``.
         """
-        if strategy in _V2_STRATEGIES and kind is not IdKind.REPLICA:
+        if STRATEGY[strategy].ranges_v2 and kind is not IdKind.REPLICA:
             return self.dn(_RANGES_V2[kind])
         return self.dn(_COUNTER_V1[kind])
 
     def range_container_dn(self, kind: IdKind, strategy: str) -> str:
         """The container of the ``pkiRange`` records of claimed ranges."""
-        table = _RANGES_V2 if strategy in _V2_STRATEGIES else _RANGES_V1
+        table = _RANGES_V2 if STRATEGY[strategy].ranges_v2 else _RANGES_V1
         return self.dn(table[kind])
 
     def range_record_dn(self, kind: IdKind, strategy: str, begin: int | str) -> str:
@@ -62,6 +65,11 @@ class DogtagTree:
 
     def record_dn(self, kind: IdKind, number: int) -> str:
         return f"cn={number},{self.records_dn(kind)}"
+
+    def record_add(self, kind: IdKind, number: int) -> Add:
+        """The record an issuance stores: ``cn=<decimal number>`` in the ID
+        space's records container (Dogtag's certificate or request record)."""
+        return Add(f"cn={number},{self.records_dn(kind)}", record_attrs(kind, number))
 
     def dna_shared_config_dn(self, kind: IdKind) -> str:
         """Container of DNA's per-server shared config entries (one DNA
@@ -94,13 +102,14 @@ class DogtagTree:
         """
         counters: dict[str, str] = {}
         for config in masters:
-            if config.strategy in ("random", "dna"):
+            mode = config.mode
+            if not mode.shared_counter:
                 continue
             if config.kind is IdKind.REPLICA:
                 value = REPLICA_NEXT_RANGE_START
             else:
                 text = config.fmt(config.end)
-                if config.strategy == "legacy2" or config.strategy == "naive":
+                if not (config.kind is IdKind.CERT and mode.reinterprets_counter):
                     value = config.end + 1
                 elif text.isdigit():
                     value = int(text, 10) + 1
@@ -123,6 +132,12 @@ class DogtagTree:
                 attrs["objectClass"] = ("top", "organizationalUnit")
             adds.append(Add(dn, normalize_attrs(attrs)))
         return adds
+
+
+def record_attrs(kind: IdKind, number: int) -> Attributes:
+    """The attributes of an issued record (a real server adds what it derives
+    from the DN, such as ``serialno``)."""
+    return {"objectclass": _RECORD_CLASSES[kind], "cn": (str(number),)}
 
 
 def range_record(kind: IdKind, begin: int, end: int, host: str, secure_port: int) -> Attributes:

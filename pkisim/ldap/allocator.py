@@ -32,29 +32,66 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from pkisim.driver import Driver, Instance
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.history import History, Op, OpType
+from pkisim.history.history import ISSUE_OP
 from pkisim.ids import events as ev
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
-from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.ids.subsystem import CaRepositories, Streams, master_configs
 from pkisim.ldap.directory import LdapDirectory
+from pkisim.seeding import Seeds
 
 RECORD_MODES = ("each", "batch", "checkpoint", "none")
-ISSUE_OPS = {IdKind.CERT: Op.ISSUE_CERT, IdKind.REQUEST: Op.ISSUE_REQUEST}
 
 #: Called after every directory command with the command and its result (tests
 #: use it to crash a process at an exact point of a claim).
 CommandHook = Callable[[p.Command, p.Result], None]
 
 
+class AllocatorDriver(Driver):
+    """The one driver, on a real server at the wall clock.  A claim is stamped
+    with the time its compare-and-swap returned; before a range event, the
+    allocator's pending records are flushed (issuances before a range change are
+    recorded before it); events also go to the journal and the state file."""
+
+    def __init__(self, allocator: LdapAllocator) -> None:
+        super().__init__(allocator.directory, allocator.history, allocator.clock)
+        self.allocator = allocator
+        self.cas_time = 0.0
+
+    def execute(self, ca: Instance, command: p.Command) -> p.Result:
+        result = super().execute(ca, command)
+        if isinstance(command, p.Modify) and result.ok:
+            # merged histories then order claims by CAS, not by their pkiRange add
+            self.cas_time = self.clock()
+        if self.allocator.after_command is not None:
+            self.allocator.after_command(command, result)
+        return result
+
+    def record_event(self, ca: Instance, event: ev.RangeEvent) -> None:
+        allocator = self.allocator
+        allocator.flush()
+        now = self.cas_time if isinstance(event, ev.RangeClaimed) else self.clock()
+        self.history.event(now, ca.pid, event, ca.rid)
+        if allocator.journal is not None:
+            allocator.journal.event(now, ca.name, ca.replica, event)
+        allocator.save_state()
+
+
 class LdapAllocator:
-    """Serial numbers and request IDs for one CA, from ranges claimed on a real directory."""
+    """Serial numbers and request IDs for one CA, from ranges claimed on a real directory.
+
+    Random strategies draw from the operating system's entropy unless a test
+    passes ``seed`` (then the streams are derived from it, as in a simulation).
+    """
 
     def __init__(self, directory: LdapDirectory, name: str,
                  configs: Mapping[IdKind, IdSpaceConfig] | None = None, strategy: str = "legacy2",
@@ -62,7 +99,7 @@ class LdapAllocator:
                  batch_size: int = 1000, update_every: int | None = 1000,
                  journal: Journal | None = None, state_path: str | Path | None = None,
                  after_command: CommandHook | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, seed: int | None = None) -> None:
         if records not in RECORD_MODES:
             raise ConfigError("records", records, f"choose one of {', '.join(RECORD_MODES)}")
         if batch_size < 1:
@@ -81,43 +118,25 @@ class LdapAllocator:
         self.records, self.batch_size, self.update_every = records, batch_size, update_every
         self.after_command = after_command
         self.clock = clock
-        self._process = self.history.process(name)
-        self._replica = self.history.replica(directory.server)
         self._pending: dict[IdKind, list[int]] = {IdKind.CERT: [], IdKind.REQUEST: []}
         self._since_update = 0
-        self._cas_time = 0.0
         self.failed_stores = 0
-        self.repos = CaRepositories(name, configs, directory.tree, listener=self._on_event)
-        self._save_state()
+        self.driver = AllocatorDriver(self)
+        self.ca = self.driver.instance(name, directory.server)
+        streams: Streams = Seeds(seed).random if seed is not None else _entropy
+        self.repos = CaRepositories(name, configs, directory.tree, streams=streams)
+        self.driver.attach(self.ca, self.repos)
+        self.save_state()
 
     def __repr__(self) -> str:
         return f"LdapAllocator({self.name!r}, {self.strategy!r}, {self.directory!r})"
 
     # ------------------------------------------------------------ plumbing
-    def _execute(self, command: p.Command) -> p.Result:
-        result = self.directory.execute(command)
-        if isinstance(command, p.Modify) and result.ok:
-            # a claim is stamped with the time its CAS returned, not the time
-            # its pkiRange add did: merged histories then order claims by CAS
-            self._cas_time = self.clock()
-        if self.after_command is not None:
-            self.after_command(command, result)
-        return result
-
     def _run(self, operation: p.Operation[Any]) -> Any:
-        return p.run(operation, self._execute)
+        return self.driver.run(self.ca, operation)
 
-    def _on_event(self, ca: str, event: ev.RangeEvent) -> None:
-        # issuances before a range change are recorded before it (check_ranges
-        # reads a CA's range state by position in the history)
-        self.flush()
-        now = self._cas_time if isinstance(event, ev.RangeClaimed) else self.clock()
-        self.history.event(now, self._process, event, self._replica)
-        if self.journal is not None:
-            self.journal.event(now, ca, self.directory.server, event)
-        self._save_state()
-
-    def _save_state(self) -> None:
+    def save_state(self) -> None:
+        """Write the ranges (what CS.cfg holds) to ``state_path``, if any."""
         if self.state_path is not None and hasattr(self, "repos"):
             save_state(self.state_path, self.repos.configs())
 
@@ -153,8 +172,7 @@ class LdapAllocator:
         else:
             for pending in self._pending.values():
                 pending.clear()
-        self.history.note(self.clock(), self._process, Op.RESTART, OpType.OK,
-                          "crash" if not flush else "", self._replica)
+        self.driver.note(self.ca, Op.RESTART, OpType.OK, "crash" if not flush else "")
         self.repos.restart()
         self._run(self.repos.start())
 
@@ -180,8 +198,7 @@ class LdapAllocator:
         return self._next(IdKind.REQUEST)
 
     def _next(self, kind: IdKind) -> int:
-        repo = self.repos[kind]
-        number = repo.issue_now() if repo.can_issue_now else self._run(repo.issue())
+        number = self.driver.take(self.ca, self.repos[kind])
         if self.records == "each":
             self._store_each(kind, number)
         else:
@@ -196,7 +213,7 @@ class LdapAllocator:
         return number
 
     def _store_each(self, kind: IdKind, number: int) -> None:
-        result = self._execute(p.Add(self.directory.tree.record_dn(kind, number), {}))
+        result = self.driver.store(self.ca, self.repos[kind], number)
         self._acknowledge(kind, [number], result.ok)
         if not result.ok:
             self.failed_stores += 1
@@ -214,14 +231,14 @@ class LdapAllocator:
                 continue
             numbers = list(pending)
             pending.clear()
-            tree = self.directory.tree
+            repo = self.repos[kind]
             if self.records == "batch":
-                results = self.directory.add_many((tree.record_dn(kind, n), {}) for n in numbers)
+                adds = [repo.record_add(n) for n in numbers]
+                results = self.directory.add_many((add.dn, add.attrs) for add in adds)
                 good = [n for n, r in zip(numbers, results, strict=True) if r.ok]
                 bad = [n for n, r in zip(numbers, results, strict=True) if not r.ok]
             elif self.records == "checkpoint":
-                top = max(numbers)
-                ok = self._execute(p.Add(tree.record_dn(kind, top), {})).ok
+                ok = self.driver.store(self.ca, repo, max(numbers)).ok
                 good, bad = (numbers, []) if ok else ([], numbers)
             else:  # "none"
                 good, bad = numbers, []
@@ -234,13 +251,19 @@ class LdapAllocator:
     def _acknowledge(self, kind: IdKind, numbers: list[int], ok: bool) -> None:
         if not numbers:
             return
-        now, op = self.clock(), ISSUE_OPS[kind]
-        issue, process, replica = self.history.issue, self._process, self._replica
+        now = self.clock()
+        record, ca = self.driver.record_issue, self.ca
         outcome = OpType.OK if ok else OpType.FAIL
         for number in numbers:
-            issue(now, process, op, number, outcome, replica)
+            record(ca, kind, number, outcome, now)
         if self.journal is not None:
             self.journal.issued(now, self.name, self.directory.server, kind, numbers, ok)
+
+
+def _entropy(name: str) -> random.Random:
+    """A real CA's random numbers: the operating system's (``secrets``'s source)."""
+    del name
+    return random.SystemRandom()
 
 
 # ---------------------------------------------------------------- CS.cfg state
@@ -349,7 +372,7 @@ def replay(journals: Iterable[str | Path | Journal | list[dict[str, Any]]],
         if "event" in r:
             history.event(t, process, _event_from(r["event"], r["fields"]), replica)
             continue
-        op = ISSUE_OPS[IdKind(r["kind"])]
+        op = ISSUE_OP[IdKind(r["kind"])]
         outcome = OpType.OK if r["ok"] else OpType.FAIL
         for a, b in r["runs"]:
             for n in range(a, b + 1):

@@ -36,6 +36,7 @@ replication backlogs, and for a few windows after one it declined.
 from __future__ import annotations
 
 import math
+from functools import partial
 from heapq import heapify, heapreplace
 from itertools import count
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ import numpy as np
 from pkisim.history.history import Op, OpType
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
+from pkisim.ids.tree import record_attrs
 from pkisim.sim.metrics import OK
 from pkisim.sim.requests import ARRIVE, DONE, START, Request
 from pkisim.sim.workload import ENROLL, PoissonArrivals
@@ -79,7 +81,8 @@ class Batch:
                         and not flow.archival_fraction and not flow.on_demand)
         self.windows = 0  # windows computed here (for the benchmark)
         self.bases = (world.tree.records_dn(IdKind.REQUEST), world.tree.records_dn(IdKind.CERT))
-        self.attrs = {self.bases[0]: _request_attrs, self.bases[1]: _cert_attrs}
+        self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
+                      self.bases[1]: partial(record_attrs, IdKind.CERT)}
         self.one_replica = len(scenario.directory.replicas) == 1
         self._skip, self._backoff = 0, 1
         self._small = False
@@ -268,9 +271,9 @@ class _Plan:
             done_group = 2 * index + 1
             for group, repo in ((done_group - 1, node.request_repo), (done_group, node.cert_repo)):
                 k = int(counts[group])
-                firsts[group] = repo.last + 1
-                if k and repo.last + k > repo.end:
+                if k and not repo.run_fits(k):
                     return False  # a switch or exhaustion: the lane handles it
+                firsts[group] = repo.last + 1
             k = int(counts[done_group])
             if k:
                 rows = grouped[stops[done_group] - k:stops[done_group]]
@@ -315,18 +318,16 @@ class _Plan:
         one_replica = self.batch.one_replica
         for node, n_begin, n_done, last_begin, last_done in self.per_node:
             if n_begin:
-                repo = node.request_repo
-                first = repo.last + 1
-                repo.last += n_begin
+                first = node.request_repo.issue_run(n_begin)
                 if one_replica:
-                    directory.add_records(node.replica, bases[0], first, repo.last, last_begin)
+                    directory.add_records(node.replica, bases[0], first, first + n_begin - 1,
+                                          last_begin)
                 node.issued_requests += n_begin
             if n_done:
-                repo = node.cert_repo
-                first = repo.last + 1
-                repo.last += n_done
+                first = node.cert_repo.issue_run(n_done)
                 if one_replica:
-                    directory.add_records(node.replica, bases[1], first, repo.last, last_done)
+                    directory.add_records(node.replica, bases[1], first, first + n_done - 1,
+                                          last_done)
                 node.issued_certs += n_done
                 node.store_latency.skip(n_done)
             node.outstanding += self.served.get(node.index, 0) - n_done
@@ -386,17 +387,8 @@ class _Plan:
 
 def _sequential(repo: Repository) -> bool:
     """Does ``repo`` hand out ``last + 1, last + 2, ...`` without I/O (Dogtag's
-    sequential ``getNextSerialNumber``, not RSNv1/RSNv3/DNA), 64-bit?"""
-    return (type(repo).issue_now is Repository.issue_now and repo.can_issue_now
-            and repo.end < _U64)
-
-
-def _cert_attrs(n: int) -> dict[str, tuple[str, ...]]:
-    return {"objectclass": ("top", "certificateRecord"), "cn": (str(n),)}
-
-
-def _request_attrs(n: int) -> dict[str, tuple[str, ...]]:
-    return {"objectclass": ("top", "request"), "cn": (str(n),)}
+    sequential ``getNextSerialNumber``, not RSNv1/RSNv3), loaded, 64-bit?"""
+    return repo.run_fits(0) and repo.end < _U64
 
 
 __all__ = ["Batch"]

@@ -8,19 +8,20 @@ world, one simulated directory round trip per command.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from pkisim.errors import AllocationError, ConfigError
+from pkisim.driver import Instance
+from pkisim.errors import AllocationError, ConfigError, DirectoryUnavailable
 from pkisim.history.history import Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.sim.config import CaSpec
+from pkisim.sim.driver import Aborted
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
 
 if TYPE_CHECKING:
@@ -36,11 +37,7 @@ DONOR_POLL = 5.0
 STOP_POLL = 0.001
 
 
-class Aborted(Exception):
-    """The CA crashed or stopped while one of its operations was in progress."""
-
-
-class CaNode:
+class CaNode(Instance):
     """One CA instance: its repositories, its worker pool and its state.
 
     The worker pool is first-come first-served over ``workers`` threads and is
@@ -51,15 +48,10 @@ class CaNode:
     """
 
     def __init__(self, spec: CaSpec, index: int, world: Simulation) -> None:
+        super().__init__(spec.name, spec.replica, world.history.process(spec.name),
+                         world.history.replica(spec.replica))
         self.spec = spec
-        self.name = spec.name
         self.index = index
-        self.replica = spec.replica
-        self.pid = world.history.process(spec.name)
-        self.rid = world.history.replica(spec.replica)
-        self._repos: CaRepositories | None = None
-        self.cert_repo: Repository | None = None
-        self.request_repo: Repository | None = None
         self.serving = False
         self.installed = False
         self.gone = False  # decommissioned
@@ -69,7 +61,6 @@ class CaNode:
         self.kra = spec.kra_connector
         self.crl_role = False
         self.crl_down = False
-        self.start_failed = False
         seeds = world.seeds
         self.service = {
             ENROLL: Draws(spec.enroll, seeds.numpy(f"ca/{self.name}/enroll")),
@@ -93,9 +84,11 @@ class CaNode:
         return self._repos
 
     @repos.setter
-    def repos(self, repos: CaRepositories) -> None:
+    def repos(self, repos: CaRepositories | None) -> None:
         self._repos = repos
-        self.cert_repo, self.request_repo = repos.cert, repos.request  # the hot path's
+        # the hot path's
+        self.cert_repo: Repository | None = None if repos is None else repos.cert
+        self.request_repo: Repository | None = None if repos is None else repos.request
 
     def issued(self, kind: IdKind) -> int:
         """Numbers of ``kind`` this CA handed out (certificates signed, requests created)."""
@@ -137,10 +130,11 @@ def own_configs(world: Simulation, node: CaNode) -> Mapping[IdKind, IdSpaceConfi
     return configs
 
 
-def _repositories(world: Simulation, node: CaNode, configs: Mapping[IdKind, IdSpaceConfig],
-                  source: str) -> CaRepositories:
-    return CaRepositories(node.name, configs, world.tree, seeds=world.seeds,
-                          listener=world.on_range_event, source=source)
+def _attach(world: Simulation, node: CaNode, configs: Mapping[IdKind, IdSpaceConfig],
+            source: str) -> None:
+    """Give ``node`` its repositories (their random streams from the run's seed)."""
+    world.driver.attach(node, CaRepositories(node.name, configs, world.tree,
+                                             streams=world.seeds.random, source=source))
 
 
 # ---------------------------------------------------------------- installation
@@ -155,11 +149,12 @@ def install_now(world: Simulation, node: CaNode) -> None:
                 raise ConfigError(f"ca.{node.name}.donor", spec.donor,
                                   "the donor must be created before its clone")
             assert donor.repos is not None
-            configs = world.run_now(donor, donor.repos.transfer_to_clone(host=node.name))
-            node.repos = _repositories(world, node, configs, f"transfer:{donor.name}")
+            configs = world.driver.run(donor, donor.repos.transfer_to_clone(host=node.name))
+            _attach(world, node, configs, f"transfer:{donor.name}")
         else:
-            node.repos = _repositories(world, node, own_configs(world, node), "initial")
-        world.run_now(node, node.repos.start())
+            _attach(world, node, own_configs(world, node), "initial")
+        assert node.repos is not None
+        world.driver.run(node, node.repos.start())
     except AllocationError as err:
         raise ConfigError(f"ca.{node.name}", node.name, f"cannot start at time 0: {err}") from None
     _started(world, node)
@@ -178,7 +173,7 @@ def install(world: Simulation, node: CaNode) -> Process:
             assert donor.repos is not None
             mark = len(world.history.events)
             try:
-                configs = yield from world.drive(donor, donor.repos.transfer_to_clone(
+                configs = yield from world.driver.drive(donor, donor.repos.transfer_to_clone(
                     host=node.name))
                 break
             except Aborted:
@@ -187,9 +182,9 @@ def install(world: Simulation, node: CaNode) -> Process:
             except AllocationError as err:
                 _slices_lost(world, node, donor, mark, f"clone transfer failed: {err}")
                 return
-        node.repos = _repositories(world, node, configs, f"transfer:{donor.name}")
+        _attach(world, node, configs, f"transfer:{donor.name}")
     else:
-        node.repos = _repositories(world, node, own_configs(world, node), "initial")
+        _attach(world, node, own_configs(world, node), "initial")
     yield from start(world, node, first=True)
 
 
@@ -221,29 +216,31 @@ def _started(world: Simulation, node: CaNode) -> None:
 
 def start(world: Simulation, node: CaNode, *, first: bool = False) -> Process:
     """Start-up: ``checkRanges`` for requests then certificates, which loads
-    the cache from the CA's *own* replica.  A start that cannot reach the
-    directory fails, and is tried again after :data:`RESTART_DELAY`."""
+    the cache from the CA's *own* replica.  A start that cannot read its
+    directory fails (the core raises DirectoryUnavailable), and is tried again
+    after :data:`RESTART_DELAY`."""
     assert node.repos is not None
     while not node.gone:
         if world.replica_down(node.replica):
             yield world.env.timeout(RESTART_DELAY)
             continue
         node.repos.restart()
-        node.start_failed = False
         epoch = node.epoch
         try:
-            yield from world.drive(node, node.repos.start())
+            yield from world.driver.drive(node, node.repos.start())
         except Aborted:
             return
+        except DirectoryUnavailable:
+            if node.epoch != epoch:
+                return
+            world.record_note(node, "RESTART", "FAIL", "CA failed to start: directory down")
+            yield world.env.timeout(RESTART_DELAY)
+            continue
         except AllocationError as err:
             world.record_note(node, "RESTART", "FAIL", f"CA failed to start: {err}")
             return
         if node.epoch != epoch:
             return
-        if node.start_failed:
-            world.record_note(node, "RESTART", "FAIL", "CA failed to start: directory down")
-            yield world.env.timeout(RESTART_DELAY)
-            continue
         world.record_note(node, "RESTART", "OK", "installed" if first else "restarted")
         _started(world, node)
         return
@@ -251,15 +248,20 @@ def start(world: Simulation, node: CaNode, *, first: bool = False) -> Process:
 
 def update_task(world: Simulation, node: CaNode) -> Process:
     """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
-    seconds (``<= 0`` disables it); failures are only logged (as range events)."""
+    seconds (``<= 0`` disables it); failures are only logged (a failed claim
+    as a range event, anything else as a note)."""
     interval = node.update_interval
     if interval <= 0:
         return
     while not node.gone:
         yield world.env.timeout(interval)
         if node.serving and node.repos is not None:
-            with contextlib.suppress(Aborted):
-                yield from world.drive(node, node.repos.update_task())
+            try:
+                yield from world.driver.drive(node, node.repos.update_task())
+            except Aborted:
+                pass
+            except AllocationError as err:
+                world.record_note(node, "CLAIM", "FAIL", f"update task failed: {err}")
 
 
 # ---------------------------------------------------------------- failures

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pkisim.history.history import History, Op, OpType
 from pkisim.sim.config import Scenario
 from pkisim.sim.workload import KIND_NAMES
 
@@ -78,7 +79,6 @@ class Recorder:
         self.causes = array("h")
         self.cause_codes: dict[str, int] = {"": 0}
         self._rows: list[tuple[Any, ...]] = []
-        self.claims: list[tuple[Any, ...]] = []
         self.space: list[tuple[Any, ...]] = []
         self.faults: list[tuple[str, str, float, float]] = []
         self.aggregate = aggregate
@@ -230,7 +230,33 @@ def failures_frame(requests: pd.DataFrame) -> pd.DataFrame:
     return counts.sort_values(["cause", "kind"], kind="stable").reset_index(drop=True)
 
 
-def claims_frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
+#: The ``event`` of each range-event row of the history, by (op, type).
+_CLAIM_EVENTS = {(Op.CLAIM, OpType.OK): "claimed", (Op.CLAIM, OpType.FAIL): "claim-failed",
+                 (Op.SWITCH, OpType.OK): "switched", (Op.TRANSFER, OpType.OK): "transferred",
+                 (Op.RECEIVE, OpType.OK): "received", (Op.CACHE_LOAD, OpType.OK): "cache-loaded",
+                 (Op.CONFLICT_DROP, OpType.OK): "conflict-dropped"}
+
+
+def claims_frame(history: History) -> pd.DataFrame:
+    """The range-event timeline, read from the history's event table: every
+    range event a repository emitted (notes such as crashes are not range
+    events: they carry no range state).  ``begin``/``end`` is the range the
+    event is about (a failed claim: the range it burned), ``counter`` the
+    ``nextRange`` value a claim read or the number a cache load resumes after,
+    ``outcome`` the failure's reason, a received range's source, the dropped
+    conflict entries, or else the event's name."""
+    processes, replicas = history.process_names, history.replica_names
+    rows = []
+    for e in history.events:
+        if e.cur_begin is None or e.kind is None:
+            continue
+        name = _CLAIM_EVENTS[(e.op, e.type)]
+        begin, end = e.begin, e.end
+        if e.op is Op.CLAIM and e.type is OpType.FAIL:
+            begin, end = e.record_begin, e.record_end
+        counter = e.counter if e.op is Op.CLAIM else str(e.last) if e.op is Op.CACHE_LOAD else None
+        rows.append((e.time, processes[e.process], e.kind.value, name, begin, end, counter,
+                     replicas[e.replica], e.detail or name))
     columns = ["time", "ca", "kind", "event", "begin", "end", "counter", "replica", "outcome"]
     return pd.DataFrame(rows, columns=columns)
 

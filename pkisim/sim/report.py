@@ -21,13 +21,11 @@ from pkisim.history import (
 )
 from pkisim.history.history import Op
 from pkisim.ids import protocol as p
-from pkisim.ids.config import RANGED_STRATEGIES, IdKind
+from pkisim.ids.config import IdKind
+from pkisim.ids.strategies import STRATEGY
 from pkisim.sim import metrics as m
 from pkisim.sim.config import DAY
 from pkisim.sim.requests import DONE
-
-#: Strategies whose numbers increase within a range (RSNv1 draws at random inside it).
-SEQUENTIAL = frozenset({"legacy", "legacy2", "naive", "dna"})
 
 if TYPE_CHECKING:
     from pkisim.sim.world import Simulation
@@ -56,7 +54,7 @@ def build_result(world: Simulation) -> m.RunResult:
         scenario=scenario, seed=world.seed, requests=requests,
         throughput=m.throughput_frame(requests, scenario.throughput_bin, scenario.duration,
                                       totals),
-        failures=m.failures_frame(requests), claims=m.claims_frame(rec.claims),
+        failures=m.failures_frame(requests), claims=m.claims_frame(world.history),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
         verdict=verdict(world), stats=stats, ok_totals=totals)
@@ -73,6 +71,7 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
     """
     scenario = world.scenario
     strategy = scenario.strategy
+    mode = STRATEGY[strategy]
     master = next(n for n in world.nodes if n.spec.role == "master")
     rows = []
     for kind in (IdKind.CERT, IdKind.REQUEST):
@@ -80,7 +79,7 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
         used = sum(n.issued(kind) for n in world.nodes)
         rate = used / scenario.duration * DAY
         counter: int | None = None
-        if strategy in RANGED_STRATEGIES:
+        if mode.ranged:
             ceiling = m.CEILINGS[kind.value]
             held = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
             managed = any(n.repos[kind].serial_management for n in live)  # type: ignore[index]
@@ -90,7 +89,7 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
             text = p.attr_first(entry, "nextRange")
             counter = int(text) if text is not None and text.isdigit() else None
             space = held + (max(0, ceiling - counter + 1) if managed and counter else 0)
-        elif strategy == "dna":  # no shared counter: the servers' ranges are all there is
+        elif mode.on_demand:  # DNA: no shared counter, the servers' ranges are all there is
             held = space = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
             ceiling = held
         else:  # RSNv3: the whole 2**bits space, less what was used
@@ -131,7 +130,8 @@ def verdict(world: Simulation) -> dict[str, Any]:
     scenario = world.scenario
     certs = check_unique(history, Op.ISSUE_CERT)
     requests = check_unique(history, Op.ISSUE_REQUEST)
-    ranges = check_ranges(history, sequential=scenario.strategy in SEQUENTIAL)
+    # numbers increase within a range, except where they are drawn at random (RSNv1)
+    ranges = check_ranges(history, sequential=STRATEGY[scenario.strategy].sequential)
     crl = world.crl
     revocations = [Revocation(t, ca, serial) for t, ca, serial
                    in zip(crl.rev_time, crl.rev_ca, crl.rev_serial, strict=True)]

@@ -23,7 +23,6 @@ the error, or from the client's deadline), as new rows with the same ``id``.
 from __future__ import annotations
 
 import math
-from functools import partial
 from heapq import heapreplace
 from typing import TYPE_CHECKING
 
@@ -31,7 +30,7 @@ from pkisim.errors import AllocationError, SerialNumbersExhausted
 from pkisim.history.history import Op, OpType
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
-from pkisim.ids.repository import Repository
+from pkisim.ids.strategies import STRATEGY
 from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT
 from pkisim.sim.workload import (
     CRL_FETCH,
@@ -49,10 +48,8 @@ if TYPE_CHECKING:
 # fast-lane event codes
 ARRIVE, RETRY, START, DONE = 0, 1, 2, 3
 
-_CERT_CLASSES = ("top", "certificateRecord")
-_REQUEST_CLASSES = ("top", "request")
 _REVOKED = (p.Mod(p.ModOp.REPLACE, "certStatus", ("REVOKED",)),)
-_ISSUE_CERT, _ISSUE_REQUEST, _OK = Op.ISSUE_CERT, Op.ISSUE_REQUEST, OpType.OK
+_CERT, _REQUEST, _OK, _FAIL = IdKind.CERT, IdKind.REQUEST, OpType.OK, OpType.FAIL
 
 
 class Request:
@@ -94,14 +91,15 @@ class RequestFlow:
         self.issued_serials: list[int] = []
         self.next_id = 0
         self.recorder = world.recorder
-        self.history = world.history
         self.directory = world.directory
         # bound once: the hot path calls these for every request
         self.push = world.push
-        self.record_issue = world.history.issue
         self.cert_base = world.tree.records_dn(IdKind.CERT)
-        self.request_base = world.tree.records_dn(IdKind.REQUEST)
-        self.on_demand = scenario.strategy == "dna"
+        self.on_demand = STRATEGY[scenario.strategy].on_demand
+        self.driver = world.driver
+        self.take = world.driver.take
+        self.store = world.driver.store
+        self.record = world.driver.record_issue
         until = scenario.duration
         self.streams: list[tuple[int, PoissonArrivals | TraceArrivals]] = []
         if workload.trace is not None:
@@ -187,30 +185,23 @@ class RequestFlow:
         repo = node.request_repo
         assert repo is not None
         try:
-            number = (repo.issue_now() if repo.can_issue_now and not self.on_demand
-                      else self.allocate(node, repo, t))
+            number = self.take(node, repo)
         except SerialNumbersExhausted:
             req.failed = "request ids exhausted"
-            self.history.note(t, node.pid, Op.ISSUE_REQUEST, OpType.FAIL, req.failed,
-                              replica=node.rid)
+            self.driver.note(node, Op.ISSUE_REQUEST, OpType.FAIL, req.failed, time=t)
             return
         except AllocationError as err:
             req.failed = "allocation error"
-            self.history.note(t, node.pid, Op.ISSUE_REQUEST, OpType.FAIL, str(err),
-                              replica=node.rid)
+            self.driver.note(node, Op.ISSUE_REQUEST, OpType.FAIL, str(err), time=t)
             return
-        added = self.directory.execute(
-            p.Add(f"cn={number},{self.request_base}",
-                  {"objectclass": _REQUEST_CLASSES, "cn": (str(number),)}),
-            replica=node.replica, now=t)
+        added = self.store(node, repo, number)
         if added.ok:
-            self.record_issue(t, node.pid, _ISSUE_REQUEST, number, _OK, node.rid)
+            self.record(node, _REQUEST, number, _OK, t)
             node.issued_requests += 1
         else:
             req.failed = "directory down" if added.code is p.ResultCode.SERVER_DOWN else \
                 "request record exists"
-            self.history.issue(t, node.pid, Op.ISSUE_REQUEST, number, OpType.FAIL,
-                               replica=node.rid)
+            self.record(node, _REQUEST, number, _FAIL, t)
 
     def done(self, req: Request, t: float) -> None:
         node = req.ca
@@ -240,38 +231,32 @@ class RequestFlow:
         repo = node.cert_repo
         assert repo is not None
         try:
-            serial = (repo.issue_now() if repo.can_issue_now and not self.on_demand
-                      else self.allocate(node, repo, t))
+            serial = self.take(node, repo)
         except SerialNumbersExhausted:
-            self.history.note(t, node.pid, Op.ISSUE_CERT, OpType.FAIL, "serial numbers exhausted",
-                              replica=node.rid)
+            self.driver.note(node, Op.ISSUE_CERT, OpType.FAIL, "serial numbers exhausted", time=t)
             self.finish(req, t, node, FAIL, "serial numbers exhausted")
             return
         except AllocationError as err:
-            self.history.note(t, node.pid, Op.ISSUE_CERT, OpType.FAIL, str(err), replica=node.rid)
+            self.driver.note(node, Op.ISSUE_CERT, OpType.FAIL, str(err), time=t)
             self.finish(req, t, node, FAIL, "allocation error")
             return
         reply = t + node.store_latency.next()
         lost = node.next_crash < reply and node.crash_after(t) < reply
-        if not lost:
-            added = self.directory.execute(
-                p.Add(f"cn={serial},{self.cert_base}",
-                      {"objectclass": _CERT_CLASSES, "cn": (str(serial),)}),
-                replica=node.replica, now=t)
+        if not lost:  # the CA crashes after signing, before storing: nothing is stored
+            added = self.store(node, repo, serial)
             if not added.ok:
                 cause = ("directory down" if added.code is p.ResultCode.SERVER_DOWN
                          else "serial already in directory")
-                self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.FAIL,
-                                   replica=node.rid)
+                self.record(node, _CERT, serial, _FAIL, t)
                 self.finish(req, t, node, FAIL, cause)
                 return
         node.issued_certs += 1
         if lost or req.gave_up:
-            self.history.issue(t, node.pid, Op.ISSUE_CERT, serial, OpType.INFO, replica=node.rid)
+            self.record(node, _CERT, serial, OpType.INFO, t)
             self.finish(req, req.arrival + self.timeout, node, INFO,
                         "ca crashed" if lost else "timeout")
             return
-        self.record_issue(t, node.pid, _ISSUE_CERT, serial, _OK, node.rid)
+        self.record(node, _CERT, serial, _OK, t)
         if self.track_serials:
             self.issued_serials.append(serial)
         self.finish(req, reply, node, OK, "")
@@ -284,24 +269,12 @@ class RequestFlow:
         if not result.ok:
             cause = ("directory down" if result.code is p.ResultCode.SERVER_DOWN
                      else "certificate not found")
-            self.history.note(t, node.pid, Op.REVOKE, OpType.FAIL, f"{serial}: {cause}",
-                              replica=node.rid)
+            self.driver.note(node, Op.REVOKE, OpType.FAIL, f"{serial}: {cause}", time=t)
             self.finish(req, t, node, FAIL, cause)
             return
-        self.history.note(t, node.pid, Op.REVOKE, OpType.OK, str(serial), replica=node.rid)
+        self.driver.note(node, Op.REVOKE, OpType.OK, str(serial), time=t)
         self.world.crl.on_revoke(node, serial, t)
         self.finish(req, t, node, OK, "")
-
-    def allocate(self, node: CaNode, repo: Repository, t: float) -> int:
-        """One number from a repository that needs the directory (or DNA's
-        on-demand range requests); the hot path calls ``issue_now`` itself."""
-        try:
-            if repo.can_issue_now:
-                return repo.issue_now()
-            return p.run(repo.issue(), partial(self.world.execute, node))
-        finally:  # DNA looks at its threshold after every assignment, failed or not
-            if self.on_demand and repo.wants_check:
-                self.world.check_on_demand(node, repo, t)
 
     # ------------------------------------------------------------ outcomes
     def finish(self, req: Request, end: float, node: CaNode | None, outcome: int,

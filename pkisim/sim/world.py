@@ -31,29 +31,17 @@ import simpy
 from pkisim.directory.memory import ReplicatedDirectory
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.history.history import History, Op, OpType
-from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
-from pkisim.ids.dna import DnaRepository
-from pkisim.ids.events import (
-    CacheLoaded,
-    ClaimFailed,
-    ConflictDropped,
-    RangeClaimed,
-    RangeEvent,
-    RangeReceived,
-    RangeTransferred,
-    SwitchedToNextRange,
-)
-from pkisim.ids.repository import Repository
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim import ca as ca_life
 from pkisim.sim import faults as fault_plan
 from pkisim.sim.balancer import Balancer
 from pkisim.sim.batch import Batch
-from pkisim.sim.ca import Aborted, CaNode
+from pkisim.sim.ca import CaNode
 from pkisim.sim.config import Scenario
 from pkisim.sim.crl import CrlService
+from pkisim.sim.driver import SimDriver
 from pkisim.sim.faults import FaultWindow
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
@@ -61,11 +49,6 @@ from pkisim.sim.requests import RequestFlow
 
 T = TypeVar("T")
 Process = Generator[simpy.Event, Any, Any]
-
-_EVENT_NAMES: dict[type, str] = {
-    RangeClaimed: "claimed", ClaimFailed: "claim-failed", SwitchedToNextRange: "switched",
-    RangeTransferred: "transferred", RangeReceived: "received", CacheLoaded: "cache-loaded",
-    ConflictDropped: "conflict-dropped"}
 
 
 class Simulation:
@@ -91,12 +74,12 @@ class Simulation:
                                              lag=scenario.directory.lag)
         self.recorder = Recorder(scenario.requests_table == "aggregate",
                                  scenario.throughput_bin, scenario.duration)
+        self.driver = SimDriver(self.env, self.directory, self.history, self.now, self.call_at)
         self.lb = Balancer(scenario.load_balancer)
         self.crl = CrlService(self, scenario.crl)
-        self.nodes = [CaNode(spec, i, self) for i, spec in enumerate(scenario.cas)]
+        self.nodes = [self.driver.add(CaNode(spec, i, self)) for i, spec in enumerate(scenario.cas)]
         self._by_name = {node.name: node for node in self.nodes}
         self._down_replicas: set[str] = set()
-        self._extending: set[tuple[str, IdKind]] = set()  # DNA range requests in flight
         crl_name = next((c.name for c in scenario.cas if c.crl_master),
                         next(c.name for c in scenario.cas if c.role == "master"))
         self._crl_name = crl_name
@@ -184,97 +167,10 @@ class Simulation:
         if t < self._horizon:
             self._horizon = t
 
-    # ------------------------------------------------------------ directory commands
-    def execute(self, node: CaNode, command: p.Command) -> p.Result:
-        """Run one command for ``node`` on its replica, now.  DNA's range
-        requests go to the peer CA's repository instead."""
-        if isinstance(command, p.RequestRange):
-            return self._request_range(command)
-        result = self.directory.execute(command, replica=node.replica, now=self.now())
-        if result.code is p.ResultCode.SERVER_DOWN:
-            node.start_failed = True
-        return result
-
-    def _request_range(self, command: p.RequestRange) -> p.Result:
-        peer = self._by_name.get(command.peer)
-        if peer is None or not peer.serving or peer.repos is None:
-            return p.Result(p.ResultCode.UNAVAILABLE, message=f"{command.peer} is not serving")
-        repo = next(r for r in peer.repos if r.kind.value == command.kind)
-        given = repo.release_range() if isinstance(repo, DnaRepository) else None
-        if given is None:
-            return p.Result(p.ResultCode.UNWILLING_TO_PERFORM, message="no range to give")
-        return p.Result(number=given[0], upper=given[1])
-
-    def run_now(self, node: CaNode, operation: p.Operation[T]) -> T:
-        """Drive a sans-IO operation to its end at this instant (no latency)."""
-        return p.run(operation, lambda command: self.execute(node, command))
-
-    def drive(self, node: CaNode, operation: p.Operation[T]) -> Generator[simpy.Event, Any, T]:
-        """Drive a sans-IO operation, one directory round trip per command.
-        Raises :class:`Aborted` if ``node`` crashes or stops meanwhile."""
-        epoch = node.epoch
-        try:
-            command = next(operation)
-        except StopIteration as stop:
-            return stop.value
-        while True:
-            yield self.env.timeout(node.ldap_latency.next())
-            if node.epoch != epoch:
-                operation.close()
-                raise Aborted(node.name)
-            result = self.execute(node, command)
-            try:
-                command = operation.send(result)
-            except StopIteration as stop:
-                return stop.value
-
-    def check_on_demand(self, node: CaNode, repo: Repository, t: float) -> None:
-        """DNA: a repository below its threshold asks a peer for a range now."""
-        key = (node.name, repo.kind)
-        if key in self._extending:
-            return
-        self._extending.add(key)
-
-        def run() -> Process:
-            try:
-                yield from self.drive(node, repo.check_ranges())
-            except (Aborted, AllocationError):
-                pass
-            finally:
-                self._extending.discard(key)
-
-        self.call_at(t, lambda: self.env.process(run()))
-
     # ------------------------------------------------------------ recording
-    def on_range_event(self, ca_name: str, event: RangeEvent) -> None:
-        node = self._by_name[ca_name]
-        t = self.now()
-        self.history.event(t, node.pid, event, replica=node.rid)
-        name = _EVENT_NAMES.get(type(event), type(event).__name__)
-        begin = end = counter = None
-        detail = ""
-        if isinstance(event, RangeClaimed | SwitchedToNextRange | RangeTransferred | RangeReceived):
-            begin, end = event.begin, event.end
-        if isinstance(event, RangeClaimed):
-            counter = event.counter
-        elif isinstance(event, ClaimFailed):
-            detail = event.reason
-            if event.burned is not None:
-                begin, end = event.burned
-        elif isinstance(event, RangeReceived):
-            detail = event.source
-        elif isinstance(event, ConflictDropped):
-            detail = "; ".join(event.dns)
-        elif isinstance(event, CacheLoaded):
-            begin, end = event.state.begin, event.state.end
-            counter = str(event.last)
-        self.recorder.claims.append((t, ca_name, event.kind.value, name, begin, end, counter,
-                                     node.replica, detail or name))
-
     def record_note(self, node: CaNode, op: str, type_: str, detail: str,
                     time: float | None = None) -> None:
-        self.history.note(self.now() if time is None else time, node.pid, Op[op], OpType[type_],
-                          detail, replica=node.rid)
+        self.driver.note(node, Op[op], OpType[type_], detail, time=time)
 
     def record_fault(self, window: FaultWindow) -> None:
         end = math.nan if window.end is None else window.end

@@ -17,7 +17,6 @@ runs one stateful suite per store).  Build a test class with :func:`machine`::
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,16 +28,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from pkisim.directory.memory import ReplicatedDirectory
+from pkisim.driver import Driver, Instance
 from pkisim.errors import AllocationError, RangeDepleted
 from pkisim.history import History, Op, OpType
+from pkisim.history.history import ISSUE_OP
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.events import RangeClaimed, RangeEvent, RangeReceived, RangeTransferred
+from pkisim.ids.strategies import STRATEGY
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
+from pkisim.seeding import Seeds
 from pkisim.testing.variants import VARIANTS
 
-ISSUE_OPS = {IdKind.CERT: Op.ISSUE_CERT, IdKind.REQUEST: Op.ISSUE_REQUEST}
 #: Rules an example may switch off (swarm testing); issuing and the update task stay on.
 SWARM_RULES = ("deliver", "partition", "crash", "clone", "decommission", "liveness")
 
@@ -124,14 +126,33 @@ class Coverage:
         return [g for g in self.GOALS if not self.reached[g]]
 
 
-@dataclass
-class CaNode:
-    name: str
-    repos: CaRepositories
-    replica: str
-    pending: p.Operation[Any] | None = None
-    pending_command: p.Command | None = None
-    live: bool = True
+class CaNode(Instance):
+    """A CA of the machine: an update-task run may be pending mid-way (the
+    machine interleaves it command by command); ``live`` until decommissioned."""
+
+    def __init__(self, name: str, replica: str, pid: int, rid: int) -> None:
+        super().__init__(name, replica, pid, rid)
+        self.pending: p.Operation[Any] | None = None
+        self.pending_command: p.Command | None = None
+        self.live = True
+
+
+class MachineDriver(Driver):
+    """The one driver, at the machine's step clock; range events also go to the
+    machine's range log (for explanations) and its coverage goals."""
+
+    def __init__(self, machine: AllocationMachine) -> None:
+        super().__init__(machine.directory, machine.history, lambda: machine.now)
+        self.machine = machine
+
+    def serves(self, ca: Instance) -> bool:
+        return isinstance(ca, CaNode) and ca.live and ca.repos is not None
+
+    def record_event(self, ca: Instance, event: RangeEvent) -> None:
+        super().record_event(ca, event)
+        self.machine.range_log.append((self.machine.now, ca.name, ca.replica, event))
+        if isinstance(event, RangeTransferred) and event.from_next:
+            self.machine.coverage.hit("transfer out of next range")
 
 
 class AllocationMachine(RuleBasedStateMachine):
@@ -149,6 +170,7 @@ class AllocationMachine(RuleBasedStateMachine):
         self.directory = cfg.backend(cfg.replicas, cfg.sync)
         self.history = History()
         self.now = 0.0
+        self.driver = MachineDriver(self)
         self.cas: list[CaNode] = []
         self.issued: dict[tuple[IdKind, int], str] = {}
         self.duplicates: list[str] = []
@@ -172,35 +194,8 @@ class AllocationMachine(RuleBasedStateMachine):
         self.last_steps.append(text)
         note(f"t={self.now:g} {text}")
 
-    def _listener(self, ca: str, ev: RangeEvent) -> None:
-        node = next((n for n in self.cas if n.name == ca), None)
-        replica = node.replica if node else self.config.replicas[0]
-        self.history.event(self.now, self.history.process(ca), ev,
-                           self.history.replica(replica))
-        self.range_log.append((self.now, ca, replica, ev))
-        if isinstance(ev, RangeTransferred) and ev.from_next:
-            self.coverage.hit("transfer out of next range")
-
-    def _execute(self, replica: str) -> Callable[[p.Command], p.Result]:
-        def execute(command: p.Command) -> p.Result:
-            if isinstance(command, p.RequestRange):
-                return self._request_range(command)
-            return self.directory.execute(command, replica=replica, now=self.now)
-        return execute
-
-    def _request_range(self, command: p.RequestRange) -> p.Result:
-        """DNA's range-request extended operation, answered by the peer CA."""
-        kind = IdKind(command.kind)
-        for node in self.cas:
-            repo = node.repos[kind] if node.live and node.repos else None
-            if repo is not None and repo.config.host == command.peer:
-                got = repo.release_range()  # type: ignore[attr-defined]
-                if got is not None:
-                    return p.Result(number=got[0], upper=got[1])
-        return p.Result(p.ResultCode.UNWILLING_TO_PERFORM, message="no range to give")
-
-    def _drive(self, op: p.Operation[Any], replica: str) -> Any:
-        return p.run(op, self._execute(replica))
+    def _drive(self, op: p.Operation[Any], node: CaNode) -> Any:
+        return self.driver.run(node, op)
 
     def _pick(self, index: int, *, live: bool = True) -> CaNode | None:
         nodes = [n for n in self.cas if n.live or not live]
@@ -213,15 +208,15 @@ class AllocationMachine(RuleBasedStateMachine):
 
     def _new_ca(self, name: str, configs: dict[IdKind, IdSpaceConfig], replica: str,
                 source: str) -> CaNode:
-        node = CaNode(name, None, replica)  # type: ignore[arg-type]
+        node = self.driver.add(CaNode(name, replica, self.history.process(name),
+                                      self.history.replica(replica)))
         self.cas.append(node)
         repos = CaRepositories(name, configs, self.tree, source=source,
-                               listener=self._listener,
-                               rng_factory=lambda stream: random.Random(f"{self.seed}/{stream}"))
+                               streams=Seeds(self.seed).random)
         if self.variant is not None:
             self.variant.apply(repos)
-        node.repos = repos
-        self._drive(repos.start(), replica)
+        self.driver.attach(node, repos)
+        self._drive(repos.start(), node)
         return node
 
     # ------------------------------------------------------------ set-up
@@ -251,7 +246,7 @@ class AllocationMachine(RuleBasedStateMachine):
         text = f"clone {name} from {donor.name} on {replica}"
         self._step(text) if step else note(text)
         try:
-            configs = self._drive(donor.repos.transfer_to_clone(name), donor.replica)
+            configs = self._drive(donor.repos.transfer_to_clone(name), donor)
         except AllocationError as err:
             note(f"transfer refused: {err}")
             return
@@ -266,23 +261,25 @@ class AllocationMachine(RuleBasedStateMachine):
             return
         count = batches * self.config.batch
         self._step(f"{node.name} issues {count} {kind.value} ids")
-        repo = node.repos[kind]
-        proc, rep = self.history.process(node.name), self.history.replica(node.replica)
         for _ in range(count):
-            try:
-                number = (repo.issue_now() if repo.can_issue_now
-                          else self._drive(repo.issue(), node.replica))
-            except AllocationError as err:
-                self.coverage.hit("range exhausted")
-                self.history.note(self.now, proc, ISSUE_OPS[kind], OpType.FAIL, str(err), rep)
+            if not self._issue(node, kind):
                 return
-            self.history.issue(self.now, proc, ISSUE_OPS[kind], number, OpType.OK, rep)
-            self.directory.execute(p.Add(self.tree.record_dn(kind, number),
-                                         {"objectclass": ("top",)}),
-                                   replica=node.replica, now=self.now)
-            self._remember(kind, number, node.name)
-            if repo.wants_check:  # DNA extends on demand; Dogtag never does
-                self._drive(repo.check_ranges(), node.replica)
+
+    def _issue(self, node: CaNode, kind: IdKind) -> bool:
+        """One issuance: the number goes into the model whether or not its record
+        could be stored (it was signed into a certificate before the store)."""
+        assert node.repos is not None
+        repo = node.repos[kind]
+        try:
+            number = self.driver.take(node, repo)  # DNA extends on demand; Dogtag never does
+        except AllocationError as err:
+            self.coverage.hit("range exhausted")
+            self.driver.note(node, ISSUE_OP[kind], OpType.FAIL, str(err))
+            return False
+        self.driver.record_issue(node, kind, number)
+        self.driver.store(node, repo, number)
+        self._remember(kind, number, node.name)
+        return True
 
     def _remember(self, kind: IdKind, number: int, ca: str) -> None:
         first = self.issued.get((kind, number))
@@ -310,7 +307,10 @@ class AllocationMachine(RuleBasedStateMachine):
         if node.pending is None:
             self._step(f"{node.name} update task: {steps} directory commands")
             node.pending = node.repos.update_task()
-            node.pending_command = self._advance(node, None)
+            try:
+                node.pending_command = self._advance(node, None)
+            finally:
+                self.driver.record_events(node)
         else:
             steps = max(1, steps)  # a continuation that runs nothing is no step
             self._step(f"{node.name} update task (continued): {steps} directory commands")
@@ -326,7 +326,11 @@ class AllocationMachine(RuleBasedStateMachine):
                 return next(node.pending)
             if self.partitioned and isinstance(command, p.Modify):
                 self.coverage.hit("claim during partition")
-            return node.pending.send(self._execute(node.replica)(command))
+            result = self.driver.execute(node, command)
+            try:
+                return node.pending.send(result)
+            finally:
+                self.driver.record_events(node)
         except StopIteration:
             node.pending = node.pending_command = None
         except AllocationError as err:  # Dogtag's update task logs the exception and goes on
@@ -371,13 +375,15 @@ class AllocationMachine(RuleBasedStateMachine):
         if cert.last is not None and cert.begin <= cert.last < cert.end:
             self.coverage.hit("restart mid-range")
         node.repos.restart()
-        replica = node.replica
-        if self.variant is not None:
-            replica = self.variant.recovery_replica(node.replica, self.config.replicas)
+        own = node.replica
+        if self.variant is not None:  # a planted bug may recover from another replica
+            node.replica = self.variant.recovery_replica(own, self.config.replicas)
         try:
-            self._drive(node.repos.start(), replica)
+            self._drive(node.repos.start(), node)
         except AllocationError as err:
             note(f"{node.name} failed to start: {err}")
+        finally:
+            node.replica = own
 
     @precondition(lambda self: "clone" not in self.off)
     @rule(index=st.integers(0, 7))
@@ -429,7 +435,7 @@ class AllocationMachine(RuleBasedStateMachine):
     def liveness(self) -> None:
         """After the faults heal, every CA must issue again (FoundationDB's
         liveness phase): heal, replicate everything, run the update task."""
-        if self.config.strategy == "dna":
+        if STRATEGY[self.config.strategy].on_demand:
             return  # DNA has no global counter: a finite space may really run out
         self._step("liveness: heal, replicate, run every update task, issue one serial each")
         self.directory.heal_all(now=self.now)
@@ -440,10 +446,9 @@ class AllocationMachine(RuleBasedStateMachine):
             repo = node.repos.cert
             try:
                 for _ in range(3):
-                    self._drive(node.repos.update_task(), node.replica)
+                    self._drive(node.repos.update_task(), node)
                     self.directory.deliver(now=self.now)
-                number = (repo.issue_now() if repo.can_issue_now
-                          else self._drive(repo.issue(), node.replica))
+                number = self.driver.take(node, repo)
             except RangeDepleted:
                 # Pagure 3055: transfers emptied this CA's range and it has no next
                 # range; Dogtag cannot recover it without an administrator.
@@ -456,11 +461,8 @@ class AllocationMachine(RuleBasedStateMachine):
                     continue
                 raise AssertionError(f"liveness: {node.name} cannot issue after healing: {err}"
                                      ) from None
-            self.history.issue(self.now, self.history.process(node.name), Op.ISSUE_CERT, number,
-                               OpType.OK, self.history.replica(node.replica))
-            self.directory.execute(p.Add(self.tree.record_dn(IdKind.CERT, number),
-                                         {"objectclass": ("top",)}),
-                                   replica=node.replica, now=self.now)
+            self.driver.record_issue(node, IdKind.CERT, number)
+            self.driver.store(node, repo, number)
             self._remember(IdKind.CERT, number, node.name)
 
     # ------------------------------------------------------------ invariants
@@ -476,8 +478,8 @@ class AllocationMachine(RuleBasedStateMachine):
             held: list[tuple[int, int, str, str]] = []
             for node in self.cas:
                 repo = node.repos[kind] if node.repos else None
-                if repo is None or self.config.strategy == "random":
-                    continue
+                if repo is None or not (repo.ranged or repo.mode.on_demand):
+                    continue  # RSNv3 holds no range
                 state = repo.state
                 if state.size:
                     held.append((state.begin, state.end, node.name, "current"))
@@ -493,7 +495,7 @@ class AllocationMachine(RuleBasedStateMachine):
 
     @invariant()
     def next_range_never_decreases(self) -> None:
-        if self.config.strategy in ("random", "dna"):
+        if not STRATEGY[self.config.strategy].shared_counter:
             return
         for kind in (IdKind.CERT, IdKind.REQUEST):
             dn = self.tree.counter_dn(kind, self.config.strategy)
@@ -504,7 +506,7 @@ class AllocationMachine(RuleBasedStateMachine):
                     continue
                 key = (replica, dn)
                 top = max(values)
-                if self.config.strategy != "naive":
+                if STRATEGY[self.config.strategy].compare_and_swap:  # naive overwrites blindly
                     assert top >= self.counters.get(key, 0), (
                         f"nextRange on {replica} went back from {self.counters[key]} to {top}")
                 self.counters[key] = max(top, self.counters.get(key, 0))

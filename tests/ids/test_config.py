@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from pkisim.errors import ConfigError
@@ -41,5 +43,6 @@ def test_request_ids_are_decimal_in_messages() -> None:
 
 def test_a_good_configuration_builds_every_strategy() -> None:
     for strategy in ("legacy", "legacy2", "legacy-random", "random", "naive", "dna"):
-        repo = new_repository(IdSpaceConfig(IdKind.CERT, strategy, **GOOD))
+        repo = new_repository(IdSpaceConfig(IdKind.CERT, strategy, **GOOD),
+                              rng=random.Random(0))
         assert repo.strategy == strategy

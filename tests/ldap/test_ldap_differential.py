@@ -11,71 +11,88 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pkisim.directory.memory import ReplicatedDirectory
+from pkisim.driver import Driver, Executor, Instance
 from pkisim.errors import AllocationError
+from pkisim.history import History
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import RangeEvent
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
+from pkisim.seeding import Seeds
 from pkisim.testing.servers import Slapd
 
 pytestmark = pytest.mark.ldap
 
-Execute = Callable[[p.Command], p.Result]
 IDS = dict(begin=1, end=24, increment=24, low_water_mark=12, clone_transfer_number=6)
 KINDS = (IdKind.CERT, IdKind.REQUEST)
 
 
-def play(schedule: list[tuple[Any, ...]], strategy: str, execute: Execute,
+class LoggingDriver(Driver):
+    """The one driver; range events go to a log of (CA, event) instead."""
+
+    def __init__(self, directory: Executor, log: list[tuple[str, str]]) -> None:
+        super().__init__(directory, History(), lambda: 0.0)
+        self.log = log
+
+    def record_event(self, ca: Instance, event: RangeEvent) -> None:
+        self.log.append((ca.name, repr(event)))
+
+
+def play(schedule: list[tuple[Any, ...]], strategy: str, directory: Executor,
          bootstrap: Callable[[list[p.Add]], None]) -> dict[str, Any]:
     """Run a schedule; return everything observable."""
     tree = DogtagTree()
     log: list[tuple[str, str]] = []
-
-    def listener(ca: str, event: RangeEvent) -> None:
-        log.append((ca, repr(event)))
-
+    driver = LoggingDriver(directory, log)
     configs = master_configs(strategy, host="ca1", serial_management=True,
                              overrides={IdKind.CERT: IDS, IdKind.REQUEST: IDS})
     bootstrap(tree.bootstrap(list(configs.values())))
-    cas: dict[str, CaRepositories] = {}
+    cas: dict[str, Instance] = {}
     pending: dict[str, tuple[p.Operation[Any], p.Command | None]] = {}
     issued: list[tuple[str, str, int | str]] = []
 
     def new_ca(name: str, cfg: Any) -> None:
-        cas[name] = CaRepositories(name, cfg, tree, listener=listener)
-        p.run(cas[name].start(), execute)
+        cas[name] = driver.instance(name, "ds1")
+        driver.attach(cas[name], CaRepositories(name, cfg, tree, streams=Seeds(0).random))
+        driver.run(cas[name], cas[name].repos.start())
+
+    def execute(command: p.Command) -> p.Result:
+        return directory.execute(command, replica="ds1", now=0.0)
 
     new_ca("ca1", configs)
     for op, who, arg in schedule:
         name = sorted(cas)[who % len(cas)]
-        repos = cas[name]
+        ca = cas[name]
+        repos = ca.repos
         if op == "issue":
             kind = KINDS[arg % 2]
             for _ in range(1 + arg // 2):
                 try:
-                    number = p.run(repos[kind].issue(), execute)
+                    number, _stored = driver.issue(ca, kind)
                 except AllocationError as err:
                     issued.append((name, kind.value, str(err)))
                     break
-                execute(p.Add(tree.record_dn(kind, number), {"objectclass": ("top",)}))
                 issued.append((name, kind.value, number))
         elif op == "update":
-            p.run(repos.update_task(), execute)
+            driver.run(ca, repos.update_task())
         elif op == "step":  # advance an interleaved update task by one command
             operation, command = pending.get(name) or (repos.update_task(), None)
             try:
-                command = next(operation) if command is None else operation.send(execute(command))
+                command = (next(operation) if command is None
+                           else operation.send(driver.execute(ca, command)))
                 pending[name] = (operation, command)
             except StopIteration:
                 pending.pop(name, None)
+            finally:
+                driver.record_events(ca)
         elif op == "restart":
             pending.pop(name, None)
             repos.restart()
-            p.run(repos.start(), execute)
+            driver.run(ca, repos.start())
         elif op == "clone" and len(cas) < 4:
             try:
-                cfg = p.run(repos.transfer_to_clone(f"ca{len(cas) + 1}"), execute)
+                cfg = driver.run(ca, repos.transfer_to_clone(f"ca{len(cas) + 1}"))
             except AllocationError as err:
                 log.append((name, f"transfer refused: {err}"))
                 continue
@@ -91,20 +108,17 @@ def play(schedule: list[tuple[Any, ...]], strategy: str, execute: Execute,
         entry = execute(p.Read(tree.counter_dn(kind, strategy))).entry or {}
         counters[kind.value] = sorted(entry.get("nextrange", ()))
     return {"events": log, "issued": issued, "records": records, "nextRange": counters,
-            "states": {n: repr(r.configs()) for n, r in cas.items()}}
+            "states": {n: repr(ca.repos.configs()) for n, ca in cas.items()}}
 
 
 def on_memory(schedule: list[tuple[Any, ...]], strategy: str) -> dict[str, Any]:
     directory = ReplicatedDirectory(("ds1",), lag=0.0)
-    return play(schedule, strategy,
-                lambda command: directory.execute(command, replica="ds1", now=0.0),
-                directory.bootstrap)
+    return play(schedule, strategy, directory, directory.bootstrap)
 
 
 def on_slapd(server: Slapd, schedule: list[tuple[Any, ...]], strategy: str) -> dict[str, Any]:
     with server.directory() as directory:
-        return play(schedule, strategy, lambda command: directory.execute(command),
-                    directory.bootstrap)
+        return play(schedule, strategy, directory, directory.bootstrap)
 
 
 # starts with two update-task runs of one CA interleaved: the stale one loses its CAS
