@@ -6,8 +6,8 @@ confidence intervals.
 >>> result = run_sweep(sweep, workers=2)                              # doctest: +SKIP
 >>> result.summary.query("metric == 'latency.enroll.p95'")           # doctest: +SKIP
 
-Run ``j`` of point ``i`` gets the seed that ``SeedSequence(seed, spawn_key=(i, j))``
-draws: it depends on nothing else, so the results are the same for any number
+Run ``j`` of point ``i`` gets the seed ``Seeds(seed).child(f"point {i}/replication {j}")``:
+it depends on nothing else, so the results are the same for any number
 of workers, on a Dask cluster, and when a ``[target]`` adds replications in
 batches.  ``pkisim run SCENARIO --seed S --set KEY=VALUE ...`` replays one run.
 """
@@ -34,6 +34,7 @@ from pkisim.analysis.executors import (
 )
 from pkisim.analysis.stats import t_quantile
 from pkisim.analysis.sweepfile import Sweep
+from pkisim.seeding import Seeds
 from pkisim.sim import output as out
 
 __all__ = ["SweepResult", "run_seed", "run_sweep"]
@@ -44,9 +45,9 @@ TABLE_METRICS = ("issued", "requests.fail", "duplicated_count", "latency.enroll.
 
 
 def run_seed(root: int, point: int, replication: int) -> int:
-    """The seed of one run: 63 bits from ``SeedSequence(root, spawn_key=(point, replication))``."""
-    sequence = np.random.SeedSequence(entropy=root, spawn_key=(point, replication))
-    return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+    """The seed of one run, derived from the sweep's like every stream of a run
+    (:meth:`Seeds.child`): it depends on nothing but the root and (i, j)."""
+    return Seeds(root).child(f"point {point}/replication {replication}").seed
 
 
 # --------------------------------------------------------------------------- running
@@ -208,8 +209,7 @@ class SweepResult:
             "scenario_files_sha256": {str(path): out.file_sha256(path) for path in sorted(
                 {sweep.scenario_file} | {p.scenario_file for p in sweep.points})},
             "seed": sweep.seed, "replications": sweep.replications,
-            "seeds": "run j of point i: SeedSequence(seed, spawn_key=(i, j)), "
-                     "first 64-bit word >> 1",
+            "seeds": "run j of point i: Seeds(seed).child('point i/replication j')",
             "overrides": {k: out.plain(v) for k, v in sweep.overrides},
             "metrics": list(sweep.metrics) if sweep.metrics else None,
             "target": out.plain(sweep.target),

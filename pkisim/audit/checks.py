@@ -225,7 +225,7 @@ def _issued(dep: Deployment) -> Iterator[Finding]:
                           f"{', '.join(fmt(kind, n) for n in twice[:_SHOW])}"
                           f"{' ...' if len(twice) > _SHOW else ''}", kind)
         known = known_intervals(dep, kind)
-        if not known or any(ca.spaces[kind].strategy == "random" for ca in dep.cas):
+        if not known or any(ca.spaces[kind].mode.full_length_random for ca in dep.cas):
             continue  # RSNv3 numbers belong to no range
         starts = [b for b, _ in known]
         outside = []

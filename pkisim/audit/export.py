@@ -32,6 +32,7 @@ from pkisim.audit.model import CaConfig
 from pkisim.audit.report import AuditReport
 from pkisim.errors import ConfigError
 from pkisim.ids.config import KEYS, IdKind
+from pkisim.ids.strategies import STRATEGY
 
 
 def scenario_data(report: AuditReport, *, duration: str = "30d",
@@ -109,7 +110,7 @@ def _ids(report: AuditReport, ca: CaConfig, kind: IdKind, *, moved: bool, header
     begin, end = config.begin, config.end
     if last is not None and begin <= last < end:
         begin = last + 1  # what is left of the current range
-    if moved and kind is not IdKind.REPLICA and config.strategy not in ("random", "dna"):
+    if moved and kind is not IdKind.REPLICA and config.mode.ranged:
         top = _highest(report, kind)
         if top >= end:
             size = end - begin + 1
@@ -120,7 +121,7 @@ def _ids(report: AuditReport, ca: CaConfig, kind: IdKind, *, moved: bool, header
                           f"{fmt(kind, new_end)}, above every known range: pkisim seeds "
                           "nextRange from the master's range end.")
             begin, end = new_end - size + 1, new_end
-    if config.strategy in ("random", "dna"):
+    if not config.mode.ranged:
         return {}  # no ranges: the strategy's own defaults
     out: dict[str, Any] = {keys.begin: begin, keys.end: end, keys.increment: config.increment,
                            keys.low_water_mark: config.low_water_mark}
@@ -132,7 +133,7 @@ def _ids(report: AuditReport, ca: CaConfig, kind: IdKind, *, moved: bool, header
 
 
 def _v1_cert(strategy: str, kind: IdKind) -> bool:
-    return kind is IdKind.CERT and strategy in ("legacy", "legacy-random")
+    return kind is IdKind.CERT and STRATEGY[strategy].reinterprets_counter
 
 
 def _highest(report: AuditReport, kind: IdKind) -> int:

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.radix import Radix
+from pkisim.ids.strategies import STRATEGY
 
 #: Range families: where a strategy keeps its records (``ou=ranges`` or ``ou=ranges_v2``).
 V1, V2 = "v1", "v2"
 
 
 def family_of(strategy: str) -> str:
-    return V2 if strategy in ("legacy2", "naive") else V1
+    return V2 if STRATEGY[strategy].ranges_v2 else V1
 
 
 def reinterpreted(kind: IdKind, family: str, decimal: int) -> int:
@@ -128,7 +129,7 @@ class CaConfig:
     def held(self, kind: IdKind) -> list[tuple[str, int, int]]:
         """(``current``/``next``, begin, end) of a ranged ID space; empty for random."""
         config = self.spaces[kind]
-        if config.strategy in ("random", "dna"):
+        if not config.mode.ranged:  # RSNv3 and DNA hold no Dogtag range
             return []
         out = [("current", config.begin, config.end)]
         if config.next_begin is not None and config.next_end is not None:

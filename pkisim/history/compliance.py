@@ -20,6 +20,7 @@ import numpy as np
 
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
 from pkisim.ids.config import check_strategy
+from pkisim.ids.strategies import strategy as strategy_row
 
 MAX_OCTETS = 20  # RFC 5280 4.1.2.2
 BR_RANDOM_BITS = 64  # CA/B Forum BR 7.1
@@ -37,10 +38,10 @@ def der_integer_octets(value: int) -> int:
 def random_bits(strategy: str, id_length: int | None = None,
                 range_size: int | None = None) -> int:
     """Bits of CSPRNG output per serial a strategy provides."""
-    check_strategy(strategy)
-    if strategy == "random":
+    mode = strategy_row(strategy)
+    if mode.full_length_random:  # RSNv3: every bit
         return DEFAULT_ID_LENGTH if id_length is None else id_length
-    if strategy == "legacy-random":
+    if mode.random:  # RSNv1: random inside its range
         size = PKISPAWN_RANGE if range_size is None else range_size
         return max(0, size.bit_length() - 1)
     return 0
@@ -93,14 +94,16 @@ def check_compliance(values: Iterable[int] | History, strategy: str,
         reasons.append(f"{non_positive} serial(s) not positive (RFC 5280 4.1.2.2, BR 7.1)")
     if too_long:
         reasons.append(f"{too_long} serial(s) longer than {MAX_OCTETS} octets (RFC 5280 4.1.2.2)")
-    config_too_long = strategy == "random" and bits >= 8 * MAX_OCTETS
+    mode = strategy_row(strategy)
+    unbounded = mode.full_length_random  # RSNv3: dbs.cert.id.length bits
+    config_too_long = unbounded and bits >= 8 * MAX_OCTETS
     if config_too_long:
         reasons.append(f"dbs.cert.id.length {bits} can produce {bits // 8 + 1}-octet serials: "
                        f"at most {8 * MAX_OCTETS - 1} bits fit in {MAX_OCTETS} octets")
-    if strategy == "random" and bits < BR_RANDOM_BITS:
+    if unbounded and bits < BR_RANDOM_BITS:
         reasons.append(f"{bits} random bits: BR 7.1 requires at least {BR_RANDOM_BITS} bits of "
                        f"CSPRNG output (and a serial of 0 has probability 2^-{bits})")
-    elif strategy == "legacy-random":
+    elif mode.random:
         reasons.append(f"RSNv1 draws inside its range: {bits} random bits, BR 7.1 requires "
                        f"{BR_RANDOM_BITS}")
     elif bits == 0:

@@ -1,19 +1,19 @@
-"""The ID spaces Dogtag manages and the sans-IO allocators ("repositories").
+"""The allocation core: Dogtag's CA protocol for ID ranges, with no I/O.
 
-Configure an ID space with :class:`IdSpaceConfig` (or read it from a CS.cfg
-with :func:`load_ca`), build a CA's repositories with :class:`CaRepositories`
-or one with :func:`new_repository`, and drive their operations (generators of
-directory commands) with :func:`pkisim.ids.protocol.run`.
+The ground layer of pkisim.  It knows the ID spaces (:class:`IdKind`,
+:class:`IdSpaceConfig`, CS.cfg's ``dbs.*`` keys with :func:`load_ca`), the
+strategies as data (:data:`STRATEGY`), Dogtag's directory tree
+(:class:`DogtagTree`) and the command vocabulary a repository speaks
+(:mod:`pkisim.ids.protocol`: ``Read``, ``Modify``, ``Add``, ...).  A
+:class:`CaRepositories` holds a CA's three repositories; their operations are
+generators that yield commands and take results, and their range events wait
+in an outbox.  :func:`run` drives an operation synchronously; the one driver
+that also records events and issuances is :class:`pkisim.driver.Driver`.
+
+Importing it loads neither pandas, pyarrow, SimPy nor matplotlib.
 """
 
-from pkisim.ids.config import (
-    KEYS,
-    IdKind,
-    IdSpaceConfig,
-    RangeKeys,
-    pkispawn_defaults,
-    radix_for,
-)
+from pkisim.ids.config import KEYS, IdKind, IdSpaceConfig, RangeKeys, pkispawn_defaults, radix_for
 from pkisim.ids.cscfg import CSCfg, load_ca, load_id_space, store_id_space, strategy_from_cscfg
 from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import (
@@ -27,7 +27,7 @@ from pkisim.ids.events import (
     RangeTransferred,
     SwitchedToNextRange,
 )
-from pkisim.ids.protocol import run
+from pkisim.ids.protocol import Operation, Result, ResultCode, run
 from pkisim.ids.radix import Radix
 from pkisim.ids.random_serials import LegacyRandomRepository, RandomRepository
 from pkisim.ids.repository import (
@@ -41,40 +41,12 @@ from pkisim.ids.subsystem import REPOSITORY_CLASSES, CaRepositories, master_conf
 from pkisim.ids.tree import DogtagTree
 
 __all__ = [
-    "KEYS",
-    "RANGED_STRATEGIES",
-    "REPOSITORY_CLASSES",
-    "STRATEGIES",
-    "CSCfg",
-    "CaRepositories",
-    "CacheLoaded",
-    "ClaimFailed",
-    "ConflictDropped",
-    "DnaRepository",
-    "DogtagTree",
-    "IdKind",
-    "IdSpaceConfig",
-    "LegacyRandomRepository",
-    "NaiveRepository",
-    "Radix",
-    "RandomRepository",
-    "RangeClaimed",
-    "RangeEvent",
-    "RangeKeys",
-    "RangeReceived",
-    "RangeRepository",
-    "RangeRepositoryV2",
-    "RangeState",
-    "RangeTransferred",
-    "Repository",
-    "SwitchedToNextRange",
-    "load_ca",
-    "load_id_space",
-    "master_configs",
-    "new_repository",
-    "pkispawn_defaults",
-    "radix_for",
-    "run",
-    "store_id_space",
-    "strategy_from_cscfg",
+    "KEYS", "RANGED_STRATEGIES", "REPOSITORY_CLASSES", "STRATEGIES", "STRATEGY", "CSCfg",
+    "CaRepositories", "CacheLoaded", "ClaimFailed", "ConflictDropped", "DnaRepository",
+    "DogtagTree", "IdKind", "IdSpaceConfig", "LegacyRandomRepository", "NaiveRepository",
+    "Operation", "Radix", "RandomRepository", "RangeClaimed", "RangeEvent", "RangeKeys",
+    "RangeReceived", "RangeRepository", "RangeRepositoryV2", "RangeState", "RangeTransferred",
+    "Repository", "Result", "ResultCode", "Strategy", "SwitchedToNextRange", "load_ca",
+    "load_id_space", "master_configs", "new_repository", "pkispawn_defaults", "radix_for", "run",
+    "store_id_space", "strategy_from_cscfg",
 ]

@@ -64,6 +64,11 @@ class Strategy:
         return self.ranged
 
     @property
+    def full_length_random(self) -> bool:
+        """Every number is ``dbs.*.id.length`` random bits, with no range (RSNv3)."""
+        return self.random and not self.ranged
+
+    @property
     def reinterprets_counter(self) -> bool:
         """SSNv1 certificates: the decimal ``nextRange`` digits are re-read in
         hex, and ``pki-server ca-range-update`` reads the hex end as decimal."""

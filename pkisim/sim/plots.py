@@ -35,6 +35,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MultipleLocator
 
 from pkisim.history.history import VALUE_PRESENT, Op, OpType
+from pkisim.ids.strategies import STRATEGY
 from pkisim.sim.metrics import OkTotals, RunResult
 from pkisim.sim.workload import KIND_NAMES
 
@@ -390,7 +391,7 @@ def space_figure(result: RunResult) -> Figure:
     s = result.scenario
     axis = TimeAxis.for_run(s.duration, s.start_date)
     colors = _ca_colors(result)
-    ranged = s.strategy != "random"
+    ranged = not STRATEGY[s.strategy].full_length_random  # RSNv3 has no ranges to draw
     fig = Figure(figsize=(12.5, 9.0 if ranged else 5.5), layout="constrained")
     axes = fig.subplots(2 if ranged else 1, 1, sharex=True, squeeze=False,
                         height_ratios=[3, 2] if ranged else [1])[:, 0]

@@ -478,7 +478,7 @@ class AllocationMachine(RuleBasedStateMachine):
             held: list[tuple[int, int, str, str]] = []
             for node in self.cas:
                 repo = node.repos[kind] if node.repos else None
-                if repo is None or not (repo.ranged or repo.mode.on_demand):
+                if repo is None or repo.mode.full_length_random:
                     continue  # RSNv3 holds no range
                 state = repo.state
                 if state.size:
