@@ -24,7 +24,7 @@ from pkisim.analysis import (
     sweep_from_dict,
 )
 from pkisim.analysis import sweep as sweep_module
-from pkisim.analysis.cli_sweep import main_sweep
+from pkisim.cli.sweep import main_sweep
 from pkisim.scenario import load_scenario
 from pkisim.sim import simulate
 

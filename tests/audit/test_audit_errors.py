@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from deployments import Written, clean
 
-from pkisim.audit.cli import main_audit
+from pkisim.cli.audit import main_audit
 from pkisim.testing.servers import free_port
 
 SECRET = "Zebra-Quokka-7731-secret"
