@@ -13,6 +13,8 @@ Dogtag reads it with, and an absent key takes Dogtag's code default, which is
 a *string* parsed in that radix (``DatabaseConfig.java``; dogtag-ranges.md
 section 1).  :func:`store_id_space` writes a changed configuration back the way
 Dogtag writes it.  Every error is one line naming the file, the line and the key.
+:data:`ID_SPACE_FIELDS` says which field of which ID space each key sets, for
+readers of the same keys written elsewhere (a scenario file's ``[ca.ids]``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, overload
 
@@ -237,7 +240,27 @@ _PORT_KEYS = ("proxy.securePort", "service.non_clientauth_securePort",
               "pkicreate.ee_secure_port", "service.securePort", "pkicreate.secure_port")
 _DEFAULT_PORT = 8443
 _SERIAL_MANAGEMENT = "dbs.enableSerialManagement"
+_UPDATE_INTERVAL = "ca.serialNumberUpdateInterval"
 _NO_NEXT = ("", "-1")  # Dogtag's "no next range"
+_RANGE_FIELDS = ("begin", "end", "next_begin", "next_end", "increment", "low_water_mark",
+                 "clone_transfer_number")
+
+
+def _id_length_key(kind: IdKind) -> str:
+    return f"dbs.{kind.value}.id.length"
+
+
+#: The CS.cfg keys that set an :class:`IdSpaceConfig` field: key -> (the ID space
+#: it configures, ``None`` for all three; the field).  The replica ID space has no
+#: length key: its IDs are ranged in every mode.
+ID_SPACE_FIELDS: Mapping[str, tuple[IdKind | None, str]] = {
+    **{f"dbs.{getattr(KEYS[kind], field)}": (kind, field)
+       for kind in IdKind for field in _RANGE_FIELDS},
+    _SERIAL_MANAGEMENT: (None, "serial_management"),
+    _UPDATE_INTERVAL: (None, "update_interval"),
+    _id_length_key(IdKind.CERT): (IdKind.CERT, "id_length"),
+    _id_length_key(IdKind.REQUEST): (IdKind.REQUEST, "id_length"),
+}
 
 
 def strategy_from_cscfg(cfg: CSCfg, kind: IdKind) -> str:
@@ -271,9 +294,8 @@ def load_id_space(cfg: CSCfg, kind: IdKind, *, strategy: str | None = None) -> I
     settings = {
         "serial_management": _boolean(cfg, _SERIAL_MANAGEMENT, default=False),
         # Dogtag treats any interval <= 0 as "task disabled".
-        "update_interval": max(0, _integer(cfg, "ca.serialNumberUpdateInterval", 600)),
-        "id_length": (128 if kind is IdKind.REPLICA
-                      else _integer(cfg, f"dbs.{kind.value}.id.length", 128)),
+        "update_interval": max(0, _integer(cfg, _UPDATE_INTERVAL, 600)),
+        "id_length": 128 if kind is IdKind.REPLICA else _integer(cfg, _id_length_key(kind), 128),
         "host": cfg.get("machineName", "localhost").strip(),
         "secure_port": _secure_port(cfg),
     }

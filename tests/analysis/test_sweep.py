@@ -1,18 +1,17 @@
 """Running sweeps: the same results for any number of workers, intervals that
-match pkisim.analysis.stats, targets, failing runs, the command line."""
+match pkisim.analysis.stats, targets, failing runs (the command line: tests/cli)."""
 
 from __future__ import annotations
 
-import math
 import os
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_files import SCENARIOS, STEADY, tiny
 
 from pkisim.analysis import (
     ProcessExecutor,
@@ -24,30 +23,8 @@ from pkisim.analysis import (
     sweep_from_dict,
 )
 from pkisim.analysis import sweep as sweep_module
-from pkisim.analysis.cli_sweep import main_sweep
 from pkisim.scenario import load_scenario
 from pkisim.sim import simulate
-
-ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ROOT / "scenarios"
-STEADY = str(SCENARIOS / "steady-state.toml")
-FILES = ("runs.parquet", "summary.parquet", "summary.csv", "sweep.json")
-
-
-def tiny(tmp_path: Path, extra: str = "", replications: int = 2) -> Path:
-    """2 points x ``replications`` runs of ten simulated minutes (~20 ms each)."""
-    path = tmp_path / "tiny.toml"
-    path.write_text(f"""
-scenario = {STEADY!r}
-replications = {replications}
-seed = 11
-metrics = ["issued", "valid", "latency.enroll.*", "requests.*", "failures.*"]
-[overrides]
-duration = "10m"
-[grid]
-"workload.enroll_rate" = ["20000/day", "40000/day"]
-{extra}""")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -98,25 +75,6 @@ def test_results_are_identical_for_any_number_of_workers(tmp_path: Path,
     pd.testing.assert_frame_equal(one.summary, two.summary)
 
 
-def test_the_command_writes_byte_identical_files_with_1_and_2_workers(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tiny(tmp_path)
-    for workers in (1, 2):
-        status = main_sweep([str(path), "--workers", str(workers), "--out",
-                             str(tmp_path / f"w{workers}")])
-        assert status == 0
-    printed = capsys.readouterr().out.splitlines()
-    assert printed[0].split() == ["point", "workload.enroll_rate", "runs", "issued", "valid"]
-    assert printed[1].split()[:3] == ["0", "20000/day", "2"]
-    assert printed[-1].endswith(f"2 points, 4 runs: VALID -> {tmp_path / 'w2'}")
-    for name in FILES:
-        assert (tmp_path / "w1" / name).read_bytes() == (tmp_path / "w2" / name).read_bytes()
-    runs = pd.read_parquet(tmp_path / "w1" / "runs.parquet")
-    assert len(runs) and set(runs["replication"]) == {0, 1}
-    assert (tmp_path / "w1" / "summary.csv").read_text().startswith(
-        "point,workload.enroll_rate,metric,n,mean,std,ci_low,ci_high,half_width\n")
-
-
 def test_a_target_adds_replications_to_the_points_that_need_them(tmp_path: Path,
                                                                   pool: ProcessExecutor) -> None:
     # issued varies from run to run; valid never does: its interval is met at once
@@ -164,81 +122,6 @@ def test_a_failing_run_is_one_line_naming_point_and_replication(
     assert run_sweep(load_sweep(tiny(tmp_path)), executor=pool, progress=False).valid
 
 
-def test_invalid_runs_exit_1_and_name_their_points(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "race.toml"
-    path.write_text(f"""
-scenario = {str(SCENARIOS / "partition-claims.toml")!r}
-replications = 1
-metrics = ["valid", "duplicated_count"]
-[overrides]
-duration = "3h"
-[grid]
-strategy = ["random", "legacy"]
-""")
-    status = main_sweep([str(path), "--out", str(tmp_path / "out"), "--quiet"])
-    out = capsys.readouterr().out
-    assert status == 1
-    assert "INVALID at points 1 ->" in out
-    written = (tmp_path / "out" / "sweep.json").read_text()
-    assert '"valid": false' in written and '"point": 1' in written
-    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
-    dup = summary[summary.metric == "duplicated_count"].set_index("strategy")["mean"]
-    assert dup["legacy"] > 0 and dup["random"] == 0
-
-
-def test_a_shipped_sweep_runs_end_to_end(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    status = main_sweep([str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
-                         "--replications", "1", "--set", "duration=5m",
-                         "--out", str(tmp_path / "lwm")])
-    out = capsys.readouterr().out
-    assert status == 0, out
-    assert "defaults.ids.serialLowWaterMark" in out.splitlines()[0]
-    summary = pd.read_parquet(tmp_path / "lwm" / "summary.parquet")
-    assert summary["point"].nunique() == 12
-    assert set(summary["metric"]) >= {"requests.failed_fraction", "issued"}
-    assert math.isinf(summary["half_width"].iloc[0])  # one replication: no interval
-
-
-@pytest.mark.parametrize("args, expected", [
-    (["missing.toml"], "file = 'missing.toml': cannot be read"),
-    (["{sweep}", "--workers", "0"], "--workers: must be >= 1: 0"),
-    (["{sweep}", "--set", "duration"], "--set = 'duration': expected KEY=VALUE"),
-    (["{sweep}", "--set", "workload.enroll_rate=fast"],
-     "overrides.workload.enroll_rate = 'fast': is also a swept parameter"),
-    (["{sweep}", "--set", "duration=soon"], "overrides: duration = 'soon': rejected by the "
-                                            "scenario"),
-    (["{sweep}", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
-     "give --workers or --scheduler, not both"),
-    (["{sweep}", "--out", "{notes}"], "is not a pkisim output (no sweep.json)"),
-])
-def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    notes = tmp_path / "notes"
-    notes.mkdir()
-    (notes / "keep.txt").write_text("mine")
-    values = {"sweep": str(tiny(tmp_path)), "notes": str(notes)}
-    status = main_sweep([a.format(**values) for a in args])
-    err = capsys.readouterr().err
-    assert status == 2
-    assert expected in err and len(err.strip().splitlines()) == 1, err
-    assert (notes / "keep.txt").read_text() == "mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "tiny.toml"]
-
-
-def test_a_previous_sweep_is_replaced_and_nothing_is_lost_on_failure(tmp_path: Path) -> None:
-    path, out = tiny(tmp_path), tmp_path / "out"
-    assert main_sweep([str(path), "--out", str(out), "--quiet"]) == 0
-    before = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
-    assert (out / "runs.parquet").read_bytes() != before["runs.parquet"]
-    after = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
-    assert {name: (out / name).read_bytes() for name in FILES} == after
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.toml"]
-
-
 def test_the_python_api_builds_a_sweep_from_a_dict() -> None:
     sweep = sweep_from_dict({"scenario": STEADY, "replications": 2, "seed": 1,
                              "overrides": {"duration": "5m"},
@@ -284,16 +167,3 @@ def test_a_worker_that_dies_is_a_one_line_error_not_a_hang(tmp_path: Path) -> No
         with pytest.raises(SweepError, match=r"^a worker failed running point \d replication \d"):
             run_sweep(sweep, executor=doomed, progress=False)
         assert time.monotonic() - started < 20
-
-
-def test_without_dask_a_scheduler_is_a_one_line_error(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
-    status = main_sweep([str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
-                         "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert status == 2
-    assert err == ("--scheduler tcp://127.0.0.1:8786: Dask is not installed; "
-                   "pip install 'pkisim[dask]'\n")
-    assert not (tmp_path / "out").exists()

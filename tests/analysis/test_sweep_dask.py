@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pkisim.analysis import SweepError, load_sweep, run_sweep
-from pkisim.analysis.cli_sweep import main_sweep
+from pkisim.cli.sweep import main_sweep
 
 distributed = pytest.importorskip("distributed", reason="the extra 'dask' is not installed")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from live import SIZE, ldapsearch_export, race_run
 
-from pkisim.audit.cli import main_audit
+from pkisim.cli.audit import main_audit
 from pkisim.testing.servers import DS_MANAGER_DN, Ds389Pair
 
 pytestmark = pytest.mark.ds389

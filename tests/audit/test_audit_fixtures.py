@@ -12,12 +12,12 @@ import pytest
 from builders import DATA, END, Export, cs_cfg
 from deployments import BUILDERS, Written
 
-from pkisim.audit.cli import main_audit
 from pkisim.audit.forecast import Forecast, iso
 from pkisim.audit.ldif import read_ldif
 from pkisim.audit.report import _runs_out
 from pkisim.audit.source import generalized_time
 from pkisim.cli import main as pkisim_main
+from pkisim.cli.audit import main_audit
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg
 from pkisim.ids.subsystem import master_configs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from live import Run, clean_run, race_run, slapcat
 
-from pkisim.audit.cli import main_audit
+from pkisim.cli.audit import main_audit
 from pkisim.testing.servers import Slapd, SlapdPair
 
 pytestmark = pytest.mark.ldap

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from pkisim.errors import ConfigError
-from pkisim.ids.config import IdKind, IdSpaceConfig, pkispawn_defaults
+from pkisim.ids.config import KEYS, IdKind, IdSpaceConfig, pkispawn_defaults
 from pkisim.ids.cscfg import (
+    ID_SPACE_FIELDS,
     CSCfg,
     load_ca,
     load_id_space,
@@ -244,6 +245,34 @@ def test_secure_port(text: str, port: int) -> None:
 
 def test_a_negative_update_interval_means_disabled() -> None:
     assert load_id_space(CSCfg.parse("ca.serialNumberUpdateInterval=-1\n"), C).update_interval == 0
+
+
+#: A value for each field that differs from Dogtag's default in every ID space and still works.
+FIELD_VALUES = {"begin": "5", "end": "900", "next_begin": "2000000000", "next_end": "2000000100",
+                "increment": "6000", "low_water_mark": "7", "clone_transfer_number": "3",
+                "serial_management": "true", "update_interval": "300", "id_length": "64"}
+FIELDS = tuple(FIELD_VALUES)
+
+
+@pytest.mark.parametrize("key", list(ID_SPACE_FIELDS))
+def test_id_space_fields_says_what_each_key_sets(key: str) -> None:
+    kind, field = ID_SPACE_FIELDS[key]
+    text = f"dbs.cert.id.generator=legacy2\n{key}={FIELD_VALUES[field]}\n"
+    if field in ("next_begin", "next_end"):  # one of a pair: Dogtag wants both
+        assert kind is not None
+        pair = {"next_begin": KEYS[kind].next_end, "next_end": KEYS[kind].next_begin}[field]
+        other = "next_end" if field == "next_begin" else "next_begin"
+        text += f"dbs.{pair}={FIELD_VALUES[other]}\n"
+    base, cfg = CSCfg.parse("dbs.cert.id.generator=legacy2\n"), CSCfg.parse(text)
+    for space in IdKind:
+        before, after = load_id_space(base, space), load_id_space(cfg, space)
+        changed = {f for f in FIELDS if getattr(before, f) != getattr(after, f)}
+        expected = {field} if kind in (None, space) else set()
+        if expected & {"next_begin", "next_end"}:
+            expected = {"next_begin", "next_end"}
+        assert changed == expected, space
+        assert all(getattr(after, f) == int(FIELD_VALUES[f]) for f in changed
+                   if f not in ("serial_management", "update_interval")), space
 
 
 def test_strategy_override() -> None:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pkisim.cli import main, parse_overrides
+from pkisim.cli import main
+from pkisim.cli.util import parse_overrides
 from pkisim.history.history import History
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 TINY = """\
 # tiny: a master and a clone for 20 minutes, a crash of the clone, small ranges

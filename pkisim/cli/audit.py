@@ -27,7 +27,7 @@ from pkisim.audit.export import scenario_data, to_toml
 from pkisim.audit.forecast import ForecastOptions
 from pkisim.audit.report import EXIT_CLEAN, EXIT_ERROR, audit
 from pkisim.audit.source import generalized_time, load_cas, read_ldif_deployment, read_live
-from pkisim.cliutil import same_file, write_atomically
+from pkisim.cli.util import same_file, write_atomically
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.ids.tree import DEFAULT_BASE
 from pkisim.scenario import parse_duration, scenario_from_dict

@@ -14,7 +14,7 @@ from pkisim.ids.cscfg import CSCfg, load_ca
 from pkisim.scenario import load_scenario, parse_duration, parse_rate, scenario_from_dict
 from pkisim.sim.config import Scenario
 
-SCENARIOS = Path(__file__).parent.parent / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.toml"))
 C, R, P = IdKind.CERT, IdKind.REQUEST, IdKind.REPLICA
 

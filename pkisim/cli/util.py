@@ -1,17 +1,20 @@
-"""What every ``pkisim`` command shares: one-line usage errors, integer
-arguments with a floor, and writing an output file without ever touching
-the input or leaving half a file behind."""
+"""What every ``pkisim`` command shares: exit statuses, one-line usage errors,
+integer arguments with a floor, ``--set KEY=VALUE`` overrides, and writing an
+output file without ever touching the input or leaving half a file behind."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-EXIT_ERROR = 2
+from pkisim.errors import ConfigError
+
+EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,6 +38,24 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
 
     parse.__name__ = f"integer >= {minimum}"  # argparse names the type in its messages
     return parse
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, object]:
+    """``["workload.enroll_rate=5", "duration=2h"]`` -> ``{"workload.enroll_rate": 5,
+    "duration": "2h"}``: TOML scalars (numbers, booleans, quoted strings, dates,
+    arrays), anything else a bare string."""
+    overrides: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError("--set", item, "expected KEY=VALUE, e.g. workload.enroll_rate=5")
+        try:
+            value: object = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        overrides[key] = value
+    return overrides
 
 
 def same_file(out: Path, source: Path) -> bool:

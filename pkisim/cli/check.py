@@ -18,13 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-from pkisim.cliutil import same_file, write_atomically
+from pkisim.cli.util import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, same_file, write_atomically
 from pkisim.history.formats import HistoryFormatError
 from pkisim.history.history import History, Op
 from pkisim.history.uniqueness import UniquenessResult, check_unique
 from pkisim.history.witness import DuplicateWitness, explain_duplicates
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNKNOWN = 0, 1, 2
 OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST}
 
 
@@ -47,20 +46,20 @@ def main_check(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as stop:  # --help (0) or a usage error (2)
-        return EXIT_VALID if stop.code == 0 else EXIT_UNKNOWN
+        return EXIT_VALID if stop.code == 0 else EXIT_ERROR
     source: Path = args.history
     op = OPS[args.op]
     if args.json is not None and same_file(args.json, source):
         print(f"{args.json}: refusing to overwrite the history with the verdict", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return EXIT_ERROR
     try:
         history = History.load(source)
     except HistoryFormatError as err:
         print(err, file=sys.stderr)
-        return EXIT_UNKNOWN
+        return EXIT_ERROR
     if not history.issued_count(op, type=None):
         print(f"{source}: no {op.name.lower()} operations to check", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return EXIT_ERROR
     result = check_unique(history, op)
     witnesses = explain_duplicates(history, result, max(args.witnesses, 0), possible=True)
     certain = [w for w in witnesses if w.value in result.duplicated]
@@ -77,7 +76,7 @@ def main_check(argv: list[str]) -> int:
         except OSError as err:
             print(f"{args.json}: cannot write the verdict: {err.strerror or err}",
                   file=sys.stderr)
-            return EXIT_UNKNOWN
+            return EXIT_ERROR
     return status
 
 

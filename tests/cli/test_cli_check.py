@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "history"))
 from history_builders import clean_topology, replica_race
 
-from pkisim.history.cli_check import main_check
+from pkisim.cli.check import main_check
 
 
 def jsonl(path: Path, *ops: dict) -> Path:
@@ -94,6 +96,6 @@ def test_never_overwrites_the_input(tmp_path: Path) -> None:
 
 def test_runs_as_a_module(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "h.jsonl", ok(0, 1), ok(1, 1))
-    done = subprocess.run([sys.executable, "-m", "pkisim.history.cli_check", str(path)],
+    done = subprocess.run([sys.executable, "-m", "pkisim.cli.check", str(path)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1 and "witnesses:" in done.stdout and done.stderr == ""

@@ -4,12 +4,15 @@ status 2, nothing written over, and the bind password nowhere."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 from deployments import Written, clean
 
-from pkisim.audit.cli import main_audit
+from pkisim.cli.audit import main_audit
 from pkisim.testing.servers import free_port
 
 SECRET = "Zebra-Quokka-7731-secret"

@@ -1,16 +1,14 @@
-"""``pkisim run | check | sweep | audit``: the command line, a thin layer over the public API.
+"""``pkisim run SCENARIO``: run a scenario, print its summary and write its report.
 
-``pkisim run SCENARIO`` loads a scenario file, runs it with a progress bar (in
-simulated time, on stderr when it is a terminal), prints a summary table and
-writes the report directory (:mod:`pkisim.sim.output`, :mod:`pkisim.sim.plots`).
-``pkisim check HISTORY`` is :func:`pkisim.history.cli_check.main_check`;
-``pkisim sweep`` and ``pkisim audit`` are :mod:`pkisim.analysis.cli_sweep` and
-:mod:`pkisim.audit.cli`, imported only when asked for.
+Loads a scenario file (:mod:`pkisim.scenario`), runs it with a progress bar (in
+simulated time, on stderr when it is a terminal), prints a summary table (or,
+with ``--quiet``, the one-line verdict) and writes the report directory
+(:mod:`pkisim.sim.output`, :mod:`pkisim.sim.plots`) atomically: a failed run
+leaves any previous report as it was.
 
 Exit status, as the checker's: 0 valid, 1 invalid (a duplicate serial or
 request ID, a broken CRL sequence, or a range-invariant violation), 2 error
-(bad scenario or arguments, unusable output directory).  Input errors are one
-line on stderr, never a traceback.
+(bad scenario or arguments, unusable output directory).
 """
 
 from __future__ import annotations
@@ -21,57 +19,22 @@ import math
 import shutil
 import sys
 import textwrap
-import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pkisim.cliutil import OneLineParser, integer_at_least
-from pkisim.errors import ConfigError, PkisimError
-from pkisim.history.cli_check import main_check
+from pkisim.cli.util import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, integer_at_least, parse_overrides
+from pkisim.errors import PkisimError
 from pkisim.ids.strategies import STRATEGIES
 from pkisim.scenario import load_scenario
 from pkisim.sim import RunResult, Scenario, Simulation
 from pkisim.sim import output as out
 
-EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 _seed = integer_at_least(0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``pkisim`` console script; returns the exit status."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["check"]:
-        return main_check(args[1:])
-    if args[:1] == ["sweep"]:
-        from pkisim.analysis.cli_sweep import main_sweep
-
-        return main_sweep(args[1:])
-    if args[:1] == ["audit"]:
-        from pkisim.audit.cli import main_audit
-
-        return main_audit(args[1:])
-    try:
-        parsed = _parser().parse_args(args)
-    except SystemExit as stop:  # --help, --version (0) or a usage error (2)
-        return EXIT_VALID if stop.code in (0, None) else EXIT_ERROR
-    if parsed.command != "run":
-        _parser().print_help(sys.stderr)
-        return EXIT_ERROR
-    try:
-        return run(parsed)
-    except KeyboardInterrupt:
-        print("pkisim run: interrupted; nothing written", file=sys.stderr)
-        return 130
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(
-        prog="pkisim", description="Simulate and verify serial-number allocation in "
-                                   "replicated Dogtag PKI CAs.",
-        epilog="Exit status: 0 valid, 1 invalid, 2 error.")
-    parser.add_argument("--version", action="version", version=f"pkisim {out.package_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``run`` to the ``pkisim`` parser's subcommands."""
     run_parser = commands.add_parser(
         "run", help="run a scenario and write its report",
         description="Run a scenario file and write its report: summary.json, scenario.json, "
@@ -93,38 +56,18 @@ def _parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run_parser.add_argument("--quiet", action="store_true",
                             help="no progress bar; print only the one-line verdict")
-    commands.add_parser("check", add_help=False,
-                        help="check a history for duplicate IDs (pkisim check --help)")
-    commands.add_parser("sweep", add_help=False,
-                        help="run a parameter sweep with replications (pkisim sweep --help)")
-    commands.add_parser("audit", add_help=False,
-                        help="audit a real deployment's ranges from LDAP or LDIF and CS.cfg "
-                             "(pkisim audit --help)")
-    return parser
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, object]:
-    """``["workload.enroll_rate=5", "duration=2h"]`` -> ``{"workload.enroll_rate": 5,
-    "duration": "2h"}``: TOML scalars (numbers, booleans, quoted strings, dates,
-    arrays), anything else a bare string."""
-    overrides: dict[str, object] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError("--set", item, "expected KEY=VALUE, e.g. workload.enroll_rate=5")
-        try:
-            value: object = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text.strip()
-        overrides[key] = value
-    return overrides
-
-
-# --------------------------------------------------------------------------- pkisim run
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``pkisim run`` with its parsed arguments; returns the exit status."""
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("pkisim run: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario, overrides=parse_overrides(args.overrides),
                                  strategy=args.strategy)
@@ -390,6 +333,3 @@ def _big(value: float | int | None) -> str:
         return "-"
     return f"{value:,.0f}" if value < 1e12 else f"≈2^{math.log2(value):.0f}"
 
-
-if __name__ == "__main__":
-    sys.exit(main())

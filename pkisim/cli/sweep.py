@@ -21,12 +21,16 @@ from pathlib import Path
 from pkisim.analysis.executors import SweepError
 from pkisim.analysis.sweep import run_sweep
 from pkisim.analysis.sweepfile import load_sweep
-from pkisim.cliutil import OneLineParser, integer_at_least
+from pkisim.cli.util import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_VALID,
+    OneLineParser,
+    integer_at_least,
+    parse_overrides,
+)
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.sim import output as out
-
-EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
-
 
 _positive, _seed = integer_at_least(1), integer_at_least(0)
 
@@ -81,8 +85,6 @@ def main_sweep(argv: list[str]) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from pkisim.cli import parse_overrides
-
     try:
         overrides = parse_overrides(args.overrides)
     except ConfigError as err:
