@@ -115,18 +115,27 @@ class Driver:
     def run(self, ca: Instance, operation: p.Operation[T]) -> T:
         """Drive an operation to its end now, recording its events as they come."""
         try:
-            try:
-                command = next(operation)
-            finally:
-                self.record_events(ca)
+            command = self.begin(ca, operation)
             while True:
-                result = self.execute(ca, command)
-                try:
-                    command = operation.send(result)
-                finally:
-                    self.record_events(ca)
+                command = self.resume(ca, operation, self.execute(ca, command))
         except StopIteration as stop:
             return stop.value
+
+    def begin(self, ca: Instance, operation: p.Operation[Any]) -> p.Command:
+        """The first command of an operation (StopIteration if it needs none);
+        what it emitted on the way is recorded.  With :meth:`resume`, for a
+        driver that interleaves operations or spends time between commands."""
+        try:
+            return next(operation)
+        finally:
+            self.record_events(ca)
+
+    def resume(self, ca: Instance, operation: p.Operation[Any], result: p.Result) -> p.Command:
+        """Send ``result`` in; the operation's next command (StopIteration at its end)."""
+        try:
+            return operation.send(result)
+        finally:
+            self.record_events(ca)
 
     # ------------------------------------------------------------ events
     def record_events(self, ca: Instance) -> None:

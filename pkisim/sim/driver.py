@@ -46,25 +46,15 @@ class SimDriver(Driver):
         Raises :class:`Aborted` if ``ca`` crashes or stops meanwhile."""
         epoch = ca.epoch
         try:
-            try:
-                command = next(operation)
-            finally:
-                self.record_events(ca)
+            command = self.begin(ca, operation)
+            while True:
+                yield self.env.timeout(ca.ldap_latency.next())
+                if ca.epoch != epoch:
+                    operation.close()
+                    raise Aborted(ca.name)
+                command = self.resume(ca, operation, self.execute(ca, command))
         except StopIteration as stop:
             return stop.value
-        while True:
-            yield self.env.timeout(ca.ldap_latency.next())
-            if ca.epoch != epoch:
-                operation.close()
-                raise Aborted(ca.name)
-            result = self.execute(ca, command)
-            try:
-                try:
-                    command = operation.send(result)
-                finally:
-                    self.record_events(ca)
-            except StopIteration as stop:
-                return stop.value
 
     def extend(self, ca: Instance, repo: Repository) -> None:
         """DNA: a repository below its threshold asks a peer for a range, in a

@@ -307,10 +307,7 @@ class AllocationMachine(RuleBasedStateMachine):
         if node.pending is None:
             self._step(f"{node.name} update task: {steps} directory commands")
             node.pending = node.repos.update_task()
-            try:
-                node.pending_command = self._advance(node, None)
-            finally:
-                self.driver.record_events(node)
+            node.pending_command = self._advance(node, None)
         else:
             steps = max(1, steps)  # a continuation that runs nothing is no step
             self._step(f"{node.name} update task (continued): {steps} directory commands")
@@ -323,14 +320,10 @@ class AllocationMachine(RuleBasedStateMachine):
         assert node.pending is not None
         try:
             if command is None:
-                return next(node.pending)
+                return self.driver.begin(node, node.pending)
             if self.partitioned and isinstance(command, p.Modify):
                 self.coverage.hit("claim during partition")
-            result = self.driver.execute(node, command)
-            try:
-                return node.pending.send(result)
-            finally:
-                self.driver.record_events(node)
+            return self.driver.resume(node, node.pending, self.driver.execute(node, command))
         except StopIteration:
             node.pending = node.pending_command = None
         except AllocationError as err:  # Dogtag's update task logs the exception and goes on

@@ -79,13 +79,11 @@ def play(schedule: list[tuple[Any, ...]], strategy: str, directory: Executor,
         elif op == "step":  # advance an interleaved update task by one command
             operation, command = pending.get(name) or (repos.update_task(), None)
             try:
-                command = (next(operation) if command is None
-                           else operation.send(driver.execute(ca, command)))
+                command = (driver.begin(ca, operation) if command is None
+                           else driver.resume(ca, operation, driver.execute(ca, command)))
                 pending[name] = (operation, command)
             except StopIteration:
                 pending.pop(name, None)
-            finally:
-                driver.record_events(ca)
         elif op == "restart":
             pending.pop(name, None)
             repos.restart()
