@@ -30,9 +30,9 @@ from pkisim.cliutil import OneLineParser, integer_at_least
 from pkisim.errors import ConfigError, PkisimError
 from pkisim.history.cli_check import main_check
 from pkisim.ids.config import STRATEGIES
+from pkisim.report import output as out
 from pkisim.scenario import load_scenario
 from pkisim.sim import RunResult, Scenario, Simulation
-from pkisim.sim import output as out
 
 EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 _seed = integer_at_least(0)
@@ -167,7 +167,7 @@ def _run_into(directory: Path, scenario: Scenario, args: argparse.Namespace,
     progress.note("writing the report")
     out.write_run(result, directory, summary, provenance(args, scenario))
     if not args.no_plots:
-        from pkisim.sim.plots import write_plots  # matplotlib: only when drawing
+        from pkisim.report.plots import write_plots  # matplotlib: only when drawing
 
         progress.note("drawing the plots")
         write_plots(result, directory)

@@ -23,7 +23,7 @@ from pkisim.analysis.sweep import run_sweep
 from pkisim.analysis.sweepfile import load_sweep
 from pkisim.cliutil import OneLineParser, integer_at_least
 from pkisim.errors import ConfigError, PkisimError
-from pkisim.sim import output as out
+from pkisim.report import output as out
 
 EXIT_VALID, EXIT_INVALID, EXIT_ERROR = 0, 1, 2
 
