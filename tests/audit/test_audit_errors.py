@@ -10,7 +10,7 @@ import pytest
 from deployments import Written, clean
 
 from pkisim.audit.cli import main_audit
-from pkisim.testing.servers import free_port
+from pkisim.testing.servers.base import free_port
 
 SECRET = "Zebra-Quokka-7731-secret"
 

@@ -17,7 +17,7 @@ from pkisim.ids.config import IdKind
 from pkisim.ids.events import RangeEvent
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
-from pkisim.testing.servers import Slapd
+from pkisim.testing.servers.slapd import Slapd
 
 pytestmark = pytest.mark.ldap
 
