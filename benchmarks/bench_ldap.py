@@ -25,7 +25,7 @@ from pkisim.ids.config import IdKind
 from pkisim.ids.subsystem import master_configs
 from pkisim.ids.tree import DogtagTree
 from pkisim.ldap.allocator import LdapAllocator
-from pkisim.testing.servers import Slapd
+from pkisim.testing.servers.slapd import Slapd
 
 CLAIMS = 2000
 SERIALS = 2_000_000

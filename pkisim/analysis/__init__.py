@@ -1,10 +1,10 @@
-"""Capacity planning: sweeps with replications and confidence intervals, the
-closed forms that check the simulation (Erlang C, the birthday bound, time to
-exhaustion, a low-water-mark recommendation) and the planning plots.
+"""Capacity planning: sweeps with replications and confidence intervals, and
+the closed forms that check the simulation (Erlang C, the birthday bound, time
+to exhaustion, a low-water-mark recommendation).
 
 Sweeps are :mod:`pkisim.analysis.sweep`; statistics are
-:mod:`pkisim.analysis.stats`; closed forms are :mod:`pkisim.analysis.theory`;
-plots are :mod:`pkisim.analysis.plots` (matplotlib, imported only there).
+:mod:`pkisim.analysis.stats`; closed forms are :mod:`pkisim.analysis.theory`.
+The planning plots drawn from them are :mod:`pkisim.report.planning`.
 """
 
 # sweep: public names (added with pkisim.analysis.sweep)

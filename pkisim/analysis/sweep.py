@@ -34,8 +34,8 @@ from pkisim.analysis.executors import (
 )
 from pkisim.analysis.stats import t_quantile
 from pkisim.analysis.sweepfile import Sweep
+from pkisim.report import output as out
 from pkisim.seeding import Seeds
-from pkisim.sim import output as out
 
 __all__ = ["SweepResult", "run_seed", "run_sweep"]
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from pkisim.cli import run
 from pkisim.cli.util import EXIT_ERROR, EXIT_VALID, OneLineParser
-from pkisim.sim import output as out
+from pkisim.report import output as out
 
 __all__ = ["main"]
 

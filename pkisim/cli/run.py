@@ -3,7 +3,7 @@
 Loads a scenario file (:mod:`pkisim.scenario`), runs it with a progress bar (in
 simulated time, on stderr when it is a terminal), prints a summary table (or,
 with ``--quiet``, the one-line verdict) and writes the report directory
-(:mod:`pkisim.sim.output`, :mod:`pkisim.sim.plots`) atomically: a failed run
+(:mod:`pkisim.report.output`, :mod:`pkisim.report.plots`) atomically: a failed run
 leaves any previous report as it was.
 
 Exit status, as the checker's: 0 valid, 1 invalid (a duplicate serial or
@@ -26,9 +26,9 @@ from typing import Any
 from pkisim.cli.util import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, integer_at_least, parse_overrides
 from pkisim.errors import PkisimError
 from pkisim.ids.strategies import STRATEGIES
+from pkisim.report import output as out
 from pkisim.scenario import load_scenario
 from pkisim.sim import RunResult, Scenario, Simulation
-from pkisim.sim import output as out
 
 _seed = integer_at_least(0)
 
@@ -110,7 +110,7 @@ def _run_into(directory: Path, scenario: Scenario, args: argparse.Namespace,
     progress.note("writing the report")
     out.write_run(result, directory, summary, provenance(args, scenario))
     if not args.no_plots:
-        from pkisim.sim.plots import write_plots  # matplotlib: only when drawing
+        from pkisim.report.plots import write_plots  # matplotlib: only when drawing
 
         progress.note("drawing the plots")
         write_plots(result, directory)

@@ -30,7 +30,7 @@ from pkisim.cli.util import (
     parse_overrides,
 )
 from pkisim.errors import ConfigError, PkisimError
-from pkisim.sim import output as out
+from pkisim.report import output as out
 
 _positive, _seed = integer_at_least(1), integer_at_least(0)
 

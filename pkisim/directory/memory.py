@@ -2,8 +2,9 @@
 
 :class:`ReplicatedDirectory` holds one copy of the tree per replica
 (:mod:`pkisim.directory.records` stores it) and a one-way replication link
-between every pair.  It is sans-IO and deterministic: time is the ``now``
-argument of each call, and lag is configuration.
+between every pair (:mod:`pkisim.directory.replication`).  It is sans-IO and
+deterministic: time is the ``now`` argument of each call, and lag is
+configuration.
 
 How it behaves (measured on real servers, ``ldap-servers.md``):
 
@@ -43,15 +44,12 @@ How it behaves (measured on real servers, ``ldap-servers.md``):
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from heapq import heappop, heappush
 from itertools import pairwise
-from operator import itemgetter
 from typing import Any
 
 from pkisim.directory.records import (
@@ -59,12 +57,24 @@ from pkisim.directory.records import (
     Attr,
     Csn,
     Entry,
-    EntryStore,
     Shape,
     check_mods,
     fits,
     record_number,
     shape_of,
+)
+from pkisim.directory.replication import (
+    ADD,
+    DELETE,
+    MODIFY,
+    RECORD,
+    Change,
+    Link,
+    Replica,
+    ReplicationConflict,
+    check_lag,
+    csn_of,
+    unique_id,
 )
 from pkisim.ids.protocol import (
     OK,
@@ -84,28 +94,9 @@ from pkisim.ids.protocol import (
 )
 from pkisim.ids.tree import SINGLE_VALUED
 
-# A replicated change is a plain tuple (csn, kind, key, a, b):
-#   _ADD     key=dn key,        a=display dn,  b=attributes
-#   _RECORD  key=container key, a=number,      b=container display dn
-#   _MODIFY  key=dn key,        a=target uid,  b=mods ((op, attr, values), ...)
-#   _DELETE  key=dn key,        a=target uid,  b=None
-_ADD, _RECORD, _MODIFY, _DELETE = range(4)
-Change = tuple[Csn, int, str, Any, Any]
-_CSN_OF = itemgetter(0)
 _DROP = "drop"  # a change whose target was deleted on this replica
 _NO_SUCH_OBJECT = Result(ResultCode.NO_SUCH_OBJECT, message="no such entry")
 _SPACES = re.compile(r"\s*,\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicationConflict:
-    """One naming conflict, as resolved on one replica."""
-
-    dn: str  # the contested DN
-    kept_csn: Csn  # add CSN of the entry that kept it
-    renamed_dn: str  # where the other entry went
-    replica: str
-    time: float
 
 
 def _normalize(dn: str) -> tuple[str, str]:
@@ -126,49 +117,8 @@ def _with_rdn(attrs: Mapping[str, Any], dn: str) -> dict[str, Values]:
     return out
 
 
-def _unique_id(uid: Csn) -> str:
-    """A deterministic 389-style ``nsuniqueid`` for an entry."""
-    digest = hashlib.blake2b(repr(uid).encode(), digest_size=16).hexdigest()
-    return "-".join(digest[i:i + 8] for i in range(0, 32, 8))
-
-
 def _within(n: int, spans: list[tuple[int, int]]) -> bool:
     return any(first <= n <= last for first, last in spans)
-
-
-def _check_lag(lag: float | None) -> float | None:
-    if lag is not None and not lag >= 0:
-        raise ValueError(f"replication lag must be >= 0 seconds or None (manual), got {lag!r}")
-    return lag
-
-
-class _Replica(EntryStore):
-    __slots__ = ("gone", "incoming", "index", "name", "outgoing", "parked", "up")
-
-    def __init__(self, name: str, index: int, shapes: dict[str, Shape]) -> None:
-        super().__init__(shapes)
-        self.name, self.index, self.up = name, index, True
-        self.gone: set[Csn] = set()  # unique ids of entries deleted here
-        self.parked: dict[Csn, list[Change]] = {}  # changes waiting for their target
-        self.incoming: list[_Link] = []
-        self.outgoing: list[_Link] = []
-
-
-class _Link:
-    __slots__ = ("auto", "dst", "lag", "not_before", "queue", "src", "up")
-
-    def __init__(self, src: _Replica, dst: _Replica, lag: float | None) -> None:
-        self.src, self.dst, self.lag, self.up = src, dst, lag, True
-        self.not_before = -math.inf  # set by heal()/up(): nothing arrives before
-        self.queue: deque[tuple[float, Change]] = deque()  # (ready_at, change)
-        self.auto = lag is not None  # delivers by itself when changes are ready
-
-    def refresh(self) -> None:
-        self.auto = self.up and self.lag is not None and self.src.up and self.dst.up
-
-    def hold_until(self, now: float) -> None:
-        if self.lag is not None:
-            self.not_before = max(self.not_before, now + self.lag)
 
 
 class ReplicatedDirectory:
@@ -184,19 +134,19 @@ class ReplicatedDirectory:
         names = tuple(replicas)
         if not names or len(set(names)) != len(names):
             raise ValueError(f"replica names must be unique and at least one, got {names!r}")
-        _check_lag(lag)
+        check_lag(lag)
         self.replicas = names
         self.conflicts: list[ReplicationConflict] = []
         self._single = frozenset(name.lower() for name in single_valued)
         shapes: dict[str, Shape] = {}  # record shape per container, shared by all replicas
         self._shapes = shapes
-        self._replicas = [_Replica(name, i, shapes) for i, name in enumerate(names)]
+        self._replicas = [Replica(name, i, shapes) for i, name in enumerate(names)]
         self._by_name = {r.name: r for r in self._replicas}
-        self._links: dict[tuple[str, str], _Link] = {}
+        self._links: dict[tuple[str, str], Link] = {}
         for src in self._replicas:
             for dst in self._replicas:
                 if src is not dst:
-                    link = self._links[src.name, dst.name] = _Link(src, dst, lag)
+                    link = self._links[src.name, dst.name] = Link(src, dst, lag)
                     src.outgoing.append(link)
                     dst.incoming.append(link)
         self._time, self._seq = -math.inf, 0  # of the last CSN handed out
@@ -204,7 +154,7 @@ class ReplicatedDirectory:
         self._stable: Csn = (-math.inf, 0, 0)  # every CSN below it has reached every replica
         self._fresh, self._purge_min = 0, 4096  # record CSNs noted since the last purge
         self._purge_at = self._purge_min
-        self._handlers: dict[type, Callable[[_Replica, Any, float], Result]] = {
+        self._handlers: dict[type, Callable[[Replica, Any, float], Result]] = {
             Read: self._read, Search: self._search, Modify: self._modify, Add: self._add,
             Delete: self._delete, LastNumberInRange: self._last_number,
             NumberExists: self._number_exists, RequestRange: self._request_range}
@@ -237,7 +187,7 @@ class ReplicatedDirectory:
         """Change one link's lag.  Changes already queued arrive no later than
         ``now + lag``; ``None`` holds everything for :meth:`deliver`."""
         link = self._link(src, dst)
-        link.lag = _check_lag(lag)
+        link.lag = check_lag(lag)
         if lag is not None:
             limit = now + lag
             link.queue = deque((min(ready, limit), change) for ready, change in link.queue)
@@ -393,7 +343,7 @@ class ReplicatedDirectory:
         changes += [change for r in self._replicas for parked in r.parked.values()
                     for change in parked]
         for _, kind, key, a, _b in changes:
-            if kind == _RECORD:
+            if kind == RECORD:
                 spans = by_key.get(key)
                 if spans is not None and _within(a, spans):
                     return False
@@ -402,7 +352,7 @@ class ReplicatedDirectory:
                 return False  # the container itself changes
             rdn, _, parent = key.partition(",")
             spans = by_key.get(parent)
-            if spans is not None and kind == _ADD:
+            if spans is not None and kind == ADD:
                 n = record_number(rdn)
                 if n is not None and _within(n, spans):
                     return False
@@ -439,40 +389,40 @@ class ReplicatedDirectory:
             if track:
                 store.csns[n] = csn
                 self._note_record()
-                self._send(r, (csn, _RECORD, key, n, store.container_dn), now)
+                self._send(r, (csn, RECORD, key, n, store.container_dn), now)
 
     # ------------------------------------------------------------ commands
-    def _read(self, r: _Replica, cmd: Read, now: float) -> Result:
+    def _read(self, r: Replica, cmd: Read, now: float) -> Result:
         found = r.view_at(_normalize(cmd.dn)[0])
         return _NO_SUCH_OBJECT if found is None else Result(entries=(found,))
 
-    def _search(self, r: _Replica, cmd: Search, now: float) -> Result:
+    def _search(self, r: Replica, cmd: Search, now: float) -> Result:
         key = _normalize(cmd.base)[0]
         if r.uid_at(key) is None:
             return _NO_SUCH_OBJECT
         match = tuple((name.lower(), str(value)) for name, value in cmd.match.items())
         return Result(entries=tuple((dn, view) for _, dn, view in r.collect(key, match)))
 
-    def _last_number(self, r: _Replica, cmd: LastNumberInRange, now: float) -> Result:
+    def _last_number(self, r: Replica, cmd: LastNumberInRange, now: float) -> Result:
         key = _normalize(cmd.base)[0]
         store = r.stores.get(key)
         if store is None:
             return _NO_SUCH_OBJECT if r.uid_at(key) is None else Result(number=None)
         return Result(number=store.last_in(cmd.begin, cmd.end))
 
-    def _number_exists(self, r: _Replica, cmd: NumberExists, now: float) -> Result:
+    def _number_exists(self, r: Replica, cmd: NumberExists, now: float) -> Result:
         key = _normalize(cmd.base)[0]
         store = r.stores.get(key)
         if store is None:
             return _NO_SUCH_OBJECT if r.uid_at(key) is None else Result(number=None)
         return Result(number=cmd.number if cmd.number in store else None)
 
-    def _request_range(self, r: _Replica, cmd: RequestRange, now: float) -> Result:
+    def _request_range(self, r: Replica, cmd: RequestRange, now: float) -> Result:
         return Result(ResultCode.UNWILLING_TO_PERFORM,
                       message=f"RequestRange is DNA's extended operation to peer {cmd.peer}; "
                               "the driver routes it to that server's allocator, not to LDAP")
 
-    def _add(self, r: _Replica, cmd: Add, now: float) -> Result:
+    def _add(self, r: Replica, cmd: Add, now: float) -> Result:
         key, dn = _normalize(cmd.dn)
         rdn, _, parent = key.partition(",")
         if parent not in r.entries and r.uid_at(parent) is None:
@@ -499,7 +449,7 @@ class ReplicatedDirectory:
                 if self._track:
                     store.csns[n] = csn
                     self._note_record()
-                    self._send(r, (csn, _RECORD, parent, n, store.container_dn), now)
+                    self._send(r, (csn, RECORD, parent, n, store.container_dn), now)
                 return OK
         elif key in r.entries:
             return Result(ResultCode.ENTRY_ALREADY_EXISTS, message=f"{dn} exists")
@@ -510,10 +460,10 @@ class ReplicatedDirectory:
                               message=f"{name} is single-valued: {values!r}")
         csn = self._csn(r, now)
         r.put(key, Entry(dn, csn, attrs))
-        self._send(r, (csn, _ADD, key, dn, attrs), now)
+        self._send(r, (csn, ADD, key, dn, attrs), now)
         return OK
 
-    def _modify(self, r: _Replica, cmd: Modify, now: float) -> Result:
+    def _modify(self, r: Replica, cmd: Modify, now: float) -> Result:
         key = _normalize(cmd.dn)[0]
         found = r.view_at(key)
         if found is None:
@@ -526,10 +476,10 @@ class ReplicatedDirectory:
         entry = r.full(key)
         csn = self._csn(r, now)
         entry.apply(mods, csn, self._single)
-        self._send(r, (csn, _MODIFY, key, entry.uid, mods), now)
+        self._send(r, (csn, MODIFY, key, entry.uid, mods), now)
         return OK
 
-    def _delete(self, r: _Replica, cmd: Delete, now: float) -> Result:
+    def _delete(self, r: Replica, cmd: Delete, now: float) -> Result:
         key, dn = _normalize(cmd.dn)
         if r.uid_at(key) is None:
             return _NO_SUCH_OBJECT
@@ -537,17 +487,17 @@ class ReplicatedDirectory:
             return Result(ResultCode.UNWILLING_TO_PERFORM,
                           message=f"{dn} has children (notAllowedOnNonLeaf)")
         uid = self._remove(r, key)
-        self._send(r, (self._csn(r, now), _DELETE, key, uid, None), now)
+        self._send(r, (self._csn(r, now), DELETE, key, uid, None), now)
         return OK
 
     # ------------------------------------------------------------ replication
-    def _csn(self, r: _Replica, now: float) -> Csn:
+    def _csn(self, r: Replica, now: float) -> Csn:
         if now > self._time:
             self._time = now
         self._seq += 1
         return (self._time, self._seq, r.index)
 
-    def _send(self, r: _Replica, change: Change, now: float) -> None:
+    def _send(self, r: Replica, change: Change, now: float) -> None:
         for link in r.outgoing:
             ready = math.inf if link.lag is None else now + link.lag
             queue = link.queue
@@ -555,7 +505,7 @@ class ReplicatedDirectory:
                 ready = queue[-1][0]
             queue.append((ready, change))
 
-    def _pull(self, r: _Replica, now: float) -> None:
+    def _pull(self, r: Replica, now: float) -> None:
         """Apply every change that has arrived at ``r`` by ``now``, in CSN order."""
         batch: list[Change] = []
         sources = 0
@@ -566,23 +516,23 @@ class ReplicatedDirectory:
                 while queue and queue[0][0] <= now:
                     batch.append(queue.popleft()[1])
         if sources > 1:
-            batch.sort(key=_CSN_OF)
+            batch.sort(key=csn_of)
         for change in batch:
             self._apply(r, change, now)
 
-    def _apply(self, r: _Replica, change: Change, now: float) -> None:
+    def _apply(self, r: Replica, change: Change, now: float) -> None:
         """Apply one replicated change to ``r``, resolving conflicts by CSN."""
         csn, kind, key, a, b = change
-        if kind in (_MODIFY, _DELETE):
+        if kind in (MODIFY, DELETE):
             target = self._target(r, key, a)
             if target is None:
                 r.parked.setdefault(a, []).append(change)
-            elif target is not _DROP and kind == _MODIFY:
+            elif target is not _DROP and kind == MODIFY:
                 r.full(target).apply(b, csn, self._single)
             elif target is not _DROP:
                 self._remove(r, target)
             return
-        if kind == _RECORD:
+        if kind == RECORD:
             store = r.stores.get(key)
             if store is None:
                 store = r.store(key, b)
@@ -606,7 +556,7 @@ class ReplicatedDirectory:
             for parked in sorted(r.parked.pop(csn, ())):
                 self._apply(r, parked, now)
 
-    def _naming_conflict(self, r: _Replica, key: str, incoming: Entry, holder: Csn,
+    def _naming_conflict(self, r: Replica, key: str, incoming: Entry, holder: Csn,
                          now: float) -> bool:
         """Two entries for one DN: the earlier CSN keeps it, the other is renamed.
         True if ``incoming`` wins (the caller then stores it at ``key``)."""
@@ -614,7 +564,7 @@ class ReplicatedDirectory:
         loser = r.evict(key) if wins else incoming
         original = loser.dn
         rdn, _, parent = original.partition(",")
-        loser.dn = f"nsuniqueid={_unique_id(loser.uid)}+{rdn},{parent}"
+        loser.dn = f"nsuniqueid={unique_id(loser.uid)}+{rdn},{parent}"
         attr = loser.attrs.setdefault("nsds5replconflict", Attr())
         attr.add(f"namingConflict {original}", (*loser.uid, -1))
         r.put(loser.dn.lower(), loser)
@@ -622,7 +572,7 @@ class ReplicatedDirectory:
         self.conflicts.append(ReplicationConflict(original, kept, loser.dn, r.name, now))
         return wins
 
-    def _remove(self, r: _Replica, key: str) -> Csn:
+    def _remove(self, r: Replica, key: str) -> Csn:
         """Delete the entry at ``key``.  If it held a contested DN, the earliest
         conflict entry for that DN takes it back (389-DS's naming conflict
         removal), so that a DN always belongs to its earliest live claimant."""
@@ -637,7 +587,7 @@ class ReplicatedDirectory:
             r.put(key, heir)
         return uid
 
-    def _target(self, r: _Replica, key: str, uid: Csn) -> str | None:
+    def _target(self, r: Replica, key: str, uid: Csn) -> str | None:
         """Where the entry with unique id ``uid`` (``key`` at its origin) is on
         ``r``: ``_DROP`` if deleted here, ``None`` if it has not arrived yet."""
         if uid in r.gone:
@@ -677,27 +627,27 @@ class ReplicatedDirectory:
         self._fresh, self._purge_at = 0, max(self._purge_min, kept)
 
     # ------------------------------------------------------------ helpers
-    def _replica(self, name: str) -> _Replica:
+    def _replica(self, name: str) -> Replica:
         r = self._by_name.get(name)
         if r is None:
             raise ValueError(f"unknown replica {name!r}; replicas are {', '.join(self.replicas)}")
         return r
 
-    def _link(self, src: str, dst: str) -> _Link:
+    def _link(self, src: str, dst: str) -> Link:
         self._replica(src), self._replica(dst)
         link = self._links.get((src, dst))
         if link is None:
             raise ValueError(f"no replication link from {src!r} to itself")
         return link
 
-    def _select(self, src: str | None, dst: str | None) -> list[_Link]:
+    def _select(self, src: str | None, dst: str | None) -> list[Link]:
         for name in (src, dst):
             if name is not None:
                 self._replica(name)
         return [link for (s, d), link in self._links.items()
                 if src in (None, s) and dst in (None, d)]
 
-    def _inspect(self, replica: str, now: float | None) -> _Replica:
+    def _inspect(self, replica: str, now: float | None) -> Replica:
         r = self._replica(replica)
         if now is not None and r.up:
             self._pull(r, now)

@@ -46,10 +46,10 @@ import pyarrow.parquet as pq
 
 from pkisim.errors import PkisimError
 from pkisim.history.history import (
-    _KIND_NAMES,
-    _OP_NAMES,
-    _TYPE_NAMES,
     EVENT_INT_FIELDS,
+    KIND_NAMES,
+    OP_NAMES,
+    TYPE_NAMES,
     VALUE_NONE,
     VALUE_OTHER,
     VALUE_PRESENT,
@@ -66,7 +66,6 @@ _METADATA_KEY = b"pkisim"
 _CSV_MAGIC = "# pkisim history "
 CSV_COLUMNS = ("table", "time", "process", "replica", "type", "f", "value", "issuer", "kind",
                *EVENT_INT_FIELDS[:6], "counter", *EVENT_INT_FIELDS[6:], "from_next", "detail")
-_MASK64 = (1 << 64) - 1
 _MISSING = object()
 
 
@@ -139,7 +138,7 @@ def _dictionary(codes: np.ndarray, names: tuple[str, ...]) -> pa.DictionaryArray
 def _event_json_row(history: History, r: EventRecord) -> list[object]:
     return [r.position, r.time, history.process_names[r.process],
             None if r.replica < 0 else history.replica_names[r.replica],
-            _OP_NAMES[r.op], _TYPE_NAMES[r.type], None if r.kind is None else r.kind.value,
+            OP_NAMES[r.op], TYPE_NAMES[r.type], None if r.kind is None else r.kind.value,
             *(_int_text(getattr(r, f)) for f in EVENT_INT_FIELDS), r.counter, r.from_next,
             r.detail]
 
@@ -161,8 +160,8 @@ def _write_parquet(history: History, path: Path) -> None:
         "time": pa.array(c.time),
         "process": _dictionary(c.process, history.process_names),
         "replica": _dictionary(c.replica, history.replica_names),
-        "type": _dictionary(c.type, _TYPE_NAMES),
-        "f": _dictionary(c.op, _OP_NAMES),
+        "type": _dictionary(c.type, TYPE_NAMES),
+        "f": _dictionary(c.op, OP_NAMES),
         "value_lo": pa.array(c.lo, mask=absent),
         "value_hi": pa.array(c.hi, mask=absent),
         "value_text": pa.array(texts, pa.string()) if texts else pa.nulls(len(c.time), pa.string()),
@@ -237,7 +236,7 @@ def _parquet_history(path: Path, source: str) -> History:
     codes = {what: _codes(table.column(what), names, source, what, dtype)
              for what, names, dtype in (
                  ("process", meta["processes"], np.int32), ("replica", meta["replicas"], np.int16),
-                 ("type", list(_TYPE_NAMES), np.int16), ("f", list(_OP_NAMES), np.int16),
+                 ("type", list(TYPE_NAMES), np.int16), ("f", list(OP_NAMES), np.int16),
                  ("issuer", meta["issuers"], np.int32))}
     for what in ("process", "type", "f", "issuer"):
         if (codes[what] < 0).any():
@@ -254,10 +253,10 @@ def _parquet_history(path: Path, source: str) -> History:
         for row in np.flatnonzero(texts.is_valid().to_numpy(zero_copy_only=False)).tolist():
             others[row] = _parse_int(texts[row].as_py(), source, None, 'column "value_text"')
             flag[row] = VALUE_OTHER
-    history._extend([table.column("time").to_numpy().astype(np.float64, copy=False),
-                     codes["process"], codes["replica"], codes["f"].astype(np.uint8),
-                     codes["type"].astype(np.uint8), lo, hi, flag],
-                    others, {row: int(code) for row, code in _nonzero(codes["issuer"])})
+    history.append_columns([table.column("time").to_numpy().astype(np.float64, copy=False),
+                            codes["process"], codes["replica"], codes["f"].astype(np.uint8),
+                            codes["type"].astype(np.uint8), lo, hi, flag],
+                           others, {row: int(code) for row, code in _nonzero(codes["issuer"])})
     columns = meta["events"]["columns"]
     position = 0
     for number, row in enumerate(meta["events"]["rows"], 1):
@@ -267,7 +266,7 @@ def _parquet_history(path: Path, source: str) -> History:
             raise HistoryFormatError(source, "out of order or beyond the issue table",
                                      key=f'event {number}: "position"', value=event.position)
         position = event.position
-        history._append_event(event)
+        history.append_event(event)
     return history
 
 
@@ -321,10 +320,10 @@ def _event_from_fields(history: History, fields: dict[str, object], source: str,
         value = fields.get(name)
         return "" if value is None else str(value)
 
-    op = Op(_choice(fields.get("f"), _OP_NAMES, source, line, key("f"), "a pkisim op name"))
+    op = Op(_choice(fields.get("f"), OP_NAMES, source, line, key("f"), "a pkisim op name"))
     kind_text = fields.get("kind")
-    kind = None if kind_text in (None, "") else IdKind(_KIND_NAMES[_choice(
-        kind_text, _KIND_NAMES, source, line, key("kind"), "cert, request or replica")])
+    kind = None if kind_text in (None, "") else IdKind(KIND_NAMES[_choice(
+        kind_text, KIND_NAMES, source, line, key("kind"), "cert, request or replica")])
     replica = fields.get("replica")
     from_next = fields.get("from_next")
     if isinstance(from_next, str):
@@ -342,7 +341,7 @@ def _event_from_fields(history: History, fields: dict[str, object], source: str,
         position=int(fields.get("position") or 0), time=time,
         process=history.process(text("process")),
         replica=-1 if replica in (None, "") else history.replica(str(replica)),
-        op=op, type=OpType(_choice(fields.get("type"), _TYPE_NAMES, source, line, key("type"),
+        op=op, type=OpType(_choice(fields.get("type"), TYPE_NAMES, source, line, key("type"),
                                    _TYPES_EXPECTED)),
         kind=kind, **{f: opt_int(f) for f in EVENT_INT_FIELDS},
         counter=None if fields.get("counter") in (None, "") else text("counter"),
@@ -370,8 +369,8 @@ def _write_csv(history: History, path: Path) -> None:
                 writer.writerow(_event_csv_row(history, events[e]))
                 e += 1
             writer.writerow(["issue", repr(time), names[0][process],
-                             "" if replica < 0 else names[1][replica], _TYPE_NAMES[kind],
-                             _OP_NAMES[op], "" if value is None else str(value),
+                             "" if replica < 0 else names[1][replica], TYPE_NAMES[kind],
+                             OP_NAMES[op], "" if value is None else str(value),
                              names[2][issuer], *pad])
         for event in events[e:]:
             writer.writerow(_event_csv_row(history, event))
@@ -386,8 +385,8 @@ def _event_csv_row(history: History, r: EventRecord) -> list[str]:
         return str(value)
 
     return ["event", repr(r.time), history.process_names[r.process],
-            "" if r.replica < 0 else history.replica_names[r.replica], _TYPE_NAMES[r.type],
-            _OP_NAMES[r.op], "", "", "" if r.kind is None else r.kind.value,
+            "" if r.replica < 0 else history.replica_names[r.replica], TYPE_NAMES[r.type],
+            OP_NAMES[r.op], "", "", "" if r.kind is None else r.kind.value,
             *(cell(getattr(r, f)) for f in EVENT_INT_FIELDS[:6]), cell(r.counter),
             *(cell(getattr(r, f)) for f in EVENT_INT_FIELDS[6:]), cell(r.from_next), r.detail]
 
@@ -445,7 +444,7 @@ def _csv_row(history: History, row: dict[str, str], source: str, line: int) -> N
     if table == "event":
         fields: dict[str, object] = dict(row)
         fields["position"] = history.issue_rows
-        history._append_event(_event_from_fields(history, fields, source, line))
+        history.append_event(_event_from_fields(history, fields, source, line))
         return
     if table != "issue":
         raise HistoryFormatError(source, "expected issue or event", line=line,
@@ -457,8 +456,8 @@ def _csv_row(history: History, row: dict[str, str], source: str, line: int) -> N
                                  value=row["time"]) from None
     value = None if row["value"] == "" else _parse_int(row["value"], source, line,
                                                        'column "value"')
-    op = Op(_choice(row["f"], _OP_NAMES, source, line, 'column "f"', "a pkisim op name"))
-    kind = OpType(_choice(row["type"], _TYPE_NAMES, source, line, 'column "type"',
+    op = Op(_choice(row["f"], OP_NAMES, source, line, 'column "f"', "a pkisim op name"))
+    kind = OpType(_choice(row["type"], TYPE_NAMES, source, line, 'column "type"',
                           _TYPES_EXPECTED))
     history.issue(time, history.process(row["process"]), op, value, kind,
                   -1 if row["replica"] == "" else history.replica(row["replica"]),
@@ -500,7 +499,7 @@ def _jsonl_op(history: History, text: str, source: str, line: int) -> None:
     if isinstance(process, bool) or not isinstance(process, int | str):
         raise HistoryFormatError(source, "expected an integer or a string", line=line,
                                  key='"process"', value=process)
-    kind = OpType(_choice(op["type"], _TYPE_NAMES, source, line, '"type"', _TYPES_EXPECTED))
+    kind = OpType(_choice(op["type"], TYPE_NAMES, source, line, '"type"', _TYPES_EXPECTED))
     f = op["f"]
     if not isinstance(f, str):
         raise HistoryFormatError(source, "expected a string", line=line, key='"f"', value=f)
@@ -510,11 +509,11 @@ def _jsonl_op(history: History, text: str, source: str, line: int) -> None:
         raise HistoryFormatError(source, "expected a number", line=line, key='"time"', value=time)
     code = history.process(str(process))
     issue_op = JEPSEN_ISSUE_F.get(f)
-    if issue_op is None and f in _OP_NAMES[:3]:
-        issue_op = Op(_OP_NAMES.index(f))
+    if issue_op is None and f in OP_NAMES[:3]:
+        issue_op = Op(OP_NAMES.index(f))
     if issue_op is None:
-        detail = f if f not in _OP_NAMES else ""
-        other = Op.OTHER if detail else Op(_OP_NAMES.index(f))
+        detail = f if f not in OP_NAMES else ""
+        other = Op.OTHER if detail else Op(OP_NAMES.index(f))
         history.note(time, code, other, kind, detail)
         return
     value = op.get("value")

@@ -95,9 +95,12 @@ VALUE_PRESENT, VALUE_NONE, VALUE_OTHER = 0, 1, 2
 #: Rows buffered in Python lists before they are converted to columns.
 CHUNK = 1 << 14
 _MASK64 = (1 << 64) - 1
-_TYPE_NAMES = tuple(t.name.lower() for t in OpType)
-_OP_NAMES = tuple(o.name.lower() for o in Op)
-_KIND_NAMES = tuple(k.value for k in IdKind)
+#: The names of :class:`OpType`, :class:`Op` and :class:`IdKind` in code order:
+#: the categories of the frames' ``type``, ``f`` and ``kind`` columns and the
+#: text history files use.
+TYPE_NAMES = tuple(t.name.lower() for t in OpType)
+OP_NAMES = tuple(o.name.lower() for o in Op)
+KIND_NAMES = tuple(k.value for k in IdKind)
 
 
 class EventRecord(NamedTuple):
@@ -313,8 +316,10 @@ class History:
                                         Op(op), OpType(type), kind=kind, begin=begin, end=end,
                                         detail=detail))
 
-    def _append_event(self, record: EventRecord) -> None:
-        """Append a ready event row (the file readers' path)."""
+    def append_event(self, record: EventRecord) -> None:
+        """Append a ready event row, as it was recorded: the history file
+        readers' path (:mod:`pkisim.history.formats`).  ``record.position``
+        is taken as given; the caller has checked its codes."""
         self._flush()
         self._events.append(record)
 
@@ -364,11 +369,13 @@ class History:
         time = np.fromiter(times, np.float64, size)
         return (time, process.astype(np.int32), replica.astype(np.int16), op, kind, lo, hi, flag)
 
-    def _extend(self, columns: Sequence[np.ndarray], others: dict[int, int] | None = None,
-                issuers: dict[int, int] | None = None) -> None:
-        """Append whole columns (time, process, replica, op, type, lo, hi, flag),
-        rows of ``others``/``issuers`` counted from the first new row: the file
-        readers' path.  The caller has checked the codes."""
+    def append_columns(self, columns: Sequence[np.ndarray], others: dict[int, int] | None = None,
+                       issuers: dict[int, int] | None = None) -> None:
+        """Append whole issue-table columns (time, process, replica, op, type,
+        lo, hi, flag, as in :class:`IssueColumns`), rows of ``others`` (values
+        outside ``[0, 2**128)``) and ``issuers`` (codes other than 0) counted
+        from the first new row: the history file readers' path
+        (:mod:`pkisim.history.formats`).  The caller has checked the codes."""
         self._flush()
         row0 = self._rows
         for column, data in zip(self._columns_raw(), columns, strict=True):
@@ -453,8 +460,8 @@ class History:
             "time": c.time.copy(),
             "process": pd.Categorical.from_codes(c.process, names["process"][0]),
             "replica": pd.Categorical.from_codes(c.replica, names["replica"][0]),
-            "type": pd.Categorical.from_codes(c.type, _TYPE_NAMES),
-            "f": pd.Categorical.from_codes(c.op, _OP_NAMES),
+            "type": pd.Categorical.from_codes(c.type, TYPE_NAMES),
+            "f": pd.Categorical.from_codes(c.op, OP_NAMES),
             "value": _value_column(c, self._others),
             "value_lo": c.lo.copy(),
             "value_hi": c.hi.copy(),
@@ -475,15 +482,15 @@ class History:
         def ints(field: str) -> pd.Series:
             return pd.Series(codes(field), dtype=object)
 
-        kinds = [-1 if r.kind is None else _KIND_NAMES.index(r.kind.value) for r in rows]
+        kinds = [-1 if r.kind is None else KIND_NAMES.index(r.kind.value) for r in rows]
         data: dict[str, object] = {
             "position": np.array(codes("position"), dtype=np.int64),
             "time": np.array(codes("time"), dtype=np.float64),
             "process": pd.Categorical.from_codes(codes("process"), names["process"][0]),
             "replica": pd.Categorical.from_codes(codes("replica"), names["replica"][0]),
-            "type": pd.Categorical.from_codes([int(t) for t in codes("type")], _TYPE_NAMES),
-            "f": pd.Categorical.from_codes([int(o) for o in codes("op")], _OP_NAMES),
-            "kind": pd.Categorical.from_codes(kinds, _KIND_NAMES),
+            "type": pd.Categorical.from_codes([int(t) for t in codes("type")], TYPE_NAMES),
+            "f": pd.Categorical.from_codes([int(o) for o in codes("op")], OP_NAMES),
+            "kind": pd.Categorical.from_codes(kinds, KIND_NAMES),
         }
         for field in EVENT_INT_FIELDS[:6]:
             data[field] = ints(field)

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pkisim.testing.servers import Ds389Pair, Slapd, SlapdPair
+from pkisim.testing.servers.ds389 import Ds389Pair
+from pkisim.testing.servers.slapd import Slapd, SlapdPair
 
 
 @pytest.fixture

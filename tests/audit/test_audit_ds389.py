@@ -10,7 +10,7 @@ import pytest
 from live import SIZE, ldapsearch_export, race_run
 
 from pkisim.cli.audit import main_audit
-from pkisim.testing.servers import DS_MANAGER_DN, Ds389Pair
+from pkisim.testing.servers.ds389 import DS_MANAGER_DN, Ds389Pair
 
 pytestmark = pytest.mark.ds389
 

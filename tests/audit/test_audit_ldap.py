@@ -9,7 +9,7 @@ import pytest
 from live import Run, clean_run, race_run, slapcat
 
 from pkisim.cli.audit import main_audit
-from pkisim.testing.servers import Slapd, SlapdPair
+from pkisim.testing.servers.slapd import Slapd, SlapdPair
 
 pytestmark = pytest.mark.ldap
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 from deployments import Written, clean
 
 from pkisim.cli.audit import main_audit
-from pkisim.testing.servers import free_port
+from pkisim.testing.servers.base import free_port
 
 SECRET = "Zebra-Quokka-7731-secret"
 

@@ -239,7 +239,7 @@ def test_previous_report_is_replaced_only_after_a_successful_run(tiny: Path, tmp
     assert main(["run", str(tiny), "--out", str(out), "--no-plots", "--quiet"]) == 0
     before = digests(out)
 
-    import pkisim.sim.plots as plots
+    import pkisim.report.plots as plots
 
     def broken(*_: object) -> None:
         raise OSError(28, "No space left on device")

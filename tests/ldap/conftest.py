@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pkisim.testing.servers import Ds389Pair, Slapd
+from pkisim.testing.servers.ds389 import Ds389Pair
+from pkisim.testing.servers.slapd import Slapd
 
 
 def our_server_pids() -> list[int]:

@@ -20,7 +20,7 @@ from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.ldap.allocator import replay
-from pkisim.testing.servers import Slapd
+from pkisim.testing.servers.slapd import Slapd
 
 pytestmark = pytest.mark.ldap
 

@@ -20,7 +20,7 @@ from pkisim.ids.events import RangeEvent
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
-from pkisim.testing.servers import Slapd
+from pkisim.testing.servers.slapd import Slapd
 
 pytestmark = pytest.mark.ldap
 

@@ -11,7 +11,7 @@ from race import SIZE, run_race
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
-from pkisim.testing.servers import Ds389Pair
+from pkisim.testing.servers.ds389 import Ds389Pair
 
 pytestmark = pytest.mark.ds389
 

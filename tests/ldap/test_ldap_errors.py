@@ -14,7 +14,8 @@ from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.ldap.allocator import LdapAllocator
 from pkisim.ldap.directory import LdapDirectory
-from pkisim.testing.servers import MANAGER_DN, Slapd, free_port
+from pkisim.testing.servers.base import free_port
+from pkisim.testing.servers.slapd import MANAGER_DN, Slapd
 
 pytestmark = pytest.mark.ldap
 

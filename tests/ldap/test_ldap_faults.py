@@ -16,7 +16,7 @@ from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.ldap.allocator import Journal, LdapAllocator, replay
-from pkisim.testing.servers import Slapd
+from pkisim.testing.servers.slapd import Slapd
 
 pytestmark = pytest.mark.ldap
 

@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from pkisim.testing import MachineConfig, machine
-from pkisim.testing.servers import slapd_backend
+from pkisim.testing.servers.backends import slapd_backend
 
 pytestmark = pytest.mark.ldap
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from race import SIZE, run_race
 
-from pkisim.testing.servers import SlapdPair
+from pkisim.testing.servers.slapd import SlapdPair
 
 pytestmark = pytest.mark.ldap
 

@@ -14,7 +14,8 @@ from pkisim.errors import DirectoryUnavailable
 from pkisim.history import Op, check_unique
 from pkisim.ldap.allocator import LdapAllocator
 from pkisim.ldap.directory import LdapDirectory
-from pkisim.testing.servers import Slapd, new_password
+from pkisim.testing.servers.base import new_password
+from pkisim.testing.servers.slapd import Slapd
 
 pytestmark = pytest.mark.ldap
 

@@ -47,7 +47,7 @@ def test_the_scenario_key() -> None:
 
 def test_the_timeline_of_an_aggregate_run_draws_ok_throughput_from_the_counts(
         steady: Callable[..., Scenario]) -> None:
-    from pkisim.sim.plots import timeline_figure
+    from pkisim.report.timeline import timeline_figure
 
     scenario = steady(duration=600.0, rate=10.0, requests_table="aggregate",
                       faults=(Fault("crash", 200.0, "ca2", duration=60.0),))

@@ -22,14 +22,14 @@ from pkisim.analysis import (
     run_sweep,
     sweep_from_dict,
 )
-from pkisim.analysis.plots import (
+from pkisim.ids.config import IdKind
+from pkisim.ids.subsystem import master_configs
+from pkisim.report.planning import (
     plot_failure_heatmap,
     plot_latency_vs_load,
     plot_space_remaining,
     write_png,
 )
-from pkisim.ids.config import IdKind
-from pkisim.ids.subsystem import master_configs
 from pkisim.sim import CaSpec, RunResult, Scenario, Workload, simulate
 
 ROOT = Path(__file__).resolve().parents[2]

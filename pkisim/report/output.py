@@ -8,7 +8,7 @@ same bytes)::
     history.parquet     the history (History.save), readable by ``pkisim check``
     tables/NAME.parquet every metric table of RunResult.frames()
     tables/NAME.csv     the small ones again, for a spreadsheet
-    *.png               the plots (pkisim.sim.plots)
+    *.png               the plots (pkisim.report.plots)
 
 Everything is written into a staging directory next to the destination and
 renamed into place at the end (:class:`Staging`), so a failed run never leaves

@@ -10,8 +10,8 @@ safe at which rate, how latency grows with load; each against its closed form.
                            against utilisation, under Erlang C's curve
 
 Each returns a :class:`matplotlib.figure.Figure` (Agg, no pyplot); :func:`write_png`
-saves one the way the run report does (``pkisim.sim.plots``: the same style,
-size and dpi, no ``Software`` metadata, written to a temporary file and renamed
+saves one the way the run report does (:mod:`pkisim.report.style`: the same
+style and dpi, no ``Software`` metadata; written to a temporary file and renamed
 into place), so the same inputs give the same bytes.  Bad input is one
 :class:`ValueError` line naming the column or parameter.
 """
@@ -27,9 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-import matplotlib as mpl
 import matplotlib.dates as mdates
-import matplotlib.style
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -37,9 +35,9 @@ from matplotlib.figure import Figure
 from pkisim.analysis.queueing import MMc, mgc_mean_wait
 from pkisim.analysis.theory import days_to_exhaustion, exhaustion_probability
 from pkisim.errors import ConfigError
+from pkisim.report.style import report_style, save_png
 from pkisim.scenario import parse_rate
 from pkisim.sim.metrics import forecast_date
-from pkisim.sim.plots import DPI, STYLE
 
 __all__ = ["plot_failure_heatmap", "plot_latency_vs_load", "plot_space_remaining", "write_png"]
 
@@ -54,7 +52,7 @@ def _styled(draw: F) -> F:
 
     @functools.wraps(draw)
     def wrapper(*args: object, **kwargs: object) -> Figure:
-        with mpl.style.context("default"), mpl.rc_context(STYLE):
+        with report_style():
             return draw(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -73,8 +71,8 @@ def write_png(figure: Figure, path: str | os.PathLike[str]) -> Path:
         raise ValueError(f"write_png: cannot write {str(path)!r}: {err.strerror}") from None
     os.close(fd)
     try:
-        with mpl.style.context("default"), mpl.rc_context(STYLE):
-            figure.savefig(tmp, dpi=DPI, format="png", metadata={"Software": None})
+        with report_style():
+            save_png(figure, tmp)
         os.chmod(tmp, 0o644)  # mkstemp's 0600 is for the temporary file only
         os.replace(tmp, path)
     except BaseException:
