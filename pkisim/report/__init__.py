@@ -13,3 +13,7 @@
 matplotlib is imported only by the plotting modules, so writing a run without
 plots never loads it; import the modules themselves (this package imports none).
 """
+
+#: No names of its own: import :mod:`pkisim.report.output`, :mod:`pkisim.report.plots`
+#: or :mod:`pkisim.report.planning` (so that writing a run never loads matplotlib).
+__all__: list[str] = []

@@ -3,27 +3,20 @@ command (scripts/test, .ci/apt-packages): a missing server fails, never skips.""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from pkisim.testing.servers.base import started_here
 from pkisim.testing.servers.ds389 import Ds389Pair
 from pkisim.testing.servers.slapd import Slapd
-
-
-def our_server_pids() -> list[int]:
-    """slapd / ns-slapd processes started from our temporary folders."""
-    done = subprocess.run(["pgrep", "-f", r"pkisim-(slapd|ds389)"], capture_output=True,
-                          text=True)
-    return [int(pid) for pid in done.stdout.split()]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def no_leaked_servers() -> Iterator[None]:
     """Every module stops the servers it started, even when its tests fail."""
     yield
-    leaked = our_server_pids()
+    leaked = started_here()  # only this process's: other runs on the machine may have theirs
     assert not leaked, f"server processes left running: {leaked}"
 
 

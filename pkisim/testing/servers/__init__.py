@@ -18,3 +18,12 @@ Recipes: ../shared/reference/ldap-servers.md.  Passwords are generated per run
 and written only to files in the server's own folder (mode 0600); nothing here
 prints them, and text copied from server logs into errors is redacted.
 """
+
+from pkisim.testing.servers.backends import slapd_backend
+from pkisim.testing.servers.base import ServerError, free_port, new_password, started_here
+from pkisim.testing.servers.ds389 import Ds389Pair
+from pkisim.testing.servers.proxy import TcpProxy
+from pkisim.testing.servers.slapd import Slapd, SlapdPair
+
+__all__ = ["Ds389Pair", "ServerError", "Slapd", "SlapdPair", "TcpProxy", "free_port",
+           "new_password", "slapd_backend", "started_here"]

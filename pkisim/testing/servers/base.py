@@ -5,8 +5,11 @@ life cycle, and every entry of a server read back for comparison.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +21,20 @@ if TYPE_CHECKING:
 
 class ServerError(RuntimeError):
     """A test server that would not start, stop or replicate."""
+
+
+def server_folder(kind: str) -> Path:
+    """A new temporary folder for one test server, named after ``kind`` and the
+    process that made it (``pkisim-slapd-<pid>-...``): a leak check counts only
+    the servers its own process started (:func:`started_here`)."""
+    return Path(tempfile.mkdtemp(prefix=f"pkisim-{kind}-{os.getpid()}-"))
+
+
+def started_here() -> list[int]:
+    """The server processes still running from folders this process made."""
+    done = subprocess.run(["pgrep", "-f", rf"pkisim-(slapd|slapdpair|ds389)-{os.getpid()}-"],
+                          capture_output=True, text=True)
+    return [int(pid) for pid in done.stdout.split()]
 
 
 def free_port() -> int:

@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 from pkisim.ids.tree import DEFAULT_BASE
@@ -21,6 +20,7 @@ from pkisim.testing.servers.base import (
     free_port,
     log_tail,
     new_password,
+    server_folder,
     snapshot_entries,
     wait_until,
 )
@@ -45,7 +45,7 @@ class Ds389Pair(ManagedServer):
     names = ("ds1", "ds2")
 
     def __init__(self, base: str = DEFAULT_BASE) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="pkisim-ds389-"))
+        self.root = server_folder("ds389")
         os.chmod(self.root, 0o755)
         self.base = base
         self.password = new_password()

@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pkisim.testing.servers.base import (
     free_port,
     log_tail,
     new_password,
+    server_folder,
     snapshot_entries,
     wait_until,
 )
@@ -60,7 +60,7 @@ class Slapd(ManagedServer):
                  base: str = DEFAULT_BASE, server_id: int | None = None,
                  password: str | None = None) -> None:
         self._own = folder is None
-        self.folder = Path(folder or tempfile.mkdtemp(prefix="pkisim-slapd-"))
+        self.folder = Path(folder) if folder is not None else server_folder("slapd")
         self.schema, self.base, self.server_id = schema, base, server_id
         self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}/"
@@ -216,7 +216,7 @@ class SlapdPair(ManagedServer):
     names = ("ds1", "ds2")
 
     def __init__(self, base: str = DEFAULT_BASE) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="pkisim-slapdpair-"))
+        self.folder = server_folder("slapdpair")
         password = new_password()
         self.servers = [Slapd(self.folder / n, base=base, server_id=i + 1, password=password)
                         for i, n in enumerate(self.names)]
