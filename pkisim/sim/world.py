@@ -5,25 +5,24 @@ start-up, the update task, health checks, CRL generation, faults.  Each of
 their directory commands costs one simulated round trip (a ``directory_latency``
 sample) and runs on the CA's replica at that simulated time.
 
-Requests are too many for a process each.  They live in the *fast lane*: a
-plain heap of ``(time, seq, code, payload)`` that one SimPy callback drains up
-to the next SimPy event (``env.peek()``), so that everything still happens in
-global time order, and the history's recording order is its time order.  The
-lane schedules a single SimPy wake-up for its next event; anything the lane
-itself starts in SimPy (a CRL generation after a revocation, DNA's on-demand
-range request) goes through :meth:`Simulation.call_at`, which also shortens
-the current drain.  A drain whose window is quiet (healthy CAs, enrollments
-only, nothing that could switch ranges, fail or crash) is computed in one go
-by :mod:`pkisim.sim.batch`, with exactly the same results;
-``Simulation(..., fast=False)`` handles every lane event one by one.
+Requests are too many for a process each.  They live in the *fast lane*
+(:class:`~pkisim.sim.lane.Lane`): a plain heap of ``(time, seq, code,
+payload)`` that one SimPy callback drains up to the next SimPy event
+(``env.peek()``), so that everything still happens in global time order, and
+the history's recording order is its time order.  Anything the lane itself
+starts in SimPy (a CRL generation after a revocation, DNA's on-demand range
+request) goes through :meth:`~pkisim.sim.lane.Lane.call_at`, which also
+shortens the current drain.  A drain whose window is quiet (healthy CAs,
+enrollments only, nothing that could switch ranges, fail or crash) is computed
+in one go by :mod:`pkisim.sim.batch`, with exactly the same results, through
+the lane's snapshot/commit API; ``Simulation(..., fast=False)`` handles every
+lane event one by one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from heapq import heappop, heappush
-from itertools import count
 from typing import Any, TypeVar
 
 import simpy
@@ -43,6 +42,7 @@ from pkisim.sim.config import Scenario
 from pkisim.sim.crl import CrlService
 from pkisim.sim.driver import SimDriver
 from pkisim.sim.faults import FaultWindow
+from pkisim.sim.lane import Lane
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
 from pkisim.sim.requests import RequestFlow
@@ -68,6 +68,7 @@ class Simulation:
         self.seeds = Seeds(self.seed)
         self.progress = progress
         self.env = simpy.Environment()
+        self.lane = Lane(self.env)
         self.tree = DogtagTree()
         self.history = History()
         self.directory = ReplicatedDirectory(scenario.directory.replicas,
@@ -86,17 +87,11 @@ class Simulation:
         self.fault_plan = fault_plan.plan(scenario, self.seeds, crl_name)
         for node in self.nodes:
             node.set_crash_times(fault_plan.crash_times(self.fault_plan, node.name))
-        # the fast lane
-        self._heap: list[tuple[float, int, int, Any]] = []
-        self._seq = count()
-        self._lane_time: float | None = None
-        self._horizon = math.inf
-        self._wake: simpy.Event | None = None
-        self._wake_time = math.inf
         self.flow = RequestFlow(self)
-        self._handlers = self.flow.handlers
-        self.batch = Batch(self) if fast else None
-        self.lane_events = 0
+        self.batch = Batch(scenario, self.flow, lane=self.lane, balancer=self.lb,
+                           nodes=self.nodes, directory=self.directory, history=self.history,
+                           recorder=self.recorder, tree=self.tree) if fast else None
+        self.lane.serve(self.flow.handlers, None if self.batch is None else self.batch.window)
         self._ran = False
 
     # ------------------------------------------------------------ lookups
@@ -105,8 +100,7 @@ class Simulation:
 
     def now(self) -> float:
         """The current simulated time (the fast lane's, while it drains)."""
-        t = self._lane_time
-        return self.env.now if t is None else t
+        return self.lane.now()
 
     def replica_down(self, name: str) -> bool:
         return name in self._down_replicas
@@ -122,50 +116,11 @@ class Simulation:
     # ------------------------------------------------------------ the fast lane
     def push(self, t: float, code: int, payload: Any) -> None:
         """Schedule a request event in the fast lane."""
-        heappush(self._heap, (t, next(self._seq), code, payload))
-        if self._lane_time is None and t < self._wake_time:
-            self._schedule_wake(t)
-
-    def _schedule_wake(self, t: float) -> None:
-        event = self.env.timeout(t - self.env.now)
-        event.callbacks.append(self._drain)
-        self._wake, self._wake_time = event, t
-
-    def _drain(self, event: simpy.Event) -> None:
-        if event is not self._wake:
-            return  # superseded by an earlier wake-up
-        self._wake, self._wake_time = None, math.inf
-        env, heap, handlers = self.env, self._heap, self._handlers
-        self._horizon = env.peek()
-        if self.batch is not None:
-            done = self.batch.window(self._horizon)
-            if done is not None:
-                self.lane_events += done
-                if heap:
-                    self._schedule_wake(heap[0][0])
-                return
-        done = 0
-        try:
-            while heap:
-                t = heap[0][0]
-                if t >= self._horizon:
-                    break
-                _, _, code, payload = heappop(heap)
-                self._lane_time = t
-                handlers[code](payload, t)
-                done += 1
-        finally:
-            self._lane_time = None
-            self.lane_events += done
-        if heap:
-            self._schedule_wake(heap[0][0])
+        self.lane.push(t, code, payload)
 
     def call_at(self, t: float, action: Callable[[], object]) -> None:
         """Run ``action`` in SimPy at time ``t >= now`` (from the lane or a process)."""
-        event = self.env.timeout(t - self.env.now)
-        event.callbacks.append(lambda _: action())
-        if t < self._horizon:
-            self._horizon = t
+        self.lane.call_at(t, action)
 
     # ------------------------------------------------------------ recording
     def record_note(self, node: CaNode, op: str, type_: str, detail: str,
