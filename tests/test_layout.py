@@ -32,10 +32,6 @@ KNOWN_CYCLES: list[frozenset[str]] = [
     # ...`` or ``import pkisim.ids.protocol as p`` in these four modules.
     frozenset({"pkisim.ids", "pkisim.ids.dna", "pkisim.ids.random_serials",
                "pkisim.ids.repository", "pkisim.ids.subsystem"}),
-    # world, faults and report import ``from pkisim.sim import ...``, which waits
-    # for pkisim/sim/__init__.py, which imports world.  Removed in this lane
-    # (sim-lane) when the SimPy components get their collaborators.
-    frozenset({"pkisim.sim", "pkisim.sim.faults", "pkisim.sim.report", "pkisim.sim.world"}),
 ]
 
 

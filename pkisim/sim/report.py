@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import pkisim.sim.metrics as m
 from pkisim.history import (
     CrlAction,
     CrlEvent,
@@ -23,7 +24,6 @@ from pkisim.history.history import Op
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.strategies import STRATEGY
-from pkisim.sim import metrics as m
 from pkisim.sim.config import DAY
 from pkisim.sim.requests import DONE
 
