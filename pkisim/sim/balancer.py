@@ -102,6 +102,17 @@ class Balancer:
             if changed:
                 self._rebuild()
 
+    # ------------------------------------------------------------ round-robin
+    @property
+    def cursor(self) -> int:
+        """The index in :attr:`pool` of the host the next round-robin pick gets."""
+        return self._next if self._next < len(self.pool) else 0
+
+    def advance(self, n: int) -> None:
+        """Move the round-robin cursor as ``n`` picks would (the pool unchanged)."""
+        if n > 0:
+            self._next = (self.cursor + n - 1) % len(self.pool) + 1
+
     # ------------------------------------------------------------ policies
     def _round_robin(self, client: int) -> CaNode | None:
         pool = self.pool
