@@ -233,6 +233,7 @@ class CaLife:
 
     def _started(self, node: CaNode) -> None:
         node.serving = True
+        self.balancer.wake()
         node.free = [self.clock()] * len(node.free)
         node.outstanding = 0
         if not node.installed:
@@ -297,6 +298,7 @@ class CaLife:
         if not node.serving and not node.installed:
             return
         node.serving = False
+        self.balancer.wake()
         node.epoch += 1
         node.outstanding = 0
         self.note(node, Op.CRASH, OpType.INFO, "host crashed")
@@ -310,6 +312,7 @@ class CaLife:
         while node.outstanding > 0:  # completions due at this very instant come first
             yield env.timeout(STOP_POLL)
         node.serving = False
+        self.balancer.wake()
         node.epoch += 1
         node.outstanding = 0
         self.note(node, Op.CRASH, OpType.INFO, "stopped")

@@ -64,8 +64,9 @@ class Simulation:
 
     ``progress`` is called with the fraction of simulated time done (about a
     hundred times a run); it never influences the results.  ``fast=False``
-    turns off the batched quiet windows (:mod:`pkisim.sim.batch`): the same
-    results, event by event (for differential testing).
+    turns off the batched quiet windows (:mod:`pkisim.sim.batch`) and steps
+    every health check (:mod:`pkisim.sim.balancer`): the same results, event by
+    event (for differential testing).
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None,
@@ -107,6 +108,7 @@ class Simulation:
                            directory=directory, history=history, recorder=recorder,
                            tree=tree) if fast else None
         lane.serve(flow.handlers, None if self.batch is None else self.batch.window)
+        self.fast = fast
         self._ran = False
 
     def node(self, name: str) -> CaNode:
@@ -172,7 +174,7 @@ class Simulation:
         except AllocationError as err:
             raise ConfigError("ca", self.scenario.name, f"topology cannot start: {err}") from None
         env = self.env
-        env.process(self.lb.health_checks(env))
+        env.process(self.lb.health_checks(env, skip_settled=self.fast))
         for fault in self.fault_plan:
             env.process(self.faults.inject(fault))
         env.process(self._sample_space())
