@@ -90,6 +90,7 @@ class Batch:
                         and scenario.load_balancer.policy == "round-robin"
                         and not flow.archival_fraction and not flow.on_demand)
         self.windows = 0  # windows computed here (for the benchmark)
+        self.batched_events = 0  # lane events those windows stood for
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
@@ -143,6 +144,7 @@ class Batch:
             return None
         plan.commit()
         self.windows += 1
+        self.batched_events += plan.events
         return plan.events
 
 
