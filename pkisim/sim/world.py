@@ -59,6 +59,11 @@ from pkisim.sim.requests import RequestFlow
 Process = Generator[simpy.Event, Any, Any]
 
 
+#: About how many requests one batched window covers at most (the lane cuts
+#: long quiet stretches into windows of this many expected arrivals).
+WINDOW_EVENTS = 512
+
+
 class Simulation:
     """One run of ``scenario``; ``seed`` overrides ``scenario.seed``.
 
@@ -107,7 +112,8 @@ class Simulation:
         self.batch = Batch(scenario, flow, lane=lane, balancer=balancer, nodes=self.nodes,
                            directory=directory, history=history, recorder=recorder,
                            tree=tree) if fast else None
-        lane.serve(flow.handlers, None if self.batch is None else self.batch.window)
+        lane.serve(flow.handlers, None if self.batch is None else self.batch.window,
+                   max_window=WINDOW_EVENTS / max(scenario.workload.total_rate, 1e-9))
         self.fast = fast
         self._ran = False
 
