@@ -30,6 +30,7 @@ from pkisim.report.figure import (
     seconds_label,
     stride,
 )
+from pkisim.report.style import new_figure, styled
 from pkisim.sim.metrics import RunResult
 
 _EVENT_STYLE = {  # claims-table event -> (marker, label)
@@ -64,12 +65,19 @@ def _hex_axis(ax: Axes, low: float, high: float) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):#x}" if v >= 0 else ""))
 
 
-def space_figure(result: RunResult) -> Figure:
+@styled
+def space_figure(result: RunResult, *, pyplot: bool = True) -> Figure:
+    """``serial-space.png``: serials per CA over the ranges held; serials left.
+
+    A :class:`~pkisim.report.style.PlotFigure` registered with pyplot (Jupyter shows
+    it, ``plt.show()`` opens it), drawn in the report's style; ``pyplot=False``: a
+    bare figure pyplot does not hold (what ``pkisim run`` writes).
+    """
     s = result.scenario
     axis = TimeAxis.for_run(s.duration, s.start_date)
     colors = ca_colors(result)
     ranged = not STRATEGY[s.strategy].full_length_random  # RSNv3 has no ranges to draw
-    fig = Figure(figsize=(12.5, 9.0 if ranged else 5.5), layout="constrained")
+    fig = new_figure((12.5, 9.0 if ranged else 5.5), pyplot=pyplot)
     axes = fig.subplots(2 if ranged else 1, 1, sharex=True, squeeze=False,
                         height_ratios=[3, 2] if ranged else [1])[:, 0]
     draw_title(fig, result, "certificate serial space over time")
