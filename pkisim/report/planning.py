@@ -35,6 +35,7 @@ from matplotlib.figure import Figure
 from pkisim.analysis.queueing import MMc, mgc_mean_wait
 from pkisim.analysis.theory import days_to_exhaustion, exhaustion_probability
 from pkisim.errors import ConfigError
+from pkisim.report.forecast import YEAR_DAYS, never_text
 from pkisim.report.style import new_figure, report_style, save_png, styled
 from pkisim.scenario import parse_rate
 from pkisim.sim.metrics import forecast_date
@@ -141,8 +142,8 @@ def plot_space_remaining(forecast: pd.DataFrame, *, duration: float, start_date:
                     (origin + exhausted_at, 0), xytext=(-6, 30), textcoords="offset points",
                     ha="right", color="#d62728", fontsize=9)
     else:
-        text = ("never at this rate" if not math.isfinite(exhausted_at)
-                else f"exhausted after the horizon: {_date_text(start, exhausted_at)}")
+        text = never_text(days_left) or \
+            f"exhausted after the horizon: {_date_text(start, exhausted_at)}"
         ax.annotate(text, (1, 1), xycoords="axes fraction", xytext=(-6, -14),
                     textcoords="offset points", ha="right", color="#d62728", fontsize=9)
     ax.axvline(origin + run_days, color="#7f7f7f", lw=0.8, ls=":")
@@ -166,7 +167,7 @@ def _iso_date(text: str, who: str) -> dt.date:
 
 
 def _date_text(start: dt.date, days: float) -> str:
-    return forecast_date(start.isoformat(), days) or f"in {days / 365:,.0f} years"
+    return forecast_date(start.isoformat(), days) or f"in {days / YEAR_DAYS:,.0f} years"
 
 
 def _run_curve(space: pd.DataFrame, kind: str, measure: str, left_at_end: float, used: float,

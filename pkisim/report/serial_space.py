@@ -30,6 +30,7 @@ from pkisim.report.figure import (
     seconds_label,
     stride,
 )
+from pkisim.report.forecast import YEAR_DAYS, never_text
 from pkisim.report.style import new_figure, styled
 from pkisim.sim.metrics import RunResult
 
@@ -249,11 +250,12 @@ def _forecast_text(result: RunResult) -> str:
     lines = ["Exhaustion forecast (serials)",
              f"used: {int(row['used']):,} ({_count(rate)} a day)",
              f"left: {_count(float(row['space']))}"]
-    if isinstance(date, str):
-        years = f" ({days / 365:.1f} years)" if days >= 365 else ""
-        lines.append(f"runs out in {days:,.0f} days{years}:\n  {date}")
+    never = never_text(days)
+    if never is not None:
+        lines.append(f"runs out: {never}")
     else:
-        lines.append("never runs out at this rate")
+        years = f" ({days / YEAR_DAYS:,.1f} years)" if days >= 365 else ""
+        lines.append(f"runs out in {days:,.0f} days{years}:\n  {date or 'after 9999-12-31'}")
     held_days = float(row["held_days"])
     if math.isfinite(held_days) and held_days < days * 0.999:
         lines.append(f"ranges held now last\n  {seconds_label(held_days * 86400)}")

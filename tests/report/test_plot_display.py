@@ -88,3 +88,18 @@ def test_a_fresh_jupyter_kernel_shows_each_figure_once_as_its_png(tmp_path, monk
     written = base64.b64decode(notebook.cells[6].outputs[0]["text"].strip())
     assert shown[2][0] == shown[3][0] == written  # the PNG pkisim writes, byte for byte
     assert all(image[:8] == b"\x89PNG\r\n\x1a\n" for images in shown for image in images)
+
+
+def test_pkisim_run_writes_its_plots_without_loading_pyplot(tmp_path) -> None:
+    script = textwrap.dedent(f"""
+        import sys
+        from pkisim.cli import main
+        status = main(["run", "scenarios/refill-race.toml", "--seed", "1", "--quiet",
+                       "--set", "duration=10m", "--out", {str(tmp_path / "run")!r}])
+        assert status == 0, status
+        assert "matplotlib.pyplot" not in sys.modules
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, env=_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
