@@ -312,7 +312,9 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
 
     ``points`` has the arrival rate (column ``x``, per second, spread over
     ``cas`` CAs) and ``mean``, ``ci_low``, ``ci_high``; with ``metric`` only
-    the rows of that sweep metric are used.  ``quantity``: ``response`` (the
+    the rows of that sweep metric are used (a sweep summary holds several
+    metrics: without ``metric`` it is an error, not every metric's mean drawn
+    as latency).  ``quantity``: ``response`` (the
     curve is ``Wq + service_mean + extra``, ``extra`` being e.g. the
     certificate store's latency) or ``wait`` (``Wq`` alone, log scale).
     ``service_cv`` is the service time's coefficient of variation: other than
@@ -333,6 +335,11 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
         raise ValueError(f"{who}: cas = {cas!r}: must be an integer >= 1")
     if not (math.isfinite(service_cv) and service_cv >= 0):
         raise ValueError(f"{who}: service_cv = {service_cv!r}: must be a finite number >= 0")
+    if metric is None and "metric" in points.columns:
+        names = sorted(map(str, points["metric"].unique()))
+        if len(names) > 1:
+            raise ValueError(f"{who}: points hold several metrics ({', '.join(names)}): "
+                             "choose the latency one with metric=")
     rows = points if metric is None else points[points["metric"] == metric]
     if rows.empty:
         raise ValueError(f"{who}: no points" + (f" for metric {metric!r}" if metric else ""))
