@@ -59,6 +59,9 @@ class UniquenessResult:
     possible_duplicates: dict[object, int] = field(default_factory=dict)
     duplicated_issuers: dict[object, tuple[str, ...]] = field(default_factory=dict)
     invoke_count: int = 0
+    #: The duplicated IDs witnesses explain first: the most repeated, then the
+    #: smallest (where the collisions began), :data:`DUPLICATES_SHOWN` at most.
+    explained: tuple[object, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -167,7 +170,7 @@ def _result(history: History, op: Op, attempted: int, acknowledged: int, infos: 
         info_count=infos, possible_duplicated_count=len(possible_by_id),
         possible_duplicates=_worst(possible_by_id),
         duplicated_issuers={i: issuers[i] for i in worst} if len(names) > 1 else {},
-        invoke_count=invokes)
+        invoke_count=invokes, explained=tuple(_first(duplicated)))
 
 
 def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
@@ -279,6 +282,11 @@ def _by_id(table: dict[tuple[int, object], int], issuer_names: tuple[str, ...]
         counts[value] = max(counts.get(value, 0), count)
         issuers.setdefault(value, []).append(issuer_names[issuer])
     return counts, {k: tuple(v) for k, v in issuers.items()}
+
+
+def _first(counts: dict[object, int]) -> list[object]:
+    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], id_key(kv[0])))
+            [:DUPLICATES_SHOWN]]
 
 
 def _worst(counts: dict[object, int]) -> dict[object, int]:

@@ -122,9 +122,10 @@ class DuplicateWitness:
 
 def explain_duplicates(history: History, result: UniquenessResult, limit: int = 10, *,
                        possible: bool = False) -> list[DuplicateWitness]:
-    """Witnesses for the first ``limit`` duplicated IDs of ``result`` (and, with
-    ``possible``, for the possible ones too)."""
-    wanted = list(result.duplicated)[:limit]
+    """Witnesses for the first ``limit`` duplicated IDs of ``result`` (the most
+    repeated, then the smallest: :attr:`UniquenessResult.explained`) and, with
+    ``possible``, for the possible ones too."""
+    wanted = list(result.explained or result.duplicated)[:limit]
     if possible:
         wanted += list(result.possible_duplicates)[:max(0, limit - len(wanted))]
     if not wanted:
