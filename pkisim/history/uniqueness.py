@@ -16,6 +16,7 @@ neighbours, and only for the rows whose low half collides compare the full
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -277,23 +278,22 @@ def _by_id(table: dict[tuple[int, object], int], issuer_names: tuple[str, ...]
            ) -> tuple[dict[object, int], dict[object, tuple[str, ...]]]:
     counts: dict[object, int] = {}
     issuers: dict[object, list[str]] = {}
-    for (issuer, value), count in sorted(table.items(), key=lambda kv: (kv[0][0],
-                                                                         id_key(kv[0][1]))):
+    for (issuer, value), count in sorted(table.items(), key=lambda kv: kv[0][0]):
         counts[value] = max(counts.get(value, 0), count)
         issuers.setdefault(value, []).append(issuer_names[issuer])
     return counts, {k: tuple(v) for k, v in issuers.items()}
 
 
 def _first(counts: dict[object, int]) -> list[object]:
-    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], id_key(kv[0])))
-            [:DUPLICATES_SHOWN]]
+    return [v for v, _ in heapq.nsmallest(DUPLICATES_SHOWN, counts.items(),
+                                          key=lambda kv: (-kv[1], id_key(kv[0])))]
 
 
 def _worst(counts: dict[object, int]) -> dict[object, int]:
     """Jepsen's sample: the :data:`DUPLICATES_SHOWN` most repeated IDs, the
     largest of equally repeated ones; shown most repeated first, then by ID."""
-    kept = sorted(counts.items(), key=lambda kv: (kv[1], id_key(kv[0])),
-                  reverse=True)[:DUPLICATES_SHOWN]
+    kept = heapq.nlargest(DUPLICATES_SHOWN, counts.items(),
+                          key=lambda kv: (kv[1], id_key(kv[0])))
     return dict(sorted(kept, key=lambda kv: (-kv[1], id_key(kv[0]))))
 
 
