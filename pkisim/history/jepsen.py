@@ -17,9 +17,9 @@ maps.  An ID is what Jepsen's checker compares: an integer, a string, a keyword,
 a UUID (``#uuid "..."``) or a vector of these (``[node counter]``, a tuple
 here).  What a hostile file cannot do: an integer ID is not negative and has at
 most :data:`MAX_ID_DIGITS` digits, an ID nests vectors at most
-:data:`MAX_ID_DEPTH` deep (the rules of :mod:`pkisim.history.formats`'s JSON
-Lines reader, kept here in :func:`_id` so that both can share one helper).
-Every problem is one :class:`HistoryFormatError` line naming the file and line.
+:data:`MAX_ID_DEPTH` deep, a line nested too deeply for the parser is an error
+(the history readers' rules for IDs, all in :func:`_id`).  Every problem is one
+:class:`HistoryFormatError` line naming the file and line.
 
 **unique-ids**: :func:`unique_ids` is the map Jepsen's ``unique-ids`` checker
 (``jepsen.checker``) returns for the same history, with Jepsen's field names,
@@ -62,7 +62,8 @@ def read_edn(path: str | Path) -> History:
         with Path(path).open(encoding="utf-8") as f:
             for line, text in enumerate(f, 1):
                 if text.strip() and not text.lstrip().startswith(";"):
-                    _operation(history, _map(edn, text, source, line), source, line)
+                    _operation(history, _map(edn, text, source, line), source, line,
+                               edn.Keyword)
     except OSError as err:
         raise HistoryFormatError(source, err.strerror or str(err)) from None
     except UnicodeDecodeError as err:
@@ -103,17 +104,18 @@ def _name(key: object) -> str:
     return text[1:] if text.startswith(":") else text
 
 
-def _operation(history: History, op: dict[str, object], source: str, line: int) -> None:
+def _operation(history: History, op: dict[str, object], source: str, line: int,
+               keyword: type) -> None:
     for name in ("process", "type", "f"):
         if name not in op:
             raise HistoryFormatError(source, "missing", line=line, key=f":{name}")
     kind = _type(op["type"], source, line)
     f = op["f"]
-    if not isinstance(f, str) and not _is_keyword(f):
+    if not isinstance(f, str | keyword):
         raise HistoryFormatError(source, "expected a keyword", line=line, key=":f", value=f)
     f = _name(f)
     process = op["process"]
-    if isinstance(process, bool) or not (isinstance(process, int | str) or _is_keyword(process)):
+    if isinstance(process, bool) or not isinstance(process, int | str | keyword):
         raise HistoryFormatError(source, "expected an integer or a keyword", line=line,
                                  key=":process", value=process)
     time = op.get("time")
@@ -138,23 +140,19 @@ def _operation(history: History, op: dict[str, object], source: str, line: int) 
             raise HistoryFormatError(source, f"an ok {f} must carry the ID it acknowledges",
                                      line=line, key=":value", value=None)
     else:
-        value = _id(value, source, line)
+        value = _id(value, source, line, keyword)
     history.issue(seconds, code, issue_op, value, kind)
 
 
 def _type(value: object, source: str, line: int) -> OpType:
-    name = _name(value) if _is_keyword(value) or isinstance(value, str) else None
+    name = _name(value)
     if name not in TYPE_NAMES:
         raise HistoryFormatError(source, "expected :invoke, :ok, :fail or :info", line=line,
                                  key=":type", value=str(value))
     return OpType(TYPE_NAMES.index(name))
 
 
-def _is_keyword(value: object) -> bool:
-    return type(value).__name__ == "Keyword" and str(value).startswith(":")
-
-
-def _id(value: object, source: str, line: int, depth: int = 0) -> object:
+def _id(value: object, source: str, line: int, keyword: type, depth: int = 0) -> object:
     """An ID as Jepsen compares it, checked against what a hostile file could
     make of it: a tuple for a vector, a :class:`Keyword` for a keyword."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -167,13 +165,13 @@ def _id(value: object, source: str, line: int, depth: int = 0) -> object:
         return value
     if isinstance(value, str | uuid.UUID):
         return value
-    if _is_keyword(value):
+    if isinstance(value, keyword):
         return Keyword(_name(value))
     if isinstance(value, Sequence) and not isinstance(value, str):  # a vector or a list
         if depth >= MAX_ID_DEPTH:
             raise HistoryFormatError(source, f"an ID nests vectors at most {MAX_ID_DEPTH} "
                                      "deep", line=line, key=":value")
-        return tuple(_id(v, source, line, depth + 1) for v in value)
+        return tuple(_id(v, source, line, keyword, depth + 1) for v in value)
     raise HistoryFormatError(source, "an ID is an integer, a string, a keyword, a UUID or a "
                              f"vector of these, not {type(value).__name__}", line=line,
                              key=":value", value=id_text(value) if value is not None else None)
