@@ -102,6 +102,10 @@ def load(path: Path) -> History:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(path, source)
+    if suffix == ".edn" or head.lstrip()[:2] in (b"{:", b"#j"):  # Jepsen's history.edn
+        from pkisim.history.jepsen import read_edn
+
+        return read_edn(path)
     if suffix in (".jsonl", ".ndjson", ".json") or head.lstrip()[:1] == b"{":
         return _read_jsonl(path, source)
     return _read_csv(path, source)
