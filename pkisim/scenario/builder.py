@@ -213,8 +213,6 @@ class _Builder:
             read_trace(file)
         except ConfigError as err:
             raise ConfigError(dotted(path), value, f"{file}: {err.reason}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(dotted(path), value, f"{file}: is not UTF-8 text") from None
         return file
 
     def load_balancer(self) -> sim.LoadBalancer:
