@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -148,20 +149,20 @@ class Executor(Protocol):
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 class _Closing:
-    """``with`` closes the backend."""
+    """``with`` closes the backend (aborting its runs when leaving on an error)."""
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(abort=kind is not None)
 
 
 class LocalExecutor(_Closing):
@@ -188,7 +189,8 @@ class ProcessExecutor(_Closing):
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload(["pkisim.analysis.executors"])
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_leave_interrupts_to_the_parent)
 
     def start(self) -> ProcessExecutor:
         """Start every process now rather than on the first chunks."""
@@ -199,14 +201,27 @@ class ProcessExecutor(_Closing):
         futures = {self.pool.submit(run_chunk, c): c for c in chunks}
         return _as_completed(futures, as_completed(futures))
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Wait for the processes to finish; with ``abort`` (an interrupt, an
+        error), stop them now."""
+        if abort:  # Python 3.14 has pool.terminate_workers(); before it, the processes
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskExecutor(_Closing):
-    """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``."""
+def _leave_interrupts_to_the_parent() -> None:
+    """In a worker: Ctrl-C (sent to the whole process group) is the parent's to
+    handle; it stops the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def __init__(self, address: str) -> None:
+
+class DaskExecutor(_Closing):
+    """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``.
+    A scheduler where no worker has joined after ``timeout`` seconds is an error
+    (``SweepError``), not a wait forever."""
+
+    def __init__(self, address: str, timeout: float = 60.0) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -217,6 +232,13 @@ class DaskExecutor(_Closing):
         except (OSError, TimeoutError, ValueError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise SweepError(f"--scheduler {address}: cannot connect: {reason}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError) as err:
+            self.client.close()
+            raise SweepError(f"--scheduler {address}: no worker joined the scheduler within "
+                             f"{timeout:g} s (start one: dask worker {address}; or give "
+                             "--scheduler-timeout)") from err
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
@@ -225,8 +247,8 @@ class DaskExecutor(_Closing):
         futures = {self.client.submit(run_chunk, c, pure=False): c for c in chunks}
         return _as_completed(futures, finished(list(futures), loop=self.client.loop))
 
-    def close(self) -> None:
-        self.client.close()
+    def close(self, abort: bool = False) -> None:
+        self.client.close()  # cancels what is still queued
 
 
 def _as_completed(futures: dict[Any, Chunk], finished: Iterable[Any]) -> Iterator[list[Outcome]]:
@@ -246,10 +268,12 @@ def _as_completed(futures: dict[Any, Chunk], finished: Iterable[Any]) -> Iterato
             future.cancel()
 
 
-def make_executor(workers: int = 1, scheduler: str | None = None) -> Executor:
-    """The backend for ``workers`` processes, or the Dask scheduler at ``scheduler``."""
+def make_executor(workers: int = 1, scheduler: str | None = None,
+                  scheduler_timeout: float = 60.0) -> Executor:
+    """The backend for ``workers`` processes, or the Dask scheduler at ``scheduler``
+    (which must have a worker within ``scheduler_timeout`` seconds)."""
     if scheduler is not None:
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, scheduler_timeout)
     if workers == 1:
         return LocalExecutor()
     return ProcessExecutor(workers)

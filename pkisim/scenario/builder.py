@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy
 from pkisim.ids.cscfg import CSCfg, load_ca
 from pkisim.ids.subsystem import master_configs, replica_strategy
-from pkisim.scenario.document import placed
+from pkisim.scenario.document import placed, read_document
 from pkisim.scenario.ids import BEGIN_END, IdEntries, id_changes, id_entries, id_error
-from pkisim.scenario.keys import KeyPath, dotted, parse_key, set_value
+from pkisim.scenario.keys import MISSING, KeyPath, dotted, parse_key, set_value, value_at
 from pkisim.scenario.values import (
     INT64,
     Converter,
@@ -83,6 +84,26 @@ def build_scenario(data: Mapping[str, Any], source: str, text: str | None, base_
         return _Builder(data, base_dir, source, strategy).scenario()
     except ConfigError as err:
         raise placed(err, data, source, text, overridden) from None
+
+
+def locate(err: ConfigError, path: str | os.PathLike[str],
+           overrides: Mapping[str, object] | None = None) -> ConfigError:
+    """``err``, about a key of the scenario in ``path`` (an estimate over budget),
+    with the file and the line of the key that set the value: a CA's
+    ``ids.serialNumberUpdateInterval`` may come from ``[defaults.ids]`` or its
+    ``cs_cfg``."""
+    source = os.fspath(path)
+    data, text = read_document(path)
+    overridden = [parse_key(str(k)) for k in overrides or {}]
+    for key, value in zip(overridden, (overrides or {}).values(), strict=True):
+        set_value(data, key, value)
+    key = parse_key(err.key)
+    candidates = [key]
+    if len(key) == 4 and key[0] == "ca" and key[2] == "ids":
+        candidates += [("defaults", "ids", key[3]), ("ca", key[1], "cs_cfg")]
+    found = next((c for c in candidates if value_at(data, c) is not MISSING), key)
+    return placed(ConfigError(dotted(found), err.value, err.reason), data, source, text,
+                  overridden)
 
 
 class _Builder:

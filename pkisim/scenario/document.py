@@ -179,6 +179,10 @@ def _key_parts(key: str) -> list[str]:
     return [p.strip("\"'") for p in re.findall(_ATOM, key)]
 
 
+class TomlSyntaxError(ConfigError):
+    """Text that is not TOML (``--set`` then takes it as a bare string)."""
+
+
 def _syntax_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigError:
     message = str(err)
     lines = text.splitlines() or [""]
@@ -187,5 +191,5 @@ def _syntax_error(err: tomllib.TOMLDecodeError, text: str, source: str) -> Confi
     else:
         number, where = len(lines), " (at the end of the file)"
     reason = re.sub(r"\s*\(at [^)]*\)$", "", message)
-    return ConfigError(*_written(text, number), f"TOML syntax error: {reason}{where}",
-                       source=source, line=number)
+    return TomlSyntaxError(*_written(text, number), f"TOML syntax error: {reason}{where}",
+                           source=source, line=number)

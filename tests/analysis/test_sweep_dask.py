@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from pkisim.analysis import SweepError, load_sweep, run_sweep
-from pkisim.cli.sweep import main_sweep
+from pkisim.cli import main
 
 distributed = pytest.importorskip("distributed", reason="the extra 'dask' is not installed")
 
@@ -33,13 +33,13 @@ strategy = ["legacy2", "random"]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, silence_logs=40) as cluster:
         dask = run_sweep(sweep, scheduler=cluster.scheduler_address, progress=False)
-        status = main_sweep([str(path), "--scheduler", cluster.scheduler_address,
+        status = main(["sweep", str(path), "--scheduler", cluster.scheduler_address,
                              "--out", str(tmp_path / "dask"), "--quiet"])
     assert status == 0, capsys.readouterr().err
     pd.testing.assert_frame_equal(pool.runs, dask.runs)
     pd.testing.assert_frame_equal(pool.summary, dask.summary)
     assert len(dask.runs) and dask.runs["point"].nunique() == 4
-    assert main_sweep([str(path), "--workers", "2", "--out", str(tmp_path / "pool"),
+    assert main(["sweep", str(path), "--workers", "2", "--out", str(tmp_path / "pool"),
                        "--quiet"]) == 0
     for name in ("runs.parquet", "summary.parquet", "summary.csv", "sweep.json"):
         assert (tmp_path / "dask" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes()

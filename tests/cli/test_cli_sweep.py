@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from sweep_files import SCENARIOS, tiny
 
-from pkisim.cli.sweep import main_sweep
+from pkisim.cli import main
 
 FILES = ("runs.parquet", "summary.parquet", "summary.csv", "sweep.json")
 
@@ -22,7 +22,7 @@ def test_the_command_writes_byte_identical_files_with_1_and_2_workers(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tiny(tmp_path)
     for workers in (1, 2):
-        status = main_sweep([str(path), "--workers", str(workers), "--out",
+        status = main(["sweep", str(path), "--workers", str(workers), "--out",
                              str(tmp_path / f"w{workers}")])
         assert status == 0
     printed = capsys.readouterr().out.splitlines()
@@ -49,7 +49,7 @@ duration = "3h"
 [grid]
 strategy = ["random", "legacy"]
 """)
-    status = main_sweep([str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"])
     out = capsys.readouterr().out
     assert status == 1
     assert "INVALID at points 1 ->" in out
@@ -62,7 +62,7 @@ strategy = ["random", "legacy"]
 
 def test_a_shipped_sweep_runs_end_to_end(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    status = main_sweep([str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
+    status = main(["sweep", str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
                          "--replications", "1", "--set", "duration=5m",
                          "--out", str(tmp_path / "lwm")])
     out = capsys.readouterr().out
@@ -92,7 +92,7 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
     notes.mkdir()
     (notes / "keep.txt").write_text("mine")
     values = {"sweep": str(tiny(tmp_path)), "notes": str(notes)}
-    status = main_sweep([a.format(**values) for a in args])
+    status = main(["sweep", *(a.format(**values) for a in args)])
     err = capsys.readouterr().err
     assert status == 2
     assert expected in err and len(err.strip().splitlines()) == 1, err
@@ -102,12 +102,12 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
 
 def test_a_previous_sweep_is_replaced_and_nothing_is_lost_on_failure(tmp_path: Path) -> None:
     path, out = tiny(tmp_path), tmp_path / "out"
-    assert main_sweep([str(path), "--out", str(out), "--quiet"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
     before = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
     assert (out / "runs.parquet").read_bytes() != before["runs.parquet"]
     after = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
     assert {name: (out / name).read_bytes() for name in FILES} == after
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.toml"]
 
@@ -116,7 +116,7 @@ def test_without_dask_a_scheduler_is_a_one_line_error(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
-    status = main_sweep([str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
+    status = main(["sweep", str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
                          "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2
