@@ -73,15 +73,16 @@ def id_number(value: object, key: str) -> int:
     """An ID as a history or export writes it: an integer (not a boolean), or
     a string of decimal digits or ``0x`` and hex digits."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(key, value, "expected an integer (or a decimal or 0x string)")
+        raise ConfigError(key, value, "expected an integer")
     if isinstance(value, int):
         return check_id(value, key)
     text = value.strip()
-    if text.startswith("-"):
+    if text.startswith("-") and text[1:].strip():
         raise ConfigError(key, value, "an ID cannot be negative")
-    if text[:2].lower() == "0x":
-        return id_digits(text[2:], 16, key, value)
-    return id_digits(text, 10, key, value)
+    base, digits = (16, text[2:]) if text[:2].lower() == "0x" else (10, text)
+    if not digits or not set(digits) <= _DIGITS[base]:
+        raise ConfigError(key, value, "expected a decimal or 0x integer")
+    return id_digits(digits, base, key, value)
 
 
 def java_int(text: str, key: str) -> int:
