@@ -29,6 +29,15 @@ def shown(value: object) -> str:
     return _SHORT.repr(value)
 
 
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character escaped: whatever a
+    file name, key, value or library message holds, an error stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 class PkisimError(Exception):
     """Base class of every error pkisim raises on purpose."""
 
@@ -50,7 +59,7 @@ class ConfigError(PkisimError, ValueError):
         where = ""
         if self.source:
             where = f"{self.source}:{self.line}: " if self.line else f"{self.source}: "
-        return f"{where}{self.key} = {shown(self.value)}: {self.reason}"
+        return one_line(f"{where}{self.key} = {shown(self.value)}: {self.reason}")
 
     def with_source(self, source: str, line: int | None = None) -> ConfigError:
         """The same error, located in a file (keeps a line already known)."""
@@ -66,7 +75,7 @@ class DirectoryError(PkisimError):
 
     def __init__(self, server: str, dn: str, reason: str) -> None:
         self.server, self.dn, self.reason = server, dn, reason
-        super().__init__(f"{server}: {dn}: {reason}")
+        super().__init__(one_line(f"{server}: {dn}: {reason}"))
 
 
 class AllocationError(PkisimError):

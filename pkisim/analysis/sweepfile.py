@@ -204,8 +204,8 @@ def check_budget(sweep: Sweep, budget: Budget, *, workers: int = 1) -> None:
     total = sum(e.events for e in estimates) * runs
     points = len(sweep.points)
     try:
-        budget.check(estimates[worst], runs=runs, prefix=f"point {worst}: ")
-        if total > budget.max_events:  # no point alone, but all of them together
+        budget.check(estimates[worst], prefix=f"point {worst}: ")  # one run alone
+        if total > budget.max_events:  # all of them together
             key, value = (("target.max_replications" if sweep.target else "replications", runs)
                           if runs >= points else ("grid", f"{points:,} points"))
             raise ConfigError(key, value, f"{points:,} points x {runs:,} runs of about "
@@ -223,7 +223,11 @@ def _path(value: object, key: str, base: Path, fail: Any) -> Path:
     if not isinstance(value, str) or not value:
         raise fail(key, value, "must be a path to a scenario file (relative to the sweep file)")
     path = Path(value) if os.path.isabs(value) else base / value
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # a name too long, a loop of links
+        raise fail(key, value, f"cannot be read: {err.strerror or err}") from None
+    if not found:
         raise fail(key, value, f"no such scenario file: {path}")
     return path
 
@@ -319,7 +323,7 @@ def _culprit(err: ConfigError, settings: Mapping[str, Any]) -> str:
     return err.key
 
 
-def _metrics(value: object, fail: Any) -> tuple[str, ...] | None:
+def _metrics(value: object, fail: Any, key: str = "metrics") -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
@@ -328,8 +332,8 @@ def _metrics(value: object, fail: Any) -> tuple[str, ...] | None:
     for metric in value:
         head = metric.split(".")[0]
         if not any(fnmatch.fnmatchcase(s, head) for s in METRIC_SECTIONS):
-            raise fail("metrics", metric, "is not a metric: names start with one of "
-                                          + ", ".join(METRIC_SECTIONS))
+            raise fail(key, metric, "is not a metric: names start with one of "
+                                    + ", ".join(METRIC_SECTIONS))
     return tuple(value)
 
 
@@ -344,15 +348,16 @@ def _target(table: object, metrics: tuple[str, ...] | None, replications: int,
         raise fail(f"target.{unknown[0]}", table[unknown[0]],
                    f"unknown key; expected one of {sorted(_TARGET)}")
     metric = table.get("metric")
-    if not isinstance(metric, str) or _metrics([metric], fail) is None:
+    if not isinstance(metric, str) or _metrics([metric], fail, "target.metric") is None:
         raise fail("target.metric", metric, "must be a metric name, e.g. 'latency.enroll.p95'")
     if any(c in metric for c in "*?["):
         raise fail("target.metric", metric, "must be one metric, not a pattern")
     if not selects(metrics, metric):
         raise fail("target.metric", metric, "is not among the sweep's metrics")
     width = table.get("half_width")
-    if not isinstance(width, int | float) or isinstance(width, bool) or not width > 0:
-        raise fail("target.half_width", width, "must be a number > 0")
+    if not isinstance(width, int | float) or isinstance(width, bool) or \
+            not 0 < width < math.inf:
+        raise fail("target.half_width", width, "must be a finite number > 0")
     relative = table.get("relative", False)
     if not isinstance(relative, bool):
         raise fail("target.relative", relative, "must be true or false")

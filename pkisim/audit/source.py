@@ -255,15 +255,18 @@ def _range(entry: LdifEntry, kind: IdKind, family: str, conflict: str | None) ->
 
 
 def _time(entry: LdifEntry) -> float | None:
+    """When the record was created: ``dateOfCreate``, else ``createTimestamp``
+    (both must be times when present)."""
+    times = []
     for name in ("dateofcreate", "createtimestamp"):
         value = entry.first(name)
         if value is not None:
             try:
-                return generalized_time(value)
+                times.append(generalized_time(value))
             except ValueError:
                 raise entry.error(name, value, "is not an LDAP generalized time "
                                   "(YYYYMMDDHHMMSSZ)") from None
-    return None
+    return times[0] if times else None
 
 
 # ---------------------------------------------------------------- the two sources

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from pkisim.errors import ConfigError, PkisimError
+from pkisim.errors import ConfigError, PkisimError, one_line
 
 if TYPE_CHECKING:
     from pkisim.scenario.estimate import Budget
@@ -53,15 +53,6 @@ class OneLineParser(argparse.ArgumentParser):
                              " (not shown)")
             message = prefix + " ".join(names)
         self.exit(EXIT_ERROR, one_line(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
-
-
-def one_line(text: str) -> str:
-    """``text`` with every line break and control character escaped: whatever a
-    file name, key or value holds, an error stays on one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
 
 
 def fail(message: object, status: int = EXIT_ERROR) -> int:

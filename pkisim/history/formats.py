@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pkisim.errors import ConfigError, PkisimError, shown
+from pkisim.errors import ConfigError, PkisimError, one_line, shown
 from pkisim.history.history import (
     EVENT_INT_FIELDS,
     KIND_NAMES,
@@ -87,7 +87,7 @@ class HistoryFormatError(PkisimError, ValueError):
         where = f"{source}:{line}" if line is not None else source
         what = "" if key is None else (f"{key}: " if value is _MISSING else
                                        f"{key} = {shown(value)}: ")
-        super().__init__(f"{where}: {what}{reason}")
+        super().__init__(one_line(f"{where}: {what}{reason.strip()}"))
 
 
 # -- dispatch -------------------------------------------------------------------

@@ -288,18 +288,18 @@ def _fsync_directory(directory: Path) -> None:
 def check_replaceable(path: Path, marker: str = "summary.json") -> None:
     """Raise :class:`OutputError` unless ``path`` is absent, an empty directory
     or a previous pkisim output (it has the file ``marker``)."""
-    if path.is_symlink():
-        raise OutputError(f"{path}: is a symbolic link; give the directory itself")
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise OutputError(f"{path}: exists and is not a directory; refusing to replace it")
-    if (path / marker).is_file():
-        return
     try:
+        if path.is_symlink():
+            raise OutputError(f"{path}: is a symbolic link; give the directory itself")
+        if not path.exists():
+            return
+        if not path.is_dir():
+            raise OutputError(f"{path}: exists and is not a directory; refusing to replace it")
+        if (path / marker).is_file():
+            return
         empty = next(path.iterdir(), None) is None
-    except OSError as err:
-        raise OutputError(f"{path}: cannot read: {err.strerror or err}") from None
+    except OSError as err:  # a name too long, no permission, a loop of links
+        raise OutputError(f"{path}: cannot use it: {err.strerror or err}") from None
     if not empty:
         raise OutputError(f"{path}: exists and is not a pkisim output (no {marker}); "
                           "refusing to replace it: choose another --out")

@@ -400,7 +400,11 @@ class _Builder:
         value = table.require("cs_cfg", string)
         key = dotted(table.at("cs_cfg"))
         file = self.base_dir / value
-        if not file.is_file():
+        try:
+            found = file.is_file()
+        except OSError as err:  # a name too long, a loop of links
+            raise ConfigError(key, value, f"cannot be read: {err.strerror or err}") from None
+        if not found:
             raise ConfigError(key, value, f"no such file: {file}")
         try:
             configs = load_ca(CSCfg.read(file))

@@ -163,10 +163,22 @@ def distribution(base: Distribution) -> Converter[Distribution]:
         table = Table(value, path, ("kind", "mean", "cv", "low", "high"))
         return Distribution(kind=table.get("kind", string, base.kind),  # type: ignore[arg-type]
                             mean=table.get("mean", duration, base.mean),
-                            cv=table.get("cv", number, base.cv),
+                            cv=table.get("cv", coefficient_of_variation, base.cv),
                             low=table.get("low", duration, base.low),
                             high=table.get("high", duration, base.high), key=key)
     return convert
+
+
+#: The largest coefficient of variation of a lognormal service time (its variance
+#: is (cv * mean)**2: far beyond any real CA, and still a finite float).
+MAX_CV = 1000.0
+
+
+def coefficient_of_variation(value: object, path: KeyPath) -> float:
+    cv = number(value, path)
+    if not 0 < cv <= MAX_CV:
+        raise ConfigError(dotted(path), value, f"must be > 0 and at most {MAX_CV:g}")
+    return cv
 
 
 def check_known(name: object, names: Collection[str], path: KeyPath, what: str) -> None:

@@ -142,7 +142,7 @@ def test_no_grid_no_points_is_one_point_of_the_scenario_as_written() -> None:
     ({"overrides": {"seed": 3}}, "overrides.seed = 3: cannot be set here"),
     ({"metrics": []}, "metrics = []: must be a non-empty list"),
     ({"metrics": ["latncy.enroll.p95"]}, "metrics = 'latncy.enroll.p95': is not a metric"),
-    ({"target": {"metric": "issued"}}, "target.half_width = None: must be a number > 0"),
+    ({"target": {"metric": "issued"}}, "target.half_width = None: must be a finite number > 0"),
     ({"metrics": ["issued"], "target": {"metric": "claims", "half_width": 1}},
      "target.metric = 'claims': is not among the sweep's metrics"),
     ({"target": {"metric": "latency.*", "half_width": 1}}, "must be one metric, not a pattern"),
