@@ -78,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``pkisim run`` with its parsed arguments; returns the exit status.
     Bad input raises a one-line :class:`PkisimError`; an interrupt or a failure
     after the run started discards the staged report and leaves any previous one."""
-    overrides = parse_overrides(args.overrides)
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ConfigError as err:
+        raise err.with_source("pkisim run") from None
     scenario = load_scenario(args.scenario, overrides=overrides, strategy=args.strategy)
     if args.seed is not None:
         scenario = dataclasses.replace(scenario, seed=args.seed)

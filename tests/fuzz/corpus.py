@@ -286,7 +286,7 @@ def override_cases(rng: random.Random) -> list[Case]:
     values = ["9" * 5000, "[" * 1200 + "]" * 1200, "-1", "nan", "{a = 1}", "x\ny", "1e300",
               "'" + "9" * 400 + "s'"]
     return [Case("--set", f"--set {k}={v[:12]}...", run_args("s.toml", "--set", f"{k}={v}"),
-                 files, "any", key=k) for k in keys for v in values]
+                 files, "any", key=k, file="") for k in keys for v in values]
 
 
 def sweep_cases(rng: random.Random) -> list[Case]:
