@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -50,3 +51,20 @@ def test_an_unreachable_scheduler_is_one_line() -> None:
                        "strategies.toml")
     with pytest.raises(SweepError, match=r"^--scheduler tcp://127\.0\.0\.1:9: cannot connect"):
         run_sweep(sweep, scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+def test_a_scheduler_without_workers_fails_after_the_timeout(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(f"scenario = {STEADY!r}\n[overrides]\nduration = \"10m\"\n")
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None,
+                                  silence_logs=40) as cluster:
+        start = time.monotonic()
+        status = main(["sweep", str(path), "--scheduler", cluster.scheduler_address,
+                       "--scheduler-timeout", "2", "--out", str(tmp_path / "out"), "--quiet"])
+        waited = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1, err
+    assert f"--scheduler {cluster.scheduler_address}: no worker joined the scheduler within 2 s" \
+        in err
+    assert 2 <= waited < 30 and not (tmp_path / "out").exists()
