@@ -31,10 +31,8 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -46,6 +44,7 @@ import pyarrow.parquet as pq
 
 import pkisim
 from pkisim.errors import PkisimError
+from pkisim.interrupts import deferred
 
 try:
     import fcntl
@@ -112,7 +111,7 @@ class Staging:
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)  # private until now
         try:
-            with _signals_wait():
+            with deferred():  # SIGINT and SIGTERM after the commit
                 if dest.exists() and exchange(self.path, dest):
                     shutil.rmtree(self.path, ignore_errors=True)  # now the old report
                 else:
@@ -260,20 +259,6 @@ def exchange(a: Path, b: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
         return False  # no such system call, or a file system without exchange
     raise OSError(code, os.strerror(code), str(b))
-
-
-@contextmanager
-def _signals_wait() -> Iterator[None]:
-    """SIGINT and SIGTERM are delivered after the block, not inside it."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    blocked = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _fsync_directory(directory: Path) -> None:

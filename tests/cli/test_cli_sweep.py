@@ -4,7 +4,11 @@ naming the invalid points, one-line errors, and a previous sweep never lost."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -123,3 +127,44 @@ def test_without_dask_a_scheduler_is_a_one_line_error(tmp_path: Path,
     assert err == ("--scheduler tcp://127.0.0.1:8786: Dask is not installed; "
                    "pip install 'pkisim[dask]'\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_sweep_stops_its_workers_and_writes_nothing(tmp_path: Path,
+                                                                   sig: signal.Signals) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'scenario = "{SCENARIOS / "steady-state.toml"}"\nreplications = 8\n'
+                    '[grid]\n"workload.enroll_rate" = ["20000/day", "40000/day"]\n')
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pkisim.cli", "sweep", str(path), "--workers", "2", "--out",
+         str(tmp_path / "out"), "--quiet"], env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(_descendants(process.pid)) < 2:  # the pool's worker processes run
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _descendants(process.pid)
+    time.sleep(0.5)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + sig, err
+    assert err == f"pkisim sweep: interrupted by {sig.name}\n"
+    assert not (tmp_path / "out").exists()
+    time.sleep(0.5)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]] == []
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        out += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return [p for p in out if p != pid]
