@@ -10,6 +10,33 @@ outcomes a simulation records, not bugs.
 
 from __future__ import annotations
 
+import reprlib
+
+#: The most characters of a value an error message shows.
+SHOWN = 100
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = SHOWN
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxtuple = 3, 8, 8, 8
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message, short and safe: a 5,000-digit
+    number, a megabyte string or a list nested 1,000 deep is cut (``...``)."""
+    if isinstance(value, int) and value.bit_length() > 4 * SHOWN:  # repr refuses 4300 digits
+        return f"<an integer of {value.bit_length():,} bits>"
+    if isinstance(value, str) and len(value) > SHOWN:
+        return f"{value[:SHOWN - 20]!r}... ({len(value):,} characters)"
+    return _SHORT.repr(value)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character escaped: whatever a
+    file name, key, value or library message holds, an error stays on one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
 
 class PkisimError(Exception):
     """Base class of every error pkisim raises on purpose."""
@@ -32,7 +59,7 @@ class ConfigError(PkisimError, ValueError):
         where = ""
         if self.source:
             where = f"{self.source}:{self.line}: " if self.line else f"{self.source}: "
-        return f"{where}{self.key} = {self.value!r}: {self.reason}"
+        return one_line(f"{where}{self.key} = {shown(self.value)}: {self.reason}")
 
     def with_source(self, source: str, line: int | None = None) -> ConfigError:
         """The same error, located in a file (keeps a line already known)."""
@@ -48,7 +75,7 @@ class DirectoryError(PkisimError):
 
     def __init__(self, server: str, dn: str, reason: str) -> None:
         self.server, self.dn, self.reason = server, dn, reason
-        super().__init__(f"{server}: {dn}: {reason}")
+        super().__init__(one_line(f"{server}: {dn}: {reason}"))
 
 
 class AllocationError(PkisimError):

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 from pkisim.analysis.sweepfile import selects
 from pkisim.errors import PkisimError
+from pkisim.interrupts import deferred
 from pkisim.sim import Scenario, simulate
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "Outcome", "ProcessExecutor",
@@ -173,20 +175,20 @@ class Executor(Protocol):
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 class _Closing:
-    """``with`` closes the backend."""
+    """``with`` closes the backend (aborting its runs when leaving on an error)."""
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        self.close(abort=kind is not None)
 
 
 class LocalExecutor(_Closing):
@@ -212,26 +214,65 @@ class ProcessExecutor(_Closing):
             else "spawn"
         context = multiprocessing.get_context(method)
         if method == "forkserver":
-            context.set_forkserver_preload(["pkisim.analysis.executors"])
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            context.set_forkserver_preload(["pkisim.analysis.worker", "pkisim.analysis.executors"])
+            _start_forkserver()
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_leave_interrupts_to_the_parent)
+        self.start()
 
     def start(self) -> ProcessExecutor:
-        """Start every process now rather than on the first chunks."""
-        list(self.pool.map(_ready, range(self.workers * 2)))
+        """Start every process now rather than on the first chunks; SIGINT and
+        SIGTERM wait until they all run (then :meth:`close` can stop them all)."""
+        with deferred():
+            list(self.pool.map(_ready, range(self.workers * 2)))
         return self
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
         futures = {self.pool.submit(run_chunk, c): c for c in chunks}
-        return _as_completed(futures, as_completed(futures))
+        return _as_completed(futures, lambda pending: wait(pending, timeout=_POLL,
+                                                           return_when=FIRST_COMPLETED)[0])
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Wait for the processes to finish; with ``abort`` (an interrupt, an
+        error), stop them now."""
+        if abort:  # Python 3.14 has pool.terminate_workers(); before it, the processes
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                process.terminate()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskExecutor(_Closing):
-    """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``."""
+def _start_forkserver() -> None:
+    """Start the forkserver with SIGINT and SIGTERM blocked: it inherits the
+    mask, so a Ctrl-C to the process group waits while it starts, until its
+    first import (:mod:`pkisim.analysis.worker`) ignores SIGINT and unblocks
+    both.  Here, the signals wait the few milliseconds of the spawn."""
+    from multiprocessing import forkserver, resource_tracker
 
-    def __init__(self, address: str) -> None:
+    # Started first: starting it unblocks SIGINT and SIGTERM (it blocks them itself).
+    resource_tracker.ensure_running()
+    if not hasattr(signal, "pthread_sigmask"):
+        forkserver.ensure_running()
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """In a worker: Ctrl-C (sent to the whole process group) is the parent's to
+    handle; it stops the workers (forked by a forkserver, a worker ignores it
+    from birth: :mod:`pkisim.analysis.worker`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class DaskExecutor(_Closing):
+    """The runs on a Dask cluster (``tcp://host:8786``); needs the extra ``dask``.
+    A scheduler where no worker has joined after ``timeout`` seconds is an error
+    (``SweepError``), not a wait forever."""
+
+    def __init__(self, address: str, timeout: float = 60.0) -> None:
         try:
             from distributed import Client
         except ImportError:
@@ -242,39 +283,66 @@ class DaskExecutor(_Closing):
         except (OSError, TimeoutError, ValueError) as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise SweepError(f"--scheduler {address}: cannot connect: {reason}") from None
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError) as err:
+            self.client.close()
+            raise SweepError(f"--scheduler {address}: no worker joined the scheduler within "
+                             f"{timeout:g} s (start one: dask worker {address}; or give "
+                             "--scheduler-timeout)") from err
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
-        from distributed import as_completed as finished
+        import distributed
+
+        def done(pending: set[Any]) -> set[Any]:
+            try:
+                return distributed.wait(list(pending), timeout=_POLL,
+                                        return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                return set()
 
         futures = {self.client.submit(run_chunk, c, pure=False): c for c in chunks}
-        return _as_completed(futures, finished(list(futures), loop=self.client.loop))
+        return _as_completed(futures, done)
 
-    def close(self) -> None:
-        self.client.close()
+    def close(self, abort: bool = False) -> None:
+        self.client.close()  # cancels what is still queued
 
 
-def _as_completed(futures: dict[Any, Chunk], finished: Iterable[Any]) -> Iterator[list[Outcome]]:
-    """Outcomes of ``futures`` in the order ``finished`` yields them; a broken
-    worker raises :class:`SweepError` naming its runs; leaving early cancels the rest."""
+#: How long the main thread waits for runs at a time: a signal delivered to another
+#: thread is handled (in the main thread) at the latest this much later.
+_POLL = 0.25
+
+
+def _as_completed(futures: dict[Any, Chunk],
+                  done: Callable[[set[Any]], set[Any]]) -> Iterator[list[Outcome]]:
+    """Outcomes of ``futures`` as they finish (``done`` waits a moment and returns
+    the finished ones); a broken worker raises :class:`SweepError` naming its runs;
+    leaving early cancels the rest."""
+    pending = set(futures)
     try:
-        for future in finished:
-            try:
-                yield future.result()
-            except Exception as err:
-                runs = ", ".join(f"point {t.point} replication {t.replication}"
-                                 for t in futures[future][1])
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-                raise SweepError(f"a worker failed running {runs}: {reason}") from None
+        while pending:
+            finished = done(pending)
+            pending -= finished
+            for future in finished:
+                try:
+                    yield future.result()
+                except Exception as err:
+                    runs = ", ".join(f"point {t.point} replication {t.replication}"
+                                     for t in futures[future][1])
+                    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                    raise SweepError(f"a worker failed running {runs}: {reason}") from None
     finally:
         for future in futures:
             future.cancel()
 
 
-def make_executor(workers: int = 1, scheduler: str | None = None) -> Executor:
-    """The backend for ``workers`` processes, or the Dask scheduler at ``scheduler``."""
+def make_executor(workers: int = 1, scheduler: str | None = None,
+                  scheduler_timeout: float = 60.0) -> Executor:
+    """The backend for ``workers`` processes, or the Dask scheduler at ``scheduler``
+    (which must have a worker within ``scheduler_timeout`` seconds)."""
     if scheduler is not None:
-        return DaskExecutor(scheduler)
+        return DaskExecutor(scheduler, scheduler_timeout)
     if workers == 1:
         return LocalExecutor()
     return ProcessExecutor(workers)

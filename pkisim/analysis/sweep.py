@@ -54,23 +54,28 @@ def run_seed(root: int, point: int, replication: int) -> int:
 
 
 def run_sweep(sweep: Sweep, *, workers: int = 1, scheduler: str | None = None,
-              progress: bool = True, executor: Executor | None = None) -> SweepResult:
+              scheduler_timeout: float = 60.0, progress: bool = True,
+              executor: Executor | None = None) -> SweepResult:
     """Run every point ``sweep.replications`` times (more when a target asks).
 
     ``workers`` processes (1: in this process), or the Dask scheduler at
-    ``scheduler``, or an ``executor`` you keep across sweeps
+    ``scheduler`` (an error if no worker joins it within ``scheduler_timeout``
+    seconds), or an ``executor`` you keep across sweeps
     (:class:`~pkisim.analysis.executors.ProcessExecutor`).  ``progress`` shows a
-    bar on stderr when it is a terminal.  Raises :class:`SweepError` when a run fails.
+    bar on stderr when it is a terminal.  Raises :class:`SweepError` when a run
+    fails; leaving on an error or an interrupt stops the runs of a backend made here.
     """
     own = executor is None
-    backend = make_executor(workers, scheduler) if executor is None else executor
+    backend = make_executor(workers, scheduler, scheduler_timeout) if own else executor
     bar = _Bar(enabled=progress)
+    finished = False
     try:
         outcomes = _replicate(sweep, backend, bar)
+        finished = True
     finally:
         bar.close()
         if own:
-            backend.close()
+            backend.close(abort=not finished)
     return SweepResult.from_outcomes(sweep, outcomes)
 
 

@@ -28,8 +28,10 @@ Parameter keys are the scenario's dotted keys (``load_scenario``'s overrides);
 ``strategy`` is the allocation strategy of every CA and ``scenario`` another
 scenario file.  With both ``[grid]`` and ``[[points]]`` each listed point is
 combined with every grid combination.  Every point is validated when the file
-is loaded; an error is one line naming the sweep file, the key and the value,
-and the scenario's own error.  The keys are documented in
+is loaded (a sweep of more than :data:`MAX_POINTS` is refused before any is);
+an error is one line naming the sweep file, the key and the value, and the
+scenario's own error.  :func:`check_budget` refuses a sweep whose runs together
+would be too much work (:mod:`pkisim.scenario.estimate`).  The keys are documented in
 ``scenarios/sweeps/README.md``.
 """
 
@@ -37,8 +39,8 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +48,16 @@ from typing import Any
 
 from pkisim.errors import ConfigError
 from pkisim.scenario import load_scenario
+from pkisim.scenario.document import read_document
+from pkisim.scenario.estimate import Budget, amount, estimate
 from pkisim.sim import Scenario
 
-__all__ = ["METRIC_SECTIONS", "Point", "Sweep", "Target", "load_sweep", "sweep_from_dict"]
+__all__ = ["MAX_POINTS", "METRIC_SECTIONS", "Point", "Sweep", "Target", "check_budget",
+           "load_sweep", "sweep_from_dict"]
+
+#: The most points a sweep file may ask for (``--max-points``): each is a scenario built.
+MAX_POINTS = 10_000
+_MAX_SEED = 2**63 - 1
 
 _TOP = {"scenario", "replications", "seed", "metrics", "overrides", "grid", "points", "target"}
 _TARGET = {"metric", "half_width", "relative", "max_replications", "batch"}
@@ -125,23 +134,17 @@ def selects(patterns: tuple[str, ...] | None, metric: str) -> bool:
 
 
 def load_sweep(path: str | os.PathLike[str], *, overrides: Mapping[str, object] | None = None,
-               replications: int | None = None, seed: int | None = None) -> Sweep:
+               replications: int | None = None, seed: int | None = None,
+               max_points: int = MAX_POINTS) -> Sweep:
     """Read and validate the sweep file ``path``.
 
     ``overrides`` are added to the file's ``[overrides]`` (the CLI's ``--set``);
-    ``replications`` and ``seed`` replace the file's.  Raises :class:`ConfigError`.
+    ``replications`` and ``seed`` replace the file's.  A sweep of more than
+    ``max_points`` points is refused before any point is built.  Raises
+    :class:`ConfigError`.
     """
     source = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.loads(f.read().decode("utf-8"))
-    except OSError as err:
-        raise ConfigError("file", source, f"cannot be read: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError("file", source, f"is not UTF-8 text (byte {err.start})") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError("file", source, f"is not valid TOML: {err}") from None
-    data = dict(data)
+    data, _ = read_document(path)  # the scenario files' reader: the same limits and lines
     if overrides:
         data["overrides"] = {**_flat(data.get("overrides", {}), "overrides", source),
                              **overrides}
@@ -149,11 +152,11 @@ def load_sweep(path: str | os.PathLike[str], *, overrides: Mapping[str, object] 
         data["replications"] = replications
     if seed is not None:
         data["seed"] = seed
-    return sweep_from_dict(data, source, base_dir=Path(source).parent)
+    return sweep_from_dict(data, source, base_dir=Path(source).parent, max_points=max_points)
 
 
 def sweep_from_dict(data: Mapping[str, Any], source: str = "<dict>", *,
-                    base_dir: str | os.PathLike[str] = ".") -> Sweep:
+                    base_dir: str | os.PathLike[str] = ".", max_points: int = MAX_POINTS) -> Sweep:
     """The sweep that ``data`` (a parsed sweep file) describes; relative
     scenario paths are relative to ``base_dir``."""
     base = Path(base_dir)
@@ -169,15 +172,15 @@ def sweep_from_dict(data: Mapping[str, Any], source: str = "<dict>", *,
     scenario_file = _path(data["scenario"], "scenario", base, fail)
     replications = _count(data.get("replications", 1), "replications", fail)
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise fail("seed", seed, "must be an integer >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_SEED:
+        raise fail("seed", seed, "must be an integer from 0 to 2**63 - 1")
     metrics = _metrics(data.get("metrics"), fail)
     fixed = _flat(data.get("overrides", {}), "overrides", source)
     for key in ("scenario", "seed"):
         if key in fixed:
             raise fail(f"overrides.{key}", fixed[key], "cannot be set here (a top-level key "
                                                        "of the sweep file)")
-    combos = _combinations(data, source, fail)
+    combos = _combinations(data, source, fail, max_points)
     parameters = tuple(dict.fromkeys(k for combo in combos for k in combo))
     clash = [k for k in parameters if k in fixed]
     if clash:
@@ -189,11 +192,42 @@ def sweep_from_dict(data: Mapping[str, Any], source: str = "<dict>", *,
                  tuple(fixed.items()))
 
 
+def check_budget(sweep: Sweep, budget: Budget, *, workers: int = 1) -> None:
+    """Refuse a sweep whose runs together are estimated over ``budget``'s events
+    (every replication a ``[target]`` may add counted), or whose runs, ``workers``
+    at a time, over its memory: one line naming the sweep file, the point or
+    key that makes it huge, and the option that allows it."""
+    runs = sweep.target.max_replications if sweep.target else sweep.replications
+    estimates = [estimate(p.scenario) for p in sweep.points]
+    worst = max(range(len(estimates)), key=lambda i: estimates[i].events)
+    heaviest = max(range(len(estimates)), key=lambda i: estimates[i].memory)
+    total = sum(e.events for e in estimates) * runs
+    points = len(sweep.points)
+    try:
+        budget.check(estimates[worst], prefix=f"point {worst}: ")  # one run alone
+        if total > budget.max_events:  # all of them together
+            key, value = (("target.max_replications" if sweep.target else "replications", runs)
+                          if runs >= points else ("grid", f"{points:,} points"))
+            raise ConfigError(key, value, f"{points:,} points x {runs:,} runs of about "
+                              f"{amount(total / runs / points)} events each: about "
+                              f"{amount(total)} events, over the limit of "
+                              f"{amount(budget.max_events)}: allow it with --max-events "
+                              f"{amount(total * 1.1)}")
+        budget.check(estimates[heaviest], at_once=min(workers, runs * points),
+                     prefix=f"point {heaviest}: ")
+    except ConfigError as err:
+        raise err.with_source(sweep.source) from None
+
+
 def _path(value: object, key: str, base: Path, fail: Any) -> Path:
     if not isinstance(value, str) or not value:
         raise fail(key, value, "must be a path to a scenario file (relative to the sweep file)")
     path = Path(value) if os.path.isabs(value) else base / value
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError as err:  # a name too long, a loop of links
+        raise fail(key, value, f"cannot be read: {err.strerror or err}") from None
+    if not found:
         raise fail(key, value, f"no such scenario file: {path}")
     return path
 
@@ -219,19 +253,30 @@ def _flat(table: object, key: str, source: str) -> dict[str, Any]:
     return out
 
 
-def _combinations(data: Mapping[str, Any], source: str, fail: Any) -> list[dict[str, Any]]:
+def _combinations(data: Mapping[str, Any], source: str, fail: Any,
+                  max_points: int) -> list[dict[str, Any]]:
     grid = _flat(data.get("grid", {}), "grid", source)
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise fail(f"grid.{key}", values, "must be a non-empty list of values")
         _parameter(key, f"grid.{key}", values, fail)
-    rows = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     listed = data.get("points")
+    if listed is not None and (not isinstance(listed, list) or not listed or
+                               not all(isinstance(p, Mapping) for p in listed)):
+        raise fail("points", listed, "must be a non-empty array of tables ([[points]])")
+    count = math.prod(len(v) for v in grid.values()) * len(listed or [None])
+    if count > max_points:  # before a single point is built
+        widest = max(grid, key=lambda k: len(grid[k]), default=None)
+        key = f"grid.{widest}" if widest is not None else "points"
+        value = grid[widest] if widest is not None else listed
+        sizes = " x ".join(str(len(v)) for v in grid.values())
+        if listed:
+            sizes = f"{sizes} x {len(listed)} listed" if grid else f"{len(listed)} listed"
+        raise fail(key, value, f"the sweep has {count:,} points ({sizes}), over the limit of "
+                               f"{max_points:,}: allow it with --max-points {count}")
+    rows = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     if listed is None:
         return rows
-    if not isinstance(listed, list) or not listed or \
-            not all(isinstance(p, Mapping) for p in listed):
-        raise fail("points", listed, "must be a non-empty array of tables ([[points]])")
     combos = []
     for n, table in enumerate(listed):
         point = _flat(table, f"points[{n}]", source)
@@ -278,7 +323,7 @@ def _culprit(err: ConfigError, settings: Mapping[str, Any]) -> str:
     return err.key
 
 
-def _metrics(value: object, fail: Any) -> tuple[str, ...] | None:
+def _metrics(value: object, fail: Any, key: str = "metrics") -> tuple[str, ...] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
@@ -287,8 +332,8 @@ def _metrics(value: object, fail: Any) -> tuple[str, ...] | None:
     for metric in value:
         head = metric.split(".")[0]
         if not any(fnmatch.fnmatchcase(s, head) for s in METRIC_SECTIONS):
-            raise fail("metrics", metric, "is not a metric: names start with one of "
-                                          + ", ".join(METRIC_SECTIONS))
+            raise fail(key, metric, "is not a metric: names start with one of "
+                                    + ", ".join(METRIC_SECTIONS))
     return tuple(value)
 
 
@@ -303,15 +348,16 @@ def _target(table: object, metrics: tuple[str, ...] | None, replications: int,
         raise fail(f"target.{unknown[0]}", table[unknown[0]],
                    f"unknown key; expected one of {sorted(_TARGET)}")
     metric = table.get("metric")
-    if not isinstance(metric, str) or _metrics([metric], fail) is None:
+    if not isinstance(metric, str) or _metrics([metric], fail, "target.metric") is None:
         raise fail("target.metric", metric, "must be a metric name, e.g. 'latency.enroll.p95'")
     if any(c in metric for c in "*?["):
         raise fail("target.metric", metric, "must be one metric, not a pattern")
     if not selects(metrics, metric):
         raise fail("target.metric", metric, "is not among the sweep's metrics")
     width = table.get("half_width")
-    if not isinstance(width, int | float) or isinstance(width, bool) or not width > 0:
-        raise fail("target.half_width", width, "must be a number > 0")
+    if not isinstance(width, int | float) or isinstance(width, bool) or \
+            not 0 < width < math.inf:
+        raise fail("target.half_width", width, "must be a finite number > 0")
     relative = table.get("relative", False)
     if not isinstance(relative, bool):
         raise fail("target.relative", relative, "must be true or false")

@@ -15,13 +15,14 @@ from pkisim.audit.model import (
                                 Finding,
                                 Issued,
                                 RangeRecord,
+                                UnknownAttribute,
 )
 from pkisim.audit.report import AuditReport, audit
 from pkisim.audit.source import load_cas, read_ldif_deployment, read_live, reconstruct
 
 __all__ = [
     "AuditReport", "CaConfig", "ConflictEntry", "Counter", "Deployment", "Finding", "Forecast",
-    "ForecastOptions", "Issued", "LdifEntry", "RangeRecord", "audit", "forecast", "load_cas",
-    "parse_ldif", "read_ldif", "read_ldif_deployment", "read_live", "reconstruct",
-    "scenario_data", "to_toml",
+    "ForecastOptions", "Issued", "LdifEntry", "RangeRecord", "UnknownAttribute", "audit",
+    "forecast", "load_cas", "parse_ldif", "read_ldif", "read_ldif_deployment", "read_live",
+    "reconstruct", "scenario_data", "to_toml",
 ]

@@ -12,7 +12,9 @@
   known range) or the master's initial range explains;
 * ``duplicate-serial`` / ``serial-outside-ranges``: a number with two records, or a record
   outside every known range (not checked when a CS.cfg selects random IDs: RSNv3);
-* ``ssnv1-gap`` (note): numbers SSNv1's hex/decimal reinterpretation skips between claims.
+* ``ssnv1-gap`` (note): numbers SSNv1's hex/decimal reinterpretation skips between claims;
+* ``unknown-attribute`` (note): an attribute outside Dogtag's schema on Dogtag's entries,
+  once per attribute (another Dogtag version's, a local extension): not read.
 """
 
 from __future__ import annotations
@@ -57,10 +59,20 @@ def check_ranges(dep: Deployment) -> list[Finding]:
     out += _cscfg_explained(dep)
     out += _issued(dep)
     out += _ssnv1_gaps(dep)
+    out += _unknown_attributes(dep)
     return out
 
 
 # ---------------------------------------------------------------- the directory
+def _unknown_attributes(dep: Deployment) -> Iterator[Finding]:
+    for attribute in dep.unknown:
+        entries = "entry" if attribute.count == 1 else f"{attribute.count:,} entries"
+        yield Finding("unknown-attribute", NOTE,
+                      f"{attribute.name} on {entries} of Dogtag object class {attribute.classes} "
+                      f"(first: {attribute.where}) is not in Dogtag's schema for it: not read")
+
+
+
 def _counters(dep: Deployment) -> Iterator[Finding]:
     for counter in dep.counters:
         values = ", ".join(str(v) for v in counter.values)

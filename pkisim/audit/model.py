@@ -138,6 +138,18 @@ class CaConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownAttribute:
+    """An attribute that Dogtag's schema does not give the object classes of
+    the entries that carry it (another Dogtag version, a local extension): noted,
+    not read."""
+
+    name: str  # lower case, as read
+    classes: str  # the Dogtag object classes of the first entry, "certificaterecord"
+    count: int  # entries that carry it
+    where: str  # the first one: file:line, or server and DN
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """Everything an audit read: the directory's counters, records and conflicts, and the CAs."""
 
@@ -149,3 +161,4 @@ class Deployment:
     conflicts: tuple[ConflictEntry, ...] = ()
     cas: tuple[CaConfig, ...] = ()
     entries: int = 0
+    unknown: tuple[UnknownAttribute, ...] = ()

@@ -5,11 +5,16 @@ tree (:class:`~pkisim.ids.tree.DogtagTree`) below the base DN: the
 ``nextRange`` counters, the ``pkiRange`` records, the ``cn=<n>`` certificate and
 request records with their creation times, and every replication conflict entry.
 
-What is accepted on Dogtag's entries (anything else is an "unknown attribute"
-error): the attributes of Dogtag's object classes ``repository``, ``pkiRange``,
-``certificateRecord`` and ``request`` (``extdata-*`` on requests), plus the
+Dogtag's entries are read against Dogtag's schema: the attributes of its object
+classes ``repository``, ``pkiRange``, ``certificateRecord`` and ``request``
+(:data:`DOGTAG_CLASSES`, any attribute with ``extensibleObject``), plus the
 operational attributes OpenLDAP and 389-DS export (``createTimestamp``,
-``entryUUID``, ``nsUniqueId``, ``nsds5ReplConflict``, ``aci``, ...).  Other
+``entryUUID``, ``nsUniqueId``, ``nsds5ReplConflict``, ``aci``, ...).  An
+attribute beyond them (another Dogtag version's, a local extension) is noted
+once per attribute (:class:`~pkisim.audit.model.UnknownAttribute`) and not
+read; only values the audit needs and cannot interpret (a ``nextRange`` that is
+no number, a ``SecurePort`` that is no port, a truncated entry) are refused.
+Numbers follow the rules of every reader (:mod:`pkisim.limits`).  Other
 entries (containers, people, the 389-DS RUV) are not checked.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -33,11 +39,13 @@ from pkisim.audit.model import (
     Deployment,
     Issued,
     RangeRecord,
+    UnknownAttribute,
 )
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg, load_ca
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
+from pkisim.limits import id_digits, port
 
 OPERATIONAL = frozenset({
     "objectclass", "createtimestamp", "modifytimestamp", "creatorsname", "modifiersname",
@@ -46,22 +54,24 @@ OPERATIONAL = frozenset({
     "nscpentrydn", "parentid", "entryid", "aci", "entryusn", "nstombstonecsn",
     "nsparentuniqueid", "nsaccountlock"})
 
-#: Dogtag's object classes (base/server/database/ds/schema.ldif) and what they may hold.
+#: Dogtag's object classes and their MUST and MAY attributes, as Dogtag's schema
+#: (``base/server/database/ds/schema.ldif``) defines them, in lower case.
 DOGTAG_CLASSES: dict[str, frozenset[str]] = {
     "repository": frozenset({"ou", "serialno", "description", "nextrange", "publishingstatus"}),
     "pkirange": frozenset({"cn", "beginrange", "endrange", "host", "secureport"}),
     "certificaterecord": frozenset({
-        "cn", "serialno", "datecreate", "dateofcreate", "dateofmodify", "certstatus",
-        "autorenew", "issueinfo", "metainfo", "revinfo", "version", "duration", "notafter",
-        "notbefore", "algorithmid", "subjectname", "signingalgorithmid", "usercertificate",
-        "issuedby", "revokedby", "revokedon", "extension", "publickeydata", "issuername",
-        "description"}),
+        "cn", "serialno", "dateofcreate", "dateofmodify", "certstatus", "autorenew",
+        "issueinfo", "metainfo", "revinfo", "version", "duration", "notafter", "notbefore",
+        "algorithmid", "subjectname", "signingalgorithmid", "usercertificate", "issuedby",
+        "revokedby", "revokedon", "extension", "publickeydata", "issuername"}),
     "request": frozenset({
         "cn", "requestid", "dateofcreate", "dateofmodify", "requeststate", "requestresult",
         "requestowner", "requestagentgroup", "requestsourceid", "requesttype", "requestflag",
-        "requesterror", "usermessages", "adminmessages", "realm", "description"}),
+        "requesterror", "usermessages", "adminmessages", "realm"}),
 }
-_GENERAL_CLASSES = frozenset({"top", "extensibleobject", "ldapsubentry"})
+#: ``extensibleObject`` (RFC 4512) allows any attribute: Dogtag adds it to request
+#: entries for their ``extdata-*`` attributes.
+_ANY_ATTRIBUTE = "extensibleobject"
 _PKIRANGE_MUST = ("cn", "beginrange", "endrange", "host", "secureport")
 _TIME = re.compile(r"(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:[.,](\d+))?(Z|[+-]\d{4})")
 
@@ -119,6 +129,7 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
     ranges: list[RangeRecord] = []
     issued: list[Issued] = []
     conflicts: list[ConflictEntry] = []
+    unknown = _Unknown()
     nbase = normalize_dn(base) if base else None
     count = 0
     for entry in entries:
@@ -128,7 +139,7 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
             nbase, base = ndn, entry.dn
         if ndn != nbase and not ndn.endswith("," + nbase):
             continue
-        _check_schema(entry)
+        unknown.add(entry)
         conflict = entry.first("nsds5replconflict")
         if conflict is not None:
             conflicts.append(ConflictEntry(entry.dn, conflict, _where(entry)))
@@ -141,8 +152,12 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
         for role, kind, family in _LAYOUT.get(parent, ()):
             if role == "ranges" and "pkirange" in entry.object_classes:
                 ranges.append(_range(entry, kind, family, conflict))
-            elif role == "records" and number is not None and number.isdigit():
-                issued.append(Issued(kind, int(number), entry.dn, _time(entry), conflict))
+            elif role == "records" and number is not None and _is_number(number):
+                try:
+                    serial = id_digits(number, 10, "cn", number)
+                except ConfigError as err:
+                    raise entry.error("dn", entry.dn, f"cn: {err.reason}") from None
+                issued.append(Issued(kind, serial, entry.dn, _time(entry), conflict))
     if count == 0:
         raise ConfigError("file", source, "holds no entries")
     if not (counters or ranges or issued):
@@ -151,11 +166,16 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
     issued.sort(key=lambda r: (r.kind.value, r.number, r.dn))
     ranges.sort(key=lambda r: (r.kind.value, r.family, r.begin, r.dn))
     return Deployment(source, base or DEFAULT_BASE, tuple(counters), tuple(ranges),
-                      tuple(issued), tuple(conflicts), tuple(cas), count)
+                      tuple(issued), tuple(conflicts), tuple(cas), count, unknown.found())
 
 
 def _where(entry: LdifEntry) -> str:
     return f"{entry.source}:{entry.line}" if entry.line else f"{entry.source} {entry.dn}"
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "²" and "٣")."""
+    return text.isascii() and text.isdigit()
 
 
 def _rdn_cn(rdn: str) -> str | None:
@@ -167,39 +187,54 @@ def _rdn_cn(rdn: str) -> str | None:
     return None
 
 
-def _check_schema(entry: LdifEntry) -> None:
+def _unknown_attributes(entry: LdifEntry) -> list[str]:
+    """The attributes of a Dogtag entry that its object classes do not have."""
     classes = entry.object_classes
     dogtag = classes & DOGTAG_CLASSES.keys()
-    if not dogtag:
-        return
+    if not dogtag or _ANY_ATTRIBUTE in classes:
+        return []
     allowed = OPERATIONAL.union(*(DOGTAG_CLASSES[c] for c in dogtag))
-    request = "request" in dogtag
-    for name in entry.attrs:
-        if name in allowed or (request and name.startswith("extdata-")):
-            continue
-        unknown_class = sorted(classes - DOGTAG_CLASSES.keys() - _GENERAL_CLASSES)
-        reason = (f"unknown attribute on a Dogtag {'/'.join(sorted(dogtag))} entry"
-                  + (f" (other object classes: {', '.join(unknown_class)})"
-                     if unknown_class else ""))
-        raise entry.error(name, entry.first(name), reason)
+    return [name for name in entry.attrs if name not in allowed]
+
+
+class _Unknown:
+    """Attributes outside Dogtag's schema, tallied once per attribute."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, UnknownAttribute] = {}
+
+    def add(self, entry: LdifEntry) -> None:
+        for name in _unknown_attributes(entry):
+            first = self.seen.get(name)
+            if first is None:
+                classes = "/".join(sorted(entry.object_classes & DOGTAG_CLASSES.keys()))
+                where = (f"{entry.source}:{entry.lines.get(name, entry.line)}" if entry.line
+                         else f"{entry.source} {entry.dn}")
+                self.seen[name] = UnknownAttribute(name, classes, 1, where)
+            else:
+                self.seen[name] = dataclasses.replace(first, count=first.count + 1)
+
+    def found(self) -> tuple[UnknownAttribute, ...]:
+        return tuple(self.seen[name] for name in sorted(self.seen))
 
 
 def _decimal(entry: LdifEntry, name: str) -> int:
     value = entry.first(name)
     if value is None:
         raise entry.error("dn", entry.dn, f"has no {name} (truncated entry?)")
-    text = value.strip()
-    if not (text.isascii() and text.isdigit()):
-        raise entry.error(name, value, "is not a decimal number")
-    return int(text)
+    try:
+        return id_digits(value.strip(), 10, name, value)
+    except ConfigError as err:
+        raise entry.error(name, value, err.reason) from None
 
 
 def _counter(entry: LdifEntry, kind: IdKind, family: str) -> Counter:
     values = []
     for value in entry.get("nextrange"):
-        if not (value.strip().isascii() and value.strip().isdigit()):
-            raise entry.error("nextRange", value, "is not a decimal number")
-        values.append(int(value.strip()))
+        try:
+            values.append(id_digits(value.strip(), 10, "nextRange", value))
+        except ConfigError as err:
+            raise entry.error("nextRange", value, err.reason) from None
     return Counter(kind, family, entry.dn, tuple(sorted(values)), _where(entry))
 
 
@@ -210,21 +245,28 @@ def _range(entry: LdifEntry, kind: IdKind, family: str, conflict: str | None) ->
     begin, end = _decimal(entry, "beginrange"), _decimal(entry, "endrange")
     if end < begin:
         raise entry.error("endRange", end, f"is below beginRange {begin}")
-    port = _decimal(entry, "secureport")
+    value = entry.first("secureport")
+    try:
+        secure_port = port(_decimal(entry, "secureport"), "SecurePort", value)
+    except ConfigError as err:
+        raise entry.error("SecurePort", value, err.reason) from None
     return RangeRecord(kind, family, entry.dn, begin, end, (entry.first("host") or "").strip(),
-                       port, _where(entry), conflict)
+                       secure_port, _where(entry), conflict)
 
 
 def _time(entry: LdifEntry) -> float | None:
+    """When the record was created: ``dateOfCreate``, else ``createTimestamp``
+    (both must be times when present)."""
+    times = []
     for name in ("dateofcreate", "createtimestamp"):
         value = entry.first(name)
         if value is not None:
             try:
-                return generalized_time(value)
+                times.append(generalized_time(value))
             except ValueError:
                 raise entry.error(name, value, "is not an LDAP generalized time "
                                   "(YYYYMMDDHHMMSSZ)") from None
-    return None
+    return times[0] if times else None
 
 
 # ---------------------------------------------------------------- the two sources

@@ -21,39 +21,26 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from pkisim.audit.export import scenario_data, to_toml
 from pkisim.audit.forecast import ForecastOptions
-from pkisim.audit.report import EXIT_CLEAN, EXIT_ERROR, audit
+from pkisim.audit.report import audit
 from pkisim.audit.source import generalized_time, load_cas, read_ldif_deployment, read_live
-from pkisim.cli.util import same_file, write_atomically
-from pkisim.errors import ConfigError, PkisimError
+from pkisim.cli.util import UsageError, WriteError, same_file, write_atomically
+from pkisim.errors import ConfigError
 from pkisim.ids.tree import DEFAULT_BASE
 from pkisim.scenario import parse_duration, scenario_from_dict
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, not usage + error
-        prefix = "unrecognized arguments: "
-        if message.startswith(prefix):  # name the options, never their values (a password?)
-            names = [a.split("=", 1)[0] for a in message[len(prefix):].split()
-                     if a.startswith("-")]
-            message = prefix + (" ".join(names) or "(values without an option)")
-        raise _UsageError(f"pkisim audit: {message} (see pkisim audit --help)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="pkisim audit", allow_abbrev=False,
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``audit`` to the ``pkisim`` parser's subcommands."""
+    parser = commands.add_parser(
+        "audit", allow_abbrev=False, help="audit a real deployment's ranges from LDAP or LDIF "
+                                          "and CS.cfg",
         description="Audit a Dogtag deployment's serial and request ID ranges: overlaps, "
                     "replication races, unexplained CS.cfg ranges, exhaustion forecast.",
-        epilog="Exit status: 0 no problem, 1 problem found, 2 could not read. 'now' is --now, "
-               "or else the latest record's creation time.")
+        epilog="Exit status: 0 no problem, 1 problem found, 2 could not read, 130/143 "
+               "interrupted. 'now' is --now, or else the latest record's creation time.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--ldif", type=Path, metavar="FILE", help="an LDIF export")
     source.add_argument("--url", metavar="URL", help="a live directory (read-only)")
@@ -75,54 +62,42 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--bucket", default="1h", metavar="D", help="peak-rate bucket (1h)")
     parser.add_argument("--horizon", default="30d", metavar="D",
                         help="exhaustion sooner than this is a problem (30d)")
-    return parser
+    parser.set_defaults(handler=main_audit)
 
 
-def main_audit(argv: list[str]) -> int:
-    """Run ``pkisim audit``; returns the exit status."""
-    try:
-        args = _parser().parse_args(argv)
-        options = _options(args)
-        _check_outputs(args)
-    except SystemExit as stop:  # --help
-        return EXIT_CLEAN if stop.code in (0, None) else EXIT_ERROR
-    except (_UsageError, ConfigError) as err:
-        print(err, file=sys.stderr)
-        return EXIT_ERROR
-    try:
-        cas = load_cas(args.cs_cfg)
-        if args.ldif is not None:
-            deployment = read_ldif_deployment(args.ldif, args.base, cas)
-        else:
-            deployment = read_live(args.url, args.bind_dn, _password(args),
-                                   args.base or DEFAULT_BASE, cas)
-        report = audit(deployment, options)
-        outputs: list[tuple[Path, str]] = []
-        if args.scenario_out is not None:
-            data, header = scenario_data(report, duration=args.scenario_duration,
-                                         name=args.scenario_out.stem)
-            scenario_from_dict(data, str(args.scenario_out), base_dir=args.scenario_out.parent)
-            outputs.append((args.scenario_out, to_toml(data, header)))
-        if args.json is not None:
-            outputs.append((args.json, json.dumps(report.to_dict(), indent=2) + "\n"))
-    except (PkisimError, _UsageError) as err:
-        print(err, file=sys.stderr)
-        return EXIT_ERROR
+def main_audit(args: argparse.Namespace) -> int:
+    """Run ``pkisim audit`` with its parsed arguments; returns the exit status."""
+    options = _options(args)
+    _check_outputs(args)
+    cas = load_cas(args.cs_cfg)
+    if args.ldif is not None:
+        deployment = read_ldif_deployment(args.ldif, args.base, cas)
+    else:
+        deployment = read_live(args.url, args.bind_dn, _password(args),
+                               args.base or DEFAULT_BASE, cas)
+    report = audit(deployment, options)
+    outputs: list[tuple[Path, str]] = []
+    if args.scenario_out is not None:
+        data, header = scenario_data(report, duration=args.scenario_duration,
+                                     name=args.scenario_out.stem)
+        scenario_from_dict(data, str(args.scenario_out), base_dir=args.scenario_out.parent)
+        outputs.append((args.scenario_out, to_toml(data, header)))
+    if args.json is not None:
+        outputs.append((args.json, json.dumps(report.to_dict(), indent=2) + "\n"))
     print(report.table())
     for path, text in outputs:
         try:
             write_atomically(path, text)
         except OSError as err:
-            print(f"{path}: cannot write: {err.strerror or err}", file=sys.stderr)
-            return EXIT_ERROR
+            raise WriteError(f"{path}: cannot write: {err.strerror or err}") from None
     return report.exit_status
 
 
 def _options(args: argparse.Namespace) -> ForecastOptions:
     if args.url is not None and not args.bind_dn:
-        raise _UsageError("pkisim audit: --url needs --bind-dn")
+        raise UsageError("pkisim audit: --url needs --bind-dn")
     if args.url is None and (args.bind_dn or args.password_file):
-        raise _UsageError("pkisim audit: --bind-dn and --password-file go with --url")
+        raise UsageError("pkisim audit: --bind-dn and --password-file go with --url")
     now = None
     if args.now is not None:
         now = _time(args.now)
@@ -161,20 +136,28 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise ConfigError("--scenario-out", str(args.scenario_out), "is also the --json file")
 
 
+_MAX_PASSWORD = 4096
+
+
 def _password(args: argparse.Namespace) -> str:
     if args.password_file is not None:
         try:
-            text = args.password_file.read_text(encoding="utf-8")
+            with args.password_file.open(encoding="utf-8") as f:
+                first = f.readline(_MAX_PASSWORD + 1)
         except (OSError, UnicodeDecodeError) as err:
             reason = getattr(err, "strerror", None) or type(err).__name__
             raise ConfigError("--password-file", str(args.password_file),
                               f"cannot be read: {reason}") from None
-        lines = text.splitlines()
-        if not lines or not lines[0]:
+        password = first.rstrip("\r\n")
+        if not password:
             raise ConfigError("--password-file", str(args.password_file),
                               "is empty (the first line is the password)")
-        return lines[0]
+        if len(password) > _MAX_PASSWORD:
+            raise ConfigError("--password-file", str(args.password_file),
+                              f"its first line is longer than {_MAX_PASSWORD:,} characters: "
+                              "not a password file")
+        return password
     if not sys.stdin.isatty():
-        raise _UsageError("pkisim audit: no terminal to prompt for the password: "
-                          "give --password-file")
+        raise UsageError("pkisim audit: no terminal to prompt for the password: "
+                         "give --password-file")
     return getpass.getpass(f"Password for {args.bind_dn}: ")

@@ -1,14 +1,16 @@
 """``pkisim run SCENARIO``: run a scenario, print its summary and write its report.
 
-Loads a scenario file (:mod:`pkisim.scenario`), runs it with a progress bar (in
-simulated time, on stderr when it is a terminal), prints a summary table (or,
-with ``--quiet``, the one-line verdict) and writes the report directory
-(:mod:`pkisim.report.output`, :mod:`pkisim.report.plots`) atomically: a failed run
+Loads a scenario file (:mod:`pkisim.scenario`), estimates its work
+(:mod:`pkisim.scenario.estimate`: refused beyond ``--max-events`` and
+``--max-memory``), runs it with a progress bar (in simulated time, on stderr
+when it is a terminal), prints a summary table (or, with ``--quiet``, the
+one-line verdict) and writes the report directory (:mod:`pkisim.report.output`,
+:mod:`pkisim.report.plots`) atomically: a failed, interrupted or killed run
 leaves any previous report as it was.
 
 Exit status, as the checker's: 0 valid, 1 invalid (a duplicate serial or
 request ID, a broken CRL sequence, or a range-invariant violation), 2 error
-(bad scenario or arguments, unusable output directory).
+(bad scenario or arguments, work over the budget, unusable output directory).
 """
 
 from __future__ import annotations
@@ -23,15 +25,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pkisim.cli.util import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, integer_at_least, parse_overrides
-from pkisim.errors import PkisimError
+from pkisim.cli.util import (
+    EXIT_INVALID,
+    EXIT_VALID,
+    MAX_SEED,
+    add_budget,
+    budget,
+    check_interrupted,
+    integer_at_least,
+    parse_overrides,
+)
+from pkisim.errors import ConfigError
 from pkisim.ids.strategies import STRATEGIES
 from pkisim.report import output as out
 from pkisim.report.forecast import forecast_text
 from pkisim.scenario import load_scenario
+from pkisim.scenario.builder import locate
+from pkisim.scenario.estimate import estimate
 from pkisim.sim import RunResult, Scenario, Simulation
 
-_seed = integer_at_least(0)
+_seed = integer_at_least(0, MAX_SEED)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +53,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "run", help="run a scenario and write its report",
         description="Run a scenario file and write its report: summary.json, scenario.json, "
                     "history.parquet, tables/ and PNG plots.",
-        epilog="Exit status: 0 valid, 1 invalid (duplicates, range violations), 2 error.")
+        epilog="Exit status: 0 valid, 1 invalid (duplicates, range violations), 2 error, "
+               "130/143 interrupted.")
     run_parser.add_argument("scenario", type=Path, help="scenario file (TOML)")
     run_parser.add_argument("--seed", type=_seed, metavar="N",
                             help="root seed (default: the scenario's)")
@@ -57,43 +71,39 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run_parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     run_parser.add_argument("--quiet", action="store_true",
                             help="no progress bar; print only the one-line verdict")
+    add_budget(run_parser, "a run")
+    run_parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``pkisim run`` with its parsed arguments; returns the exit status."""
+    """Run ``pkisim run`` with its parsed arguments; returns the exit status.
+    Bad input raises a one-line :class:`PkisimError`; an interrupt or a failure
+    after the run started discards the staged report and leaves any previous one."""
     try:
-        return _run(args)
-    except KeyboardInterrupt:
-        print("pkisim run: interrupted; nothing written", file=sys.stderr)
-        return 130
-
-
-def _run(args: argparse.Namespace) -> int:
+        overrides = parse_overrides(args.overrides)
+    except ConfigError as err:
+        raise err.with_source("pkisim run") from None
+    scenario = load_scenario(args.scenario, overrides=overrides, strategy=args.strategy)
+    if args.seed is not None:
+        scenario = dataclasses.replace(scenario, seed=args.seed)
     try:
-        scenario = load_scenario(args.scenario, overrides=parse_overrides(args.overrides),
-                                 strategy=args.strategy)
-        if args.seed is not None:
-            scenario = dataclasses.replace(scenario, seed=args.seed)
-        destination = args.out or Path("runs") / f"{_slug(scenario.name)}-seed{scenario.seed}"
-        staging = out.Staging(destination)
-    except PkisimError as err:
-        print(err, file=sys.stderr)
-        return EXIT_ERROR
+        budget(args).check(estimate(scenario))
+    except ConfigError as err:
+        raise locate(err, args.scenario, overrides) from None
+    destination = args.out or Path("runs") / f"{_slug(scenario.name)}-seed{scenario.seed}"
+    staging = out.Staging(destination)
     progress = _Progress(scenario, enabled=not args.quiet)
     try:
         result, summary = _run_into(staging.path, scenario, args, progress)
+        check_interrupted()
         staging.commit()
     except BaseException as err:
         progress.close()
         staging.discard()
-        if isinstance(err, PkisimError):
-            message = str(err)
-        elif isinstance(err, OSError):
-            message = f"{destination}: cannot write the report: {err.strerror or err}"
-        else:
-            raise
-        print(message, file=sys.stderr)
-        return EXIT_ERROR
+        if isinstance(err, OSError):
+            raise out.OutputError(f"{destination}: cannot write the report: "
+                                  f"{err.strerror or err}") from None
+        raise
     progress.close()
     if args.quiet:
         print(verdict_line(result, summary, destination))

@@ -27,24 +27,31 @@ too); its value is an int, a decimal string or a ``0x`` string.  Any other
 line number.
 
 Every reader reports a malformed file as a :class:`HistoryFormatError`: one line
-naming the file, the line and the column or key.
+naming the file, the line and the column or key; :func:`load` is the boundary
+where any other failure of a reader becomes one too.  The same rules hold in
+every format (and for other readers, through :func:`parse_id` and
+:func:`load_json`): an ID is an integer (never a boolean), never negative, at
+most 1024 bits, and text longer than that is refused before it is converted; a
+time is a finite number; JSON holds no NaN and nests at most 32 levels.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pkisim.errors import PkisimError
+from pkisim.errors import ConfigError, PkisimError, one_line, shown
 from pkisim.history.history import (
     EVENT_INT_FIELDS,
     KIND_NAMES,
@@ -59,6 +66,7 @@ from pkisim.history.history import (
     OpType,
 )
 from pkisim.ids.config import IdKind
+from pkisim.limits import MAX_DEPTH, MAX_ID_DIGITS, LimitError, check_document, id_number
 
 FORMAT = "pkisim-history"
 VERSION = 1
@@ -77,8 +85,9 @@ class HistoryFormatError(PkisimError, ValueError):
                  key: str | None = None, value: object = _MISSING) -> None:
         self.source, self.reason, self.line, self.key, self.value = source, reason, line, key, value
         where = f"{source}:{line}" if line is not None else source
-        what = "" if key is None else (f"{key}: " if value is _MISSING else f"{key} = {value!r}: ")
-        super().__init__(f"{where}: {what}{reason}")
+        what = "" if key is None else (f"{key}: " if value is _MISSING else
+                                       f"{key} = {shown(value)}: ")
+        super().__init__(one_line(f"{where}: {what}{reason.strip()}"))
 
 
 # -- dispatch -------------------------------------------------------------------
@@ -97,18 +106,34 @@ def load(path: Path) -> History:
             head = f.read(4)
     except OSError as err:
         raise HistoryFormatError(source, err.strerror or str(err)) from None
-    if head == b"PAR1":
-        return _read_parquet(path, source)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path, source)
-    if suffix == ".edn" or head.lstrip()[:2] in (b"{:", b"#j"):  # Jepsen's history.edn
-        from pkisim.history.jepsen import read_edn
+    if head == b"PAR1":
+        reader = _read_parquet
+    elif suffix == ".edn" or head.lstrip()[:2] in (b"{:", b"#j"):  # Jepsen's history.edn
+        reader = _read_edn
+    elif suffix != ".csv" and (suffix in (".jsonl", ".ndjson", ".json")
+                               or head.lstrip()[:1] == b"{"):
+        reader = _read_jsonl
+    else:
+        reader = _read_csv
+    try:
+        return reader(path, source)
+    except HistoryFormatError:
+        raise
+    except MemoryError:
+        raise HistoryFormatError(source, "too large to read into memory") from None
+    except Exception as err:  # the one place where any failure of a reader becomes one line
+        reason = str(err).splitlines()[0] if str(err) else ""
+        raise HistoryFormatError(source, f"cannot be read: {type(err).__name__}: "
+                                         f"{reason}".rstrip(": ")) from None
 
-        return read_edn(path)
-    if suffix in (".jsonl", ".ndjson", ".json") or head.lstrip()[:1] == b"{":
-        return _read_jsonl(path, source)
-    return _read_csv(path, source)
+
+def _read_edn(path: Path, source: str) -> History:
+    """Jepsen's ``history.edn`` (:mod:`pkisim.history.jepsen`, the ``jepsen`` extra)."""
+    del source
+    from pkisim.history.jepsen import read_edn
+
+    return read_edn(path)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -218,12 +243,9 @@ def _parquet_history(path: Path, source: str) -> History:
         if blob is None:
             raise HistoryFormatError(source, "a Parquet file without pkisim metadata: "
                                      "not a pkisim history")
-        meta = json.loads(blob)
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise HistoryFormatError(source, f"unsupported history format {meta.get('format')!r} "
-                                     f"version {meta.get('version')!r}")
+        meta = _metadata(load_json(blob, source, None, "metadata"), source)
         table = pf.read()
-    except (pa.ArrowException, OSError, json.JSONDecodeError) as err:
+    except (pa.ArrowException, OSError) as err:
         raise HistoryFormatError(source, f"unreadable Parquet: {err}") from None
     missing = [name for name in ("time", "process", "replica", "type", "f", "value_lo",
                                  "value_hi", "value_text", "issuer")
@@ -255,7 +277,7 @@ def _parquet_history(path: Path, source: str) -> History:
     texts = table.column("value_text")
     if texts.null_count < len(texts):
         for row in np.flatnonzero(texts.is_valid().to_numpy(zero_copy_only=False)).tolist():
-            others[row] = _parse_int(texts[row].as_py(), source, None, 'column "value_text"')
+            others[row] = parse_id(texts[row].as_py(), source, None, 'column "value_text"')
             flag[row] = VALUE_OTHER
     history.append_columns([table.column("time").to_numpy().astype(np.float64, copy=False),
                             codes["process"], codes["replica"], codes["f"].astype(np.uint8),
@@ -274,6 +296,30 @@ def _parquet_history(path: Path, source: str) -> History:
     return history
 
 
+def _metadata(meta: object, source: str) -> dict[str, Any]:
+    """The ``pkisim`` schema metadata, its shape checked before anything reads it."""
+    if not isinstance(meta, dict):
+        raise HistoryFormatError(source, f"expected a JSON object, found {type(meta).__name__}",
+                                 key="metadata")
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise HistoryFormatError(source, f"unsupported history format {shown(meta.get('format'))}"
+                                 f" version {shown(meta.get('version'))}")
+    for name in ("processes", "replicas", "issuers"):
+        names = meta.get(name)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise HistoryFormatError(source, "expected a list of names", key=f'metadata "{name}"',
+                                     value=names)
+    events = meta.get("events")
+    if not (isinstance(events, dict) and isinstance(events.get("columns"), list)
+            and all(isinstance(c, str) for c in events["columns"])
+            and isinstance(events.get("rows"), list)
+            and all(isinstance(r, list) and len(r) == len(events["columns"])
+                    for r in events["rows"])):
+        raise HistoryFormatError(source, "expected {\"columns\": [names], \"rows\": [[values], "
+                                 "...]} with one value per column", key='metadata "events"')
+    return meta
+
+
 def _nonzero(codes: np.ndarray) -> Iterator[tuple[int, int]]:
     rows = np.flatnonzero(codes)
     return zip(rows.tolist(), codes[rows].tolist(), strict=True)
@@ -281,21 +327,63 @@ def _nonzero(codes: np.ndarray) -> Iterator[tuple[int, int]]:
 
 # -- parsing helpers (shared by CSV, JSONL and Parquet's event table) ------------
 
-def _parse_int(text: object, source: str, line: int | None, key: str) -> int:
-    if isinstance(text, bool) or not isinstance(text, int | str):
-        raise HistoryFormatError(source, "expected an integer", line=line, key=key, value=text)
-    if isinstance(text, int):
-        return text
-    s = text.strip()
+def parse_id(value: object, source: str, line: int | None, key: str) -> int:
+    """One ID of a history, in any format: an integer (not a boolean) or a
+    string of decimal digits or ``0x`` and hex digits; never negative, at most
+    1024 bits (:func:`pkisim.limits.id_number`).  Else a :class:`HistoryFormatError`
+    naming ``source``, ``line`` and ``key``."""
     try:
-        if s.lower().startswith(("0x", "-0x")):
-            return int(s, 16)
-        if s.lstrip("-").isdigit():
-            return int(s, 10)
-    except ValueError:
-        pass
-    raise HistoryFormatError(source, "expected a decimal or 0x integer", line=line, key=key,
-                             value=text)
+        return id_number(value, key)
+    except ConfigError as err:
+        raise HistoryFormatError(source, err.reason, line=line, key=key, value=value) from None
+
+
+def load_json(text: str | bytes, source: str, line: int | None, key: str = "JSON") -> Any:
+    """``text`` as JSON within the limits every reader applies: no NaN or
+    Infinity, no number longer than an ID can be, at most
+    :data:`~pkisim.limits.MAX_DEPTH` levels of nesting."""
+    try:
+        data = json.loads(text, parse_constant=_no_constant, parse_int=_json_int)
+        check_document(data)
+    except json.JSONDecodeError as err:
+        raise HistoryFormatError(source, f"invalid JSON ({err.msg} at column {err.colno})",
+                                 line=line, key=None if key == "JSON" else key) from None
+    except RecursionError:  # json's decoder nests in C and Python frames
+        raise HistoryFormatError(source, f"nests deeper than {MAX_DEPTH} levels of arrays and "
+                                 "objects", line=line, key=key) from None
+    except LimitError as err:
+        raise HistoryFormatError(source, err.reason, line=line, key=f"{key} {err.key}",
+                                 value=err.value) from None
+    except ValueError as err:  # from the hooks: a constant, or a number too long
+        raise HistoryFormatError(source, str(err), line=line, key=key) from None
+    return data
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number a history can hold")
+
+
+def _json_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_ID_DIGITS[10]:
+        raise ValueError(f"a number of {digits:,} digits: numbers have at most "
+                         f"{MAX_ID_DIGITS[10]} (1024 bits)")
+    return int(text)
+
+
+def _time(value: object, source: str, line: int | None, key: str) -> float:
+    """A time: a finite number (not a boolean), or its text."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise HistoryFormatError(source, "expected a number", line=line, key=key, value=value)
+    try:
+        time = float(value)
+    except (ValueError, OverflowError):
+        raise HistoryFormatError(source, "expected a number", line=line, key=key,
+                                 value=value) from None
+    if not math.isfinite(time):
+        raise HistoryFormatError(source, "must be a finite number", line=line, key=key,
+                                 value=value)
+    return time
 
 
 def _choice(text: object, names: tuple[str, ...], source: str, line: int | None,
@@ -318,7 +406,7 @@ def _event_from_fields(history: History, fields: dict[str, object], source: str,
 
     def opt_int(name: str) -> int | None:
         value = fields.get(name)
-        return None if value in (None, "") else _parse_int(value, source, line, key(name))
+        return None if value is None or value == "" else parse_id(value, source, line, key(name))
 
     def text(name: str) -> str:
         value = fields.get(name)
@@ -335,14 +423,13 @@ def _event_from_fields(history: History, fields: dict[str, object], source: str,
             raise HistoryFormatError(source, "expected true, false or empty", line=line,
                                      key=key("from_next"), value=from_next)
         from_next = None if from_next == "" else from_next == "true"
-    time = fields.get("time")
-    try:
-        time = float(time)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise HistoryFormatError(source, "expected a number", line=line, key=key("time"),
-                                 value=time) from None
+    time = _time(fields.get("time"), source, line, key("time"))
+    position = fields.get("position") or 0
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise HistoryFormatError(source, "expected an integer >= 0", line=line,
+                                 key=key("position"), value=position)
     return EventRecord(
-        position=int(fields.get("position") or 0), time=time,
+        position=position, time=time,
         process=history.process(text("process")),
         replica=-1 if replica in (None, "") else history.replica(str(replica)),
         op=op, type=OpType(_choice(fields.get("type"), TYPE_NAMES, source, line, key("type"),
@@ -430,8 +517,8 @@ def _read_csv(path: Path, source: str) -> History:
 def _register_csv_names(history: History, first: str, source: str) -> None:
     try:
         version, blob = first[len(_CSV_MAGIC):].split(" ", 1)
-        names = json.loads(blob)
-        if int(version) != VERSION:
+        names = load_json(blob, source, 1, "preamble")
+        if version != str(VERSION):
             raise ValueError
         for name in names["processes"]:
             history.process(name)
@@ -453,13 +540,9 @@ def _csv_row(history: History, row: dict[str, str], source: str, line: int) -> N
     if table != "issue":
         raise HistoryFormatError(source, "expected issue or event", line=line,
                                  key='column "table"', value=table)
-    try:
-        time = float(row["time"])
-    except ValueError:
-        raise HistoryFormatError(source, "expected a number", line=line, key='column "time"',
-                                 value=row["time"]) from None
-    value = None if row["value"] == "" else _parse_int(row["value"], source, line,
-                                                       'column "value"')
+    time = _time(row["time"], source, line, 'column "time"')
+    value = None if row["value"] == "" else parse_id(row["value"], source, line,
+                                                     'column "value"')
     op = Op(_choice(row["f"], OP_NAMES, source, line, 'column "f"', "a pkisim op name"))
     kind = OpType(_choice(row["type"], TYPE_NAMES, source, line, 'column "type"',
                           _TYPES_EXPECTED))
@@ -488,11 +571,7 @@ def _read_jsonl(path: Path, source: str) -> History:
 
 
 def _jsonl_op(history: History, text: str, source: str, line: int) -> None:
-    try:
-        op = json.loads(text.rstrip("\r\n"))
-    except json.JSONDecodeError as err:
-        raise HistoryFormatError(source, f"invalid JSON ({err.msg} at column {err.colno})",
-                                 line=line) from None
+    op = load_json(text.rstrip("\r\n"), source, line)
     if not isinstance(op, dict):
         raise HistoryFormatError(source, f"expected a JSON object, found {type(op).__name__}",
                                  line=line)
@@ -508,9 +587,13 @@ def _jsonl_op(history: History, text: str, source: str, line: int) -> None:
     if not isinstance(f, str):
         raise HistoryFormatError(source, "expected a string", line=line, key='"f"', value=f)
     f = f.removeprefix(":")
+    if not f:
+        raise HistoryFormatError(source, "expected an operation name", line=line, key='"f"',
+                                 value=op["f"])
     time = op.get("time", line)
-    if isinstance(time, bool) or not isinstance(time, int | float):
+    if isinstance(time, str):
         raise HistoryFormatError(source, "expected a number", line=line, key='"time"', value=time)
+    time = _time(time, source, line, '"time"')
     code = history.process(str(process))
     issue_op = JEPSEN_ISSUE_F.get(f)
     if issue_op is None and f in OP_NAMES[:3]:
@@ -522,15 +605,12 @@ def _jsonl_op(history: History, text: str, source: str, line: int) -> None:
         return
     value = op.get("value")
     if value is not None:
-        value = _parse_int(value, source, line, '"value"')
-        if value < 0:
-            raise HistoryFormatError(source, "an ID cannot be negative", line=line,
-                                     key='"value"', value=op["value"])
+        value = parse_id(value, source, line, '"value"')
     elif kind is OpType.OK:
         raise HistoryFormatError(source, f"an ok {f} must carry the ID it acknowledges",
                                  line=line, key='"value"', value=None)
     issuer = op.get("issuer")
-    if issuer is not None and not isinstance(issuer, str | int):
+    if issuer is not None and (isinstance(issuer, bool) or not isinstance(issuer, str | int)):
         raise HistoryFormatError(source, "expected a string", line=line, key='"issuer"',
                                  value=issuer)
     history.issue(time, code, issue_op, value, kind,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -31,9 +30,12 @@ from typing import NamedTuple, overload
 from pkisim.errors import ConfigError
 from pkisim.ids.config import KEYS, IdKind, IdSpaceConfig, check_strategy, radix_for
 from pkisim.ids.radix import Radix
+from pkisim.limits import java_int, port
 
 # Undecodable bytes survive a read/write round trip unchanged.
 _ENCODING, _ERRORS = "utf-8", "surrogateescape"
+#: The largest CS.cfg read (a real one has a few thousand lines).
+MAX_BYTES = 64 << 20
 
 
 @dataclass(slots=True)
@@ -62,10 +64,13 @@ class CSCfg:
     def read(cls, path: str | os.PathLike[str]) -> CSCfg:
         try:
             with open(path, "rb") as f:
-                data = f.read()
+                data = f.read(MAX_BYTES + 1)
         except OSError as err:
             raise ConfigError("file", os.fspath(path),
                               f"cannot be read: {err.strerror or err}") from None
+        if len(data) > MAX_BYTES:
+            raise ConfigError("file", os.fspath(path), f"is larger than {MAX_BYTES >> 20} MiB: "
+                                                       "not a CS.cfg")
         return cls.parse(data.decode(_ENCODING, _ERRORS), source=os.fspath(path))
 
     @classmethod
@@ -415,19 +420,20 @@ def _integer(cfg: CSCfg, key: str, default: int) -> int:
     value = cfg.get(key)
     if value is None:
         return default
-    if not re.fullmatch(r"[+-]?[0-9]+", value.strip()):
-        raise _error(cfg, key, "is not an integer")
-    return int(value.strip())
+    try:
+        return java_int(value, key)
+    except ConfigError as err:
+        raise _located(cfg, err) from None
 
 
 def _secure_port(cfg: CSCfg) -> int:
     key = next((k for k in _PORT_KEYS if cfg.get(k, "").strip()), None)
     if key is None:
         return _DEFAULT_PORT
-    port = _integer(cfg, key, _DEFAULT_PORT)
-    if not 0 < port < 65536:
-        raise _error(cfg, key, "is not a TCP port")
-    return port
+    try:
+        return port(_integer(cfg, key, _DEFAULT_PORT), key)
+    except ConfigError as err:
+        raise _located(cfg, err) from None
 
 
 def _error(cfg: CSCfg, key: str, reason: str) -> ConfigError:

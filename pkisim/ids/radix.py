@@ -18,6 +18,7 @@ import enum
 import string
 
 from pkisim.errors import ConfigError
+from pkisim.limits import id_digits
 
 
 class Radix(enum.Enum):
@@ -29,23 +30,25 @@ class Radix(enum.Enum):
     DECIMAL_0X = "decimal, 0x accepted"  # SSNv2 requests, replica IDs: read 0x-aware, write decimal
 
     def parse(self, text: str, *, key: str = "value") -> int:
-        """Read ``text``; a malformed value raises a one-line :class:`ConfigError`."""
+        """Read ``text``; a malformed value, or one longer than an ID can be
+        (:func:`pkisim.limits.id_digits`), raises a one-line :class:`ConfigError`."""
         s = text.strip()
-        try:
-            if self is Radix.HEX:
-                return _hex_digits(s)
-            if self in (Radix.PREFIXED, Radix.DECIMAL_0X) and s.lower().startswith("0x"):
-                return _hex_digits(s[2:])
-            if s == "-1":  # Dogtag's "no next range"
-                return -1
-            if not (s.isascii() and s.isdigit()):  # str.isdigit() also takes "²" and "٣"
-                raise ValueError
-            return int(s, 10)
-        except ValueError:
+        if self is Radix.HEX:
+            digits, base = s, 16
+        elif self in (Radix.PREFIXED, Radix.DECIMAL_0X) and s.lower().startswith("0x"):
+            digits, base = s[2:], 16
+        elif s == "-1":  # Dogtag's "no next range"
+            return -1
+        else:
+            digits, base = s, 10
+        # str.isdigit() would also take "²" and "٣", int(x, 16) "+", "-" and "_"
+        if not digits or not all(c in (string.hexdigits if base == 16 else string.digits)
+                                 for c in digits):
             expected = ("a hexadecimal number (no 0x)" if self is Radix.HEX
                         else "a decimal number" if self is Radix.DECIMAL
                         else "a decimal number or 0x-prefixed hexadecimal")
-            raise ConfigError(key, text, f"is not {expected}") from None
+            raise ConfigError(key, text, f"is not {expected}")
+        return id_digits(digits, base, key, text)
 
     def format(self, number: int) -> str:
         """Write ``number`` the way Dogtag writes it to CS.cfg."""
@@ -69,10 +72,3 @@ class Radix(enum.Enum):
         if self is Radix.HEX:
             return int(decimal_text, 16)
         return int(decimal_text, 10)
-
-
-def _hex_digits(text: str) -> int:
-    """Hex digits only: ``int(x, 16)`` alone would also take ``+``, ``-`` and ``_``."""
-    if not text or not all(c in string.hexdigits for c in text):
-        raise ValueError(text)
-    return int(text, 16)

@@ -11,22 +11,27 @@ same bytes)::
     *.png               the plots (pkisim.report.plots)
 
 Everything is written into a staging directory next to the destination and
-renamed into place at the end (:class:`Staging`), so a failed run never leaves
-half a report, and an existing destination is replaced only if it is a previous
-pkisim output (it has a ``summary.json``) or empty.
+swapped into place at the end (:class:`Staging`), so a failed, interrupted or
+killed run never leaves half a report nor loses the previous one, and an
+existing destination is replaced only if it is a previous pkisim output (it has
+a ``summary.json``) or empty.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import enum
+import errno
 import hashlib
 import json
 import math
 import os
 import platform
+import secrets
 import shutil
-import tempfile
+import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -39,6 +44,12 @@ import pyarrow.parquet as pq
 
 import pkisim
 from pkisim.errors import PkisimError
+from pkisim.interrupts import deferred
+
+try:
+    import fcntl
+except ImportError:  # no flock: stale files of dead runs cannot be told from live ones
+    fcntl = None  # type: ignore[assignment]
 from pkisim.sim.metrics import RunResult
 
 #: Tables also written as CSV (small whatever the run's size).
@@ -54,23 +65,43 @@ class OutputError(PkisimError):
 
 
 class Staging:
-    """A temporary directory next to ``destination``, renamed onto it by
-    :meth:`commit`, deleted by :meth:`discard`."""
+    """A directory next to ``destination`` to write a report into, and the
+    commit that puts it in place.
+
+    ``.NAME.pkisim-TOKEN.tmp`` is the staging directory, held by the lock file
+    ``.NAME.pkisim-TOKEN.lock`` (``flock``) for as long as this process lives.
+    :meth:`commit` swaps it with a previous report in one step where the
+    platform can (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere it writes a
+    journal (``.NAME.pkisim-TOKEN.commit``), renames the old report to
+    ``.NAME.pkisim-TOKEN.old`` and the new one into place.  A run killed at any
+    point leaves its files behind, unlocked: the next run for the same
+    destination removes them (:func:`clean_up`) and, if the journal says a
+    commit was under way and the destination is missing, puts the old report
+    back (or, if there was none, the complete new one).  SIGINT and SIGTERM
+    wait until a commit is done.
+    """
 
     def __init__(self, destination: Path, marker: str = "summary.json") -> None:
         self.destination = Path(os.path.abspath(destination))
         self.marker = marker
-        check_replaceable(self.destination, marker)
+        self._lock: int | None = None
         parent = self.destination.parent
         try:
             parent.mkdir(parents=True, exist_ok=True)
-            self.path = Path(tempfile.mkdtemp(prefix=f".{self.destination.name}.",
-                                              suffix=".tmp", dir=parent))
+            clean_up(self.destination)
+            check_replaceable(self.destination, marker)
+            self._lock, self._stem = _new_lock(parent, self.destination.name)
+            self.path = self._file(".tmp")
+            self.path.mkdir(mode=0o700)
         except OSError as err:
+            self._unlock()
             reason = err.strerror or str(err)
             if isinstance(err, FileExistsError | NotADirectoryError):
                 reason = "a parent is not a directory"
             raise OutputError(f"{destination}: cannot write the report here: {reason}") from None
+
+    def _file(self, suffix: str) -> Path:
+        return self.destination.parent / f"{self._stem}{suffix}"
 
     def commit(self) -> None:
         """Put the staged files in place, replacing a previous output."""
@@ -78,41 +109,182 @@ class Staging:
         check_replaceable(dest, self.marker)
         umask = os.umask(0)
         os.umask(umask)
-        self.path.chmod(0o777 & ~umask)  # mkdtemp made it private
-        old = self.path.with_name(self.path.name + ".old")
+        self.path.chmod(0o777 & ~umask)  # private until now
         try:
-            if dest.exists():
-                os.rename(dest, old)
-            try:
-                os.rename(self.path, dest)
-            except OSError:
-                if old.exists():
-                    os.rename(old, dest)
-                raise
+            with deferred():  # SIGINT and SIGTERM after the commit
+                if dest.exists() and exchange(self.path, dest):
+                    shutil.rmtree(self.path, ignore_errors=True)  # now the old report
+                else:
+                    self._commit_with_journal()
         except OSError as err:
             raise OutputError(f"{dest}: cannot put the report in place: "
                               f"{err.strerror or err}") from None
+        finally:
+            self._unlock()
+
+    def _commit_with_journal(self) -> None:
+        """Two renames, recoverable from the journal by :func:`clean_up`."""
+        dest, old, journal = self.destination, self._file(".old"), self._file(".commit")
+        if not dest.exists():
+            os.rename(self.path, dest)
+            return
+        with open(journal, "w") as f:
+            f.write(f"{self.path.name} -> {dest.name} (old: {old.name})\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_directory(dest.parent)
+        os.rename(dest, old)
+        os.rename(self.path, dest)
+        _fsync_directory(dest.parent)
+        journal.unlink()
         shutil.rmtree(old, ignore_errors=True)
 
     def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._file(".lock").unlink(missing_ok=True)
+            os.close(self._lock)
+            self._lock = None
+
+
+def clean_up(destination: Path) -> list[Path]:
+    """Remove what dead runs left next to ``destination`` (staging directories,
+    old reports, journals, lock files), finishing or rolling back a commit a
+    journal says was under way.  A run is dead when its lock file can be
+    locked; holding that lock, nothing else can use its files.  Returns what
+    was removed."""
+    parent, prefix = destination.parent, f".{destination.name}.pkisim-"
+    removed: list[Path] = []
+    try:
+        stems = sorted({p.name.rsplit(".", 1)[0] for p in parent.iterdir()
+                        if p.name.startswith(prefix)})
+    except OSError:
+        return removed
+    for stem in stems:
+        files = {s: parent / f"{stem}{s}" for s in (".lock", ".new", ".tmp", ".old", ".commit")}
+        fd = _lock_if_dead(files[".lock"]) or _lock_if_dead(files[".new"])
+        if fd is None:
+            continue
+        try:
+            if files[".commit"].exists() and not destination.exists():
+                for report in (files[".old"], files[".tmp"]):  # the old report back, else the new
+                    if report.is_dir():
+                        os.rename(report, destination)
+                        break
+            for suffix in (".tmp", ".old", ".commit", ".new", ".lock"):
+                leftover = files[suffix]
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                elif leftover.exists() or leftover.is_symlink():
+                    leftover.unlink()
+                else:
+                    continue
+                removed.append(leftover)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _new_lock(parent: Path, name: str) -> tuple[int, str]:
+    """A new lock file ``.NAME.pkisim-TOKEN.lock``, already held when it appears
+    (made as ``.new``, locked, then linked): its descriptor, and the stem."""
+    while True:
+        stem = f".{name}.pkisim-{secrets.token_hex(4)}"
+        new, lock = parent / f"{stem}.new", parent / f"{stem}.lock"
+        try:
+            fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.link(new, lock)
+        except (FileExistsError, FileNotFoundError):  # taken, or a clean-up removed ``new``
+            os.close(fd)
+            continue
+        finally:
+            new.unlink(missing_ok=True)
+        return fd, stem
+
+
+def _lock_if_dead(lock: Path) -> int | None:
+    """A descriptor holding ``lock`` if the run that made it is dead; ``None`` if
+    it lives, or there is no such file (or no ``flock`` on this platform)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+# renameat2(2) (Linux >= 3.15, glibc >= 2.28): swap two paths in one step.
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _load_renameat2() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _load_renameat2()
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` atomically; ``False`` where the platform
+    or the file system cannot (then nothing happened)."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+        return False  # no such system call, or a file system without exchange
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def check_replaceable(path: Path, marker: str = "summary.json") -> None:
     """Raise :class:`OutputError` unless ``path`` is absent, an empty directory
     or a previous pkisim output (it has the file ``marker``)."""
-    if path.is_symlink():
-        raise OutputError(f"{path}: is a symbolic link; give the directory itself")
-    if not path.exists():
-        return
-    if not path.is_dir():
-        raise OutputError(f"{path}: exists and is not a directory; refusing to replace it")
-    if (path / marker).is_file():
-        return
     try:
+        if path.is_symlink():
+            raise OutputError(f"{path}: is a symbolic link; give the directory itself")
+        if not path.exists():
+            return
+        if not path.is_dir():
+            raise OutputError(f"{path}: exists and is not a directory; refusing to replace it")
+        if (path / marker).is_file():
+            return
         empty = next(path.iterdir(), None) is None
-    except OSError as err:
-        raise OutputError(f"{path}: cannot read: {err.strerror or err}") from None
+    except OSError as err:  # a name too long, no permission, a loop of links
+        raise OutputError(f"{path}: cannot use it: {err.strerror or err}") from None
     if not empty:
         raise OutputError(f"{path}: exists and is not a pkisim output (no {marker}); "
                           "refusing to replace it: choose another --out")
@@ -244,6 +416,6 @@ def file_sha256(path: Path) -> str | None:
         return None
 
 
-__all__ = ["CSV_TABLES", "OutputError", "Staging", "check_replaceable", "code_version",
-           "file_sha256", "package_version", "parquet_ready", "plain", "write_json",
-           "write_parquet", "write_run"]
+__all__ = ["CSV_TABLES", "OutputError", "Staging", "check_replaceable", "clean_up",
+           "code_version", "exchange", "file_sha256", "package_version", "parquet_ready", "plain",
+           "write_json", "write_parquet", "write_run"]

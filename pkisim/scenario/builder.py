@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,15 @@ from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy
 from pkisim.ids.cscfg import CSCfg, load_ca
 from pkisim.ids.subsystem import master_configs, replica_strategy
-from pkisim.scenario.document import placed
+from pkisim.scenario.document import placed, read_document
 from pkisim.scenario.ids import BEGIN_END, IdEntries, id_changes, id_entries, id_error
-from pkisim.scenario.keys import KeyPath, dotted, parse_key, set_value
+from pkisim.scenario.keys import MISSING, KeyPath, dotted, parse_key, set_value, value_at
 from pkisim.scenario.values import (
+    INT64,
     Converter,
     Table,
     boolean,
+    bounded,
     check_known,
     distribution,
     duration,
@@ -56,6 +59,10 @@ _CA_DEFAULTS = ("workers", "kra_connector", *_DISTRIBUTIONS)
 _CA_KEYS = ("name", "role", "replica", "donor", "created_at", "decommissioned_at", "crl_master",
             "cs_cfg", "ids", *_CA_DEFAULTS)
 _CA_TARGETS = ("crash", "maintenance", "crl-down", "crl-move")
+#: Worker threads of one CA (Tomcat's maxThreads is usually a few hundred), and a
+#: client's retries of one request: beyond these a run is a mistake, not a plan.
+_WORKERS = bounded(1, 100_000, " (worker threads of one CA)")
+MAX_RETRIES = 1000
 
 
 def build_scenario(data: Mapping[str, Any], source: str, text: str | None, base_dir: Path,
@@ -77,6 +84,26 @@ def build_scenario(data: Mapping[str, Any], source: str, text: str | None, base_
         return _Builder(data, base_dir, source, strategy).scenario()
     except ConfigError as err:
         raise placed(err, data, source, text, overridden) from None
+
+
+def locate(err: ConfigError, path: str | os.PathLike[str],
+           overrides: Mapping[str, object] | None = None) -> ConfigError:
+    """``err``, about a key of the scenario in ``path`` (an estimate over budget),
+    with the file and the line of the key that set the value: a CA's
+    ``ids.serialNumberUpdateInterval`` may come from ``[defaults.ids]`` or its
+    ``cs_cfg``."""
+    source = os.fspath(path)
+    data, text = read_document(path)
+    overridden = [parse_key(str(k)) for k in overrides or {}]
+    for key, value in zip(overridden, (overrides or {}).values(), strict=True):
+        set_value(data, key, value)
+    key = parse_key(err.key)
+    candidates = [key]
+    if len(key) == 4 and key[0] == "ca" and key[2] == "ids":
+        candidates += [("defaults", "ids", key[3]), ("ca", key[1], "cs_cfg")]
+    found = next((c for c in candidates if value_at(data, c) is not MISSING), key)
+    return placed(ConfigError(dotted(found), err.value, err.reason), data, source, text,
+                  overridden)
 
 
 class _Builder:
@@ -116,13 +143,12 @@ class _Builder:
         defaults = top.table("defaults", ("ca", "ids"))
         ca_defaults = self.ca_defaults(defaults.table("ca", _CA_DEFAULTS))
         default_ids = id_entries(defaults.data.get("ids", {}), ("defaults", "ids"))
+        id_changes(default_ids, self.file_strategy)  # read even if no CA takes them (cs_cfg, donor)
         cas = tuple(self.ca(t, ca_defaults, default_ids) for t in self.ca_tables)
         self.check_donors(cas)
         name = top.get("name", string, Path(self.source).stem if "<" not in self.source
                        else "scenario")
-        seed = top.get("seed", integer, 0)
-        if seed < 0:
-            raise ConfigError("seed", seed, "must be >= 0")
+        seed = top.get("seed", bounded(0, INT64[1]), 0)
         bin_ = top.get("throughput_bin", duration, 60.0)
         if bin_ <= 0:
             raise ConfigError("throughput_bin", bin_, "must be > 0 seconds")
@@ -181,9 +207,7 @@ class _Builder:
                                  factor=b.require("factor", number))
                        for b in table.tables("bursts", ("start", "duration", "factor")))
         retry = table.table("retry", ("max_retries", "backoff", "timeout"))
-        max_retries = retry.get("max_retries", integer, 2)
-        if max_retries < 0:
-            raise ConfigError("workload.retry.max_retries", max_retries, "must be >= 0")
+        max_retries = retry.get("max_retries", bounded(0, MAX_RETRIES), 2)
         timeout = retry.get("timeout", duration, 30.0)
         if timeout <= 0:
             raise ConfigError("workload.retry.timeout", timeout, "must be > 0 seconds")
@@ -210,8 +234,6 @@ class _Builder:
             read_trace(file)
         except ConfigError as err:
             raise ConfigError(dotted(path), value, f"{file}: {err.reason}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(dotted(path), value, f"{file}: is not UTF-8 text") from None
         return file
 
     def load_balancer(self) -> sim.LoadBalancer:
@@ -290,7 +312,7 @@ class _Builder:
         """``[defaults.ca]`` over CaSpec's own defaults."""
         fields = {f.name: f.default for f in dataclasses.fields(CaSpec)}
         out = {name: fields[name] for name in _CA_DEFAULTS}
-        out["workers"] = table.get("workers", integer, out["workers"])
+        out["workers"] = table.get("workers", _WORKERS, out["workers"])
         out["kra_connector"] = table.get("kra_connector", boolean, out["kra_connector"])
         for name in _DISTRIBUTIONS:
             out[name] = table.get(name, distribution(out[name]), out[name])
@@ -310,7 +332,7 @@ class _Builder:
             if role == "master":
                 raise ConfigError(dotted(table.at("donor")), donor, "a master has no donor")
         options: dict[str, Any] = {
-            "workers": table.get("workers", integer, defaults["workers"]),
+            "workers": table.get("workers", _WORKERS, defaults["workers"]),
             "kra_connector": table.get("kra_connector", boolean, defaults["kra_connector"])}
         for key in _DISTRIBUTIONS:
             options[key] = table.get(key, distribution(defaults[key]), defaults[key])
@@ -378,7 +400,11 @@ class _Builder:
         value = table.require("cs_cfg", string)
         key = dotted(table.at("cs_cfg"))
         file = self.base_dir / value
-        if not file.is_file():
+        try:
+            found = file.is_file()
+        except OSError as err:  # a name too long, a loop of links
+            raise ConfigError(key, value, f"cannot be read: {err.strerror or err}") from None
+        if not found:
             raise ConfigError(key, value, f"no such file: {file}")
         try:
             configs = load_ca(CSCfg.read(file))

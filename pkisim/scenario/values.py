@@ -30,6 +30,10 @@ _DURATION_PART = r"(\d+(?:\.\d+)?|\.\d+)\s*(ms|min|s|m|h|d|w|y)"
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
         "h": 3600.0, "hour": 3600.0, "d": 86400.0, "day": 86400.0, "w": 7 * 86400.0,
         "week": 7 * 86400.0, "y": 365 * 86400.0, "year": 365 * 86400.0}
+#: The longest duration a scenario may write (simulated time is a float of seconds).
+MAX_DURATION = 10_000 * 365 * 86400.0
+#: Integers a scenario writes (TOML's own range): workers, clients, seeds, thresholds.
+INT64 = (-(2**63), 2**63 - 1)
 _RATE = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*/\s*([a-z]+)\s*")
 
 # --------------------------------------------------------------------------- durations, rates
@@ -53,6 +57,8 @@ def parse_duration(value: object, key: str = "duration") -> float:
                                       "with a unit (ms, s, m, h, d, w, y), e.g. '90s' or '30d'")
     if seconds < 0:
         raise ConfigError(key, value, "must not be negative")
+    if not seconds <= MAX_DURATION:  # also inf, from 400 digits of a string
+        raise ConfigError(key, value, "is longer than 10000 years")
     return seconds
 
 
@@ -70,6 +76,8 @@ def parse_rate(value: object, key: str = "rate") -> float:
         rate = float(match[1]) / _PER[match[2]]
     if rate < 0:
         raise ConfigError(key, value, "must not be negative")
+    if not math.isfinite(rate):
+        raise ConfigError(key, value, "must be finite")
     return rate
 
 
@@ -77,9 +85,23 @@ def parse_rate(value: object, key: str = "rate") -> float:
 
 
 def integer(value: object, path: KeyPath) -> int:
+    """A TOML integer: 64 bits (ID values, which can be longer, are read by
+    :mod:`pkisim.scenario.ids`)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(dotted(path), value, "must be an integer")
+    if not INT64[0] <= value <= INT64[1]:
+        raise ConfigError(dotted(path), value, "is out of range: a 64-bit integer")
     return value
+
+
+def bounded(low: int, high: int, why: str = "") -> Converter[int]:
+    """An integer converter that accepts ``low <= value <= high`` only."""
+    def convert(value: object, path: KeyPath) -> int:
+        number = integer(value, path)
+        if not low <= number <= high:
+            raise ConfigError(dotted(path), value, f"must be between {low:,} and {high:,}{why}")
+        return number
+    return convert
 
 
 def number(value: object, path: KeyPath) -> float:
@@ -141,10 +163,22 @@ def distribution(base: Distribution) -> Converter[Distribution]:
         table = Table(value, path, ("kind", "mean", "cv", "low", "high"))
         return Distribution(kind=table.get("kind", string, base.kind),  # type: ignore[arg-type]
                             mean=table.get("mean", duration, base.mean),
-                            cv=table.get("cv", number, base.cv),
+                            cv=table.get("cv", coefficient_of_variation, base.cv),
                             low=table.get("low", duration, base.low),
                             high=table.get("high", duration, base.high), key=key)
     return convert
+
+
+#: The largest coefficient of variation of a lognormal service time (its variance
+#: is (cv * mean)**2: far beyond any real CA, and still a finite float).
+MAX_CV = 1000.0
+
+
+def coefficient_of_variation(value: object, path: KeyPath) -> float:
+    cv = number(value, path)
+    if not 0 < cv <= MAX_CV:
+        raise ConfigError(dotted(path), value, f"must be > 0 and at most {MAX_CV:g}")
+    return cv
 
 
 def check_known(name: object, names: Collection[str], path: KeyPath, what: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pkisim.errors import ConfigError
+from pkisim.errors import ConfigError, shown
 from pkisim.sim.config import DAY, Distribution, Workload
 
 #: Request kinds, as small ints on the hot path and as words in the tables.
@@ -202,23 +202,32 @@ class TraceArrivals:
 
 
 def read_trace(path: str) -> list[float]:
-    """The sorted timestamps of a trace file; a one-line :class:`ConfigError` if unreadable."""
+    """The sorted timestamps of a trace file; a one-line :class:`ConfigError`
+    (naming the trace's line) for anything that is not a CSV of finite times."""
+    line = 1
     try:
-        with Path(path).open(newline="") as handle:
+        with Path(path).open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if reader.fieldnames is None or "time" not in reader.fieldnames:
                 raise ConfigError("workload.trace", path, "needs a CSV header with a column 'time'")
             times = []
-            for line, row in enumerate(reader, start=2):
+            for row in reader:
+                line = reader.line_num
+                text = row["time"]
                 try:
-                    value = float(row["time"])
+                    value = float(text)
                 except (TypeError, ValueError):
-                    reason = f"line {line}: time {row['time']!r} is not a number"
+                    reason = f"line {line}: time {shown(text)} is not a number"
                     raise ConfigError("workload.trace", path, reason) from None
                 if not (math.isfinite(value) and value >= 0):
                     raise ConfigError("workload.trace", path,
-                                      f"line {line}: time {value} must be finite and >= 0")
+                                      f"line {line}: time {shown(text)} must be finite and >= 0")
                 times.append(value)
     except OSError as err:
         raise ConfigError("workload.trace", path, f"cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError("workload.trace", path, f"is not UTF-8 text (byte {err.start})") \
+            from None
+    except csv.Error as err:  # a field over csv.field_size_limit(), a NUL byte, ...
+        raise ConfigError("workload.trace", path, f"line {line + 1}: not CSV ({err})") from None
     return sorted(times)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from live import SIZE, ldapsearch_export, race_run
 
-from pkisim.cli.audit import main_audit
+from pkisim.cli import main
 from pkisim.testing.servers.ds389 import DS_MANAGER_DN, Ds389Pair
 
 pytestmark = pytest.mark.ds389
@@ -23,12 +23,12 @@ def test_race_on_389ds(ds389: Ds389Pair, tmp_path: Path,
     reports = []
     for index, url in enumerate(ds389.url):
         live = tmp_path / f"live{index}.json"
-        status = main_audit(["--url", url, "--bind-dn", DS_MANAGER_DN, "--password-file",
+        status = main(["audit", "--url", url, "--bind-dn", DS_MANAGER_DN, "--password-file",
                              str(pw), *run.cs_args(), "--json", str(live), "--horizon", "0s"])
         export = ldapsearch_export(url, DS_MANAGER_DN, pw, ds389.base,
                                    tmp_path / f"ds{index + 1}.ldif")
         exported = tmp_path / f"x{index}.json"
-        assert main_audit(["--ldif", str(export), *run.cs_args(), "--json", str(exported),
+        assert main(["audit", "--ldif", str(export), *run.cs_args(), "--json", str(exported),
                            "--horizon", "0s"]) == status == 1
         out, err = capsys.readouterr()
         assert err == "" and ds389.password not in out

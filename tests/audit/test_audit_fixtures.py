@@ -16,8 +16,7 @@ from pkisim.audit.forecast import Forecast, iso
 from pkisim.audit.ldif import read_ldif
 from pkisim.audit.report import _runs_out
 from pkisim.audit.source import generalized_time
-from pkisim.cli import main as pkisim_main
-from pkisim.cli.audit import main_audit
+from pkisim.cli import main
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg
 from pkisim.ids.subsystem import master_configs
@@ -34,7 +33,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Written]:
 
 def run(w: Written, tmp: Path, *extra: str) -> tuple[int, dict]:
     out = tmp / "report.json"
-    status = main_audit([*w.args(), "--json", str(out), *extra])
+    status = main(["audit", *w.args(), "--json", str(out), *extra])
     return status, json.loads(out.read_text())
 
 
@@ -135,20 +134,20 @@ def test_exported_scenario_loads_and_runs(written: dict[str, Written], tmp_path:
                                           name: str, expected: int,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / f"{name}.toml"
-    main_audit([*written[name].args(), "--scenario-out", str(out)])
+    main(["audit", *written[name].args(), "--scenario-out", str(out)])
     scenario = load_scenario(out)
     assert len(scenario.cas) == len(written[name].cs_cfg)
     assert scenario.cas[0].role == "master"
     capsys.readouterr()
     # the race's CAs hold the same range: the simulation issues the same serials
-    status = pkisim_main(["run", str(out), "--set", "duration=2d", "--no-plots", "--quiet",
+    status = main(["run", str(out), "--set", "duration=2d", "--no-plots", "--quiet",
                           "--out", str(tmp_path / "run")])
     assert status == expected, capsys.readouterr()
 
 
 def test_export_keeps_the_real_parameters(written: dict[str, Written], tmp_path: Path) -> None:
     out = tmp_path / "clean.toml"
-    main_audit([*written["clean"].args(), "--scenario-out", str(out)])
+    main(["audit", *written["clean"].args(), "--scenario-out", str(out)])
     scenario = load_scenario(out)
     ca2 = scenario.cas[1]
     cert = ca2.ids[IdKind.CERT]
@@ -216,9 +215,9 @@ def test_random_serials_have_no_ranges(tmp_path: Path) -> None:
 
 def test_pkisim_dispatches_audit(written: dict[str, Written],
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    assert pkisim_main(["audit", *written["race"].args()]) == 1
-    assert pkisim_main(["audit", *written["clean"].args()]) == 0
-    assert pkisim_main(["audit", "--help"]) == 0
+    assert main(["audit", *written["race"].args()]) == 1
+    assert main(["audit", *written["clean"].args()]) == 0
+    assert main(["audit", "--help"]) == 0
     assert "Exit status: 0 no problem, 1 problem found, 2 could not read" in \
         capsys.readouterr().out.replace("\n", " ")
 

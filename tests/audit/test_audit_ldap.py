@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from live import Run, clean_run, race_run, slapcat
 
-from pkisim.cli.audit import main_audit
+from pkisim.cli import main
 from pkisim.testing.servers.slapd import Slapd, SlapdPair
 
 pytestmark = pytest.mark.ldap
@@ -22,7 +22,7 @@ def password_file(folder: Path, password: str) -> Path:
 
 
 def audit(argv: list[str], out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
-    status = main_audit([*argv, "--json", str(out), "--horizon", "0s"])
+    status = main(["audit", *argv, "--json", str(out), "--horizon", "0s"])
     _, err = capsys.readouterr()
     assert err == ""
     return status, json.loads(out.read_text())
@@ -87,13 +87,13 @@ def test_wrong_password_is_one_line_without_it(slapd: Slapd, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     secret = "Wrong-Horse-Battery-4471"
     pw = password_file(tmp_path, secret)
-    status = main_audit(["--url", slapd.url, "--bind-dn", slapd.bind_dn, "--password-file",
+    status = main(["audit", "--url", slapd.url, "--bind-dn", slapd.bind_dn, "--password-file",
                          str(pw), "--json", str(tmp_path / "r.json")])
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert err.strip() == f"{slapd.url}: {slapd.bind_dn}: cannot bind: Invalid credentials"
     assert secret not in out + err and not (tmp_path / "r.json").exists()
-    status = main_audit(["--url", slapd.url, "--bind-dn", slapd.bind_dn, "--password-file",
+    status = main(["audit", "--url", slapd.url, "--bind-dn", slapd.bind_dn, "--password-file",
                          str(password_file(tmp_path, slapd.password)), "--base", "o=elsewhere"])
     _, err = capsys.readouterr()
     assert status == 2 and err.strip().startswith(f"{slapd.url}: o=elsewhere: ")

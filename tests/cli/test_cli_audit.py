@@ -4,6 +4,7 @@ status 2, nothing written over, and the bind password nowhere."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
 from deployments import Written, clean
 
-from pkisim.cli.audit import main_audit
+from pkisim.cli import main
 from pkisim.testing.servers.base import free_port
 
 SECRET = "Zebra-Quokka-7731-secret"
@@ -24,7 +25,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Written:
 
 
 def fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    status = main_audit(argv)
+    status = main(["audit", *argv])
     out, err = capsys.readouterr()
     assert status == 2, (out, err)
     assert out == ""
@@ -53,16 +54,48 @@ def test_truncated_ldif(deployment: Written, tmp_path: Path,
                    "has no attributes (truncated?)"
 
 
-def test_unknown_attribute(deployment: Written, tmp_path: Path,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_attributes_are_noted_once_each_not_refused(
+        deployment: Written, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = deployment.ldif.read_text()
+    assert main(["audit", "--ldif", str(deployment.ldif)]) == 0
+    clean = capsys.readouterr().out
     at = text.index("SecurePort: 8443\n") + len("SecurePort: 8443\n")
     bad = tmp_path / "bad.ldif"
-    bad.write_text(text[:at] + "rangeOwner: ca9\n" + text[at:])
-    line = fails(["--ldif", str(bad)], capsys)
+    # another version's attribute on one pkiRange and on every certificate record
+    records = text[at:].count("objectClass: certificateRecord")
+    bad.write_text(text[:at] + "rangeOwner: ca9\n" + text[at:].replace(
+        "objectClass: certificateRecord\n", "objectClass: certificateRecord\ncertOrigin: x\n"))
+    assert records > 1
+    json_out = tmp_path / "audit.json"
+    assert main(["audit", "--ldif", str(bad), "--json", str(json_out)]) == 0
+    out = capsys.readouterr().out
     number = text[:at].count("\n") + 1
-    assert line == (f"{bad}:{number}: rangeowner = 'ca9': unknown attribute on a Dogtag "
-                    "pkirange entry")
+    assert (f"NOTE    unknown-attribute: rangeowner on entry of Dogtag object class pkirange "
+            f"(first: {bad}:{number}) is not in Dogtag's schema for it: not read") in out
+    assert f"certorigin on {records:,} entries of Dogtag object class certificaterecord" in out
+    assert out.count("unknown-attribute") == 2
+    # everything else is read as before: the same table apart from the notes
+    kept = [line for line in out.splitlines() if "unknown-attribute" not in line]
+    assert [line.replace(str(bad), "X") for line in kept] == \
+        [line.replace(str(deployment.ldif), "X") for line in clean.splitlines()
+         if line != "no problems found"]
+    notes = [f for f in json.loads(json_out.read_text())["findings"]
+             if f["code"] == "unknown-attribute"]
+    assert [n["severity"] for n in notes] == ["note", "note"]
+
+
+def test_dogtags_schema_attributes_are_known() -> None:
+    """The attribute lists are Dogtag's schema (base/server/database/ds/schema.ldif)."""
+    from pkisim.audit.source import DOGTAG_CLASSES
+
+    record = DOGTAG_CLASSES["certificaterecord"]
+    assert {"dateofcreate", "dateofmodify", "notbefore", "notafter", "certstatus",
+            "usercertificate", "revinfo", "metainfo", "issuername"} <= record
+    assert "datecreate" not in record and "description" not in record  # not in the schema
+    assert DOGTAG_CLASSES["pkirange"] == {"cn", "beginrange", "endrange", "host", "secureport"}
+    assert DOGTAG_CLASSES["repository"] == {"ou", "serialno", "description", "nextrange",
+                                            "publishingstatus"}
+    assert {"requestid", "dateofcreate", "requeststate", "realm"} <= DOGTAG_CLASSES["request"]
 
 
 def test_malformed_values_in_the_directory(deployment: Written, tmp_path: Path,
@@ -78,6 +111,20 @@ def test_malformed_values_in_the_directory(deployment: Written, tmp_path: Path,
     at = text.index("\ndateOfCreate: ") + len("\ndateOfCreate: ")
     bad.write_text(text[:at] + "20261399000000Z" + text[at + 15:])
     assert "is not an LDAP generalized time" in fails(["--ldif", str(bad)], capsys)
+    # the rules of every reader: ports as in CS.cfg, numbers no longer than an ID can be
+    bad.write_text(text.replace("SecurePort: 8443\n", "SecurePort: 99999999\n", 1))
+    assert "SecurePort = '99999999': is not a TCP port (1-65535)" in \
+        fails(["--ldif", str(bad)], capsys)
+    huge = "9" * 5000
+    for old, new in (("nextRange: 1000\n", f"nextRange: {huge}\n"),
+                     ("beginRange: ", f"beginRange: {huge}"),
+                     ("dn: cn=1,ou=certificateRepository",
+                      f"dn: cn={huge},ou=certificateRepository")):
+        assert old in text
+        bad.write_text(text.replace(old, new, 1))
+        line = fails(["--ldif", str(bad)], capsys)
+        assert re.search(r"has 5,0\d\d digits: an ID has at most 1024 bits", line), line
+        assert line.startswith(f"{bad}:") and len(line) < 400
 
 
 def test_malformed_cs_cfg(deployment: Written, tmp_path: Path,
@@ -96,10 +143,12 @@ def test_missing_files_and_bad_arguments(deployment: Written, tmp_path: Path,
     assert fails(["--ldif", str(missing)], capsys).startswith(f"file = '{missing}': cannot be read")
     line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x", "--password", SECRET],
                  capsys)
-    assert "unrecognized arguments: --password (see" in line and SECRET not in line
+    assert "unrecognized arguments: --password and 1 value (not shown) (see" in line
+    assert SECRET not in line
     line = fails(["--url", "ldap://127.0.0.1:1/", "--bind-dn", "cn=x", f"--password={SECRET}"],
                  capsys)
-    assert "unrecognized arguments: --password (see" in line and SECRET not in line
+    assert "unrecognized arguments: --password (see" in line
+    assert SECRET not in line
     assert "--url needs --bind-dn" in fails(["--url", "ldap://127.0.0.1:1/"], capsys)
     assert "one of the arguments --ldif --url is required" in fails([], capsys)
     assert "--now = 'yesterday'" in fails([*deployment.args(), "--now", "yesterday"], capsys)

@@ -4,7 +4,11 @@ naming the invalid points, one-line errors, and a previous sweep never lost."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from sweep_files import SCENARIOS, tiny
 
-from pkisim.cli.sweep import main_sweep
+from pkisim.cli import main
 
 FILES = ("runs.parquet", "summary.parquet", "summary.csv", "sweep.json")
 
@@ -22,7 +26,7 @@ def test_the_command_writes_byte_identical_files_with_1_and_2_workers(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tiny(tmp_path)
     for workers in (1, 2):
-        status = main_sweep([str(path), "--workers", str(workers), "--out",
+        status = main(["sweep", str(path), "--workers", str(workers), "--out",
                              str(tmp_path / f"w{workers}")])
         assert status == 0
     printed = capsys.readouterr().out.splitlines()
@@ -49,7 +53,7 @@ duration = "3h"
 [grid]
 strategy = ["random", "legacy"]
 """)
-    status = main_sweep([str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    status = main(["sweep", str(path), "--out", str(tmp_path / "out"), "--quiet"])
     out = capsys.readouterr().out
     assert status == 1
     assert "INVALID at points 1 ->" in out
@@ -62,7 +66,7 @@ strategy = ["random", "legacy"]
 
 def test_a_shipped_sweep_runs_end_to_end(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    status = main_sweep([str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
+    status = main(["sweep", str(SCENARIOS / "sweeps" / "low-water-mark.toml"), "--workers", "2",
                          "--replications", "1", "--set", "duration=5m",
                          "--out", str(tmp_path / "lwm")])
     out = capsys.readouterr().out
@@ -95,7 +99,7 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
     notes.mkdir()
     (notes / "keep.txt").write_text("mine")
     values = {"sweep": str(tiny(tmp_path)), "notes": str(notes)}
-    status = main_sweep([a.format(**values) for a in args])
+    status = main(["sweep", *(a.format(**values) for a in args)])
     err = capsys.readouterr().err
     assert status == 2
     assert expected in err and len(err.strip().splitlines()) == 1, err
@@ -105,12 +109,12 @@ def test_command_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str],
 
 def test_a_previous_sweep_is_replaced_and_nothing_is_lost_on_failure(tmp_path: Path) -> None:
     path, out = tiny(tmp_path), tmp_path / "out"
-    assert main_sweep([str(path), "--out", str(out), "--quiet"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
     before = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--seed", "12"]) == 0
     assert (out / "runs.parquet").read_bytes() != before["runs.parquet"]
     after = {name: (out / name).read_bytes() for name in FILES}
-    assert main_sweep([str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
+    assert main(["sweep", str(path), "--out", str(out), "--quiet", "--set", "duration=x"]) == 2
     assert {name: (out / name).read_bytes() for name in FILES} == after
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.toml"]
 
@@ -119,10 +123,51 @@ def test_without_dask_a_scheduler_is_a_one_line_error(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed fails
-    status = main_sweep([str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
+    status = main(["sweep", str(tiny(tmp_path)), "--scheduler", "tcp://127.0.0.1:8786",
                          "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2
     assert err == ("--scheduler tcp://127.0.0.1:8786: Dask is not installed; "
                    "pip install 'pkisim[dask]'\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_sweep_stops_its_workers_and_writes_nothing(tmp_path: Path,
+                                                                   sig: signal.Signals) -> None:
+    path = tmp_path / "sweep.toml"
+    path.write_text(f'scenario = "{SCENARIOS / "steady-state.toml"}"\nreplications = 8\n'
+                    '[grid]\n"workload.enroll_rate" = ["20000/day", "40000/day"]\n')
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pkisim.cli", "sweep", str(path), "--workers", "2", "--out",
+         str(tmp_path / "out"), "--quiet"], env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(_descendants(process.pid)) < 2:  # the pool's worker processes run
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _descendants(process.pid)
+    time.sleep(0.5)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + sig, err
+    assert err == f"pkisim sweep: interrupted by {sig.name}\n"
+    assert not (tmp_path / "out").exists()
+    time.sleep(0.5)
+    assert [pid for pid in workers if Path(f"/proc/{pid}").exists()
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]] == []
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+        except OSError:
+            continue
+        out += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return [p for p in out if p != pid]

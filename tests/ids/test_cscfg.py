@@ -321,7 +321,8 @@ def broken(fixture: Path, tmp_path: Path, key: str, line: str) -> tuple[Path, in
                  "dbs.nextBeginRequestNumber = '10000001': is set but "
                  "dbs.nextEndRequestNumber is not", id="half a next range"),
     pytest.param(MASTER, "service.securePort", "service.non_clientauth_securePort=[PKI_PORT]",
-                 "service.non_clientauth_securePort = '[PKI_PORT]': is not an integer",
+                 "service.non_clientauth_securePort = '[PKI_PORT]': is not an integer (Dogtag "
+                 "reads it as a 32-bit Java int)",
                  id="bad port"),
     pytest.param(MASTER, "machineName", "dbs.cert.id.radix=10",
                  "dbs.cert.id.radix = '10': is not supported: pkisim reads these ranges in "

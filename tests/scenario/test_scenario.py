@@ -131,7 +131,7 @@ BAD = [
     case('cs_cfg = "bad.cfg"', "ca[1].cs_cfg = 'bad.cfg': "),
     case('cs_cfg = "master.cfg"', "ca[1].cs_cfg = 'master.cfg': "),
     # errors raised by the dataclasses, re-keyed to the file's dotted path
-    case("workers = 0", "ca[1].workers = 0: must be >= 1"),
+    case("workers = 0", "ca[1].workers = 0: must be between 1 and"),
     case('[load_balancer]\npolicy = "random"', "load_balancer.policy = 'random': choose "
                                                "round-robin"),
     case("[workload]\ndiurnal_amplitude = 1.5", "workload.diurnal_amplitude = 1.5: must be in"),
