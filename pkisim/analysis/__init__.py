@@ -15,7 +15,14 @@ from pkisim.analysis.executors import (
     SweepError,
     summary_metrics,
 )
-from pkisim.analysis.stats import Interval, mean_ci, t_cdf, t_quantile, wilson_interval
+from pkisim.analysis.stats import (
+    Interval,
+    mean_ci,
+    proportion_ci,
+    t_cdf,
+    t_quantile,
+    wilson_interval,
+)
 from pkisim.analysis.sweep import SweepResult, run_seed, run_sweep
 from pkisim.analysis.sweepfile import Point, Sweep, Target, load_sweep, sweep_from_dict
 
@@ -40,5 +47,5 @@ __all__ = ["DaskExecutor", "Interval", "LocalExecutor", "LowWaterMark", "MMc", "
            "collision_probability", "collisions_approx", "days_to_exhaustion", "erlang_b",
            "erlang_c", "exhaustion_date", "exhaustion_probability", "expected_collisions",
            "load_sweep", "max_issuances", "mean_ci", "mgc_mean_wait", "poisson_sf",
-           "recommend_low_water_mark", "run_seed", "run_sweep", "summary_metrics",
+           "proportion_ci", "recommend_low_water_mark", "run_seed", "run_sweep", "summary_metrics",
            "sweep_from_dict", "t_cdf", "t_quantile", "wilson_interval"]

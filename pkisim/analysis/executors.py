@@ -17,7 +17,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 from pkisim.analysis.sweepfile import selects
@@ -26,7 +26,8 @@ from pkisim.interrupts import deferred
 from pkisim.sim import Scenario, simulate
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "Outcome", "ProcessExecutor",
-           "SweepError", "Task", "chunked", "make_executor", "run_chunk", "summary_metrics"]
+           "SweepError", "Task", "chunked", "make_executor", "proportion_trials", "run_chunk",
+           "summary_metrics"]
 
 #: Summary keys that describe the run rather than measure it.
 _INPUTS = ("scenario", "seed", "duration", "strategy")
@@ -60,6 +61,8 @@ class Outcome:
     metrics: Mapping[str, float]
     valid: bool
     error: str | None = None
+    #: The trials behind each proportion among ``metrics`` (:func:`proportion_trials`).
+    trials: Mapping[str, float] = field(default_factory=dict)
 
 
 Chunk = tuple[tuple[str, ...] | None, tuple[Task, ...]]
@@ -70,11 +73,33 @@ Chunk = tuple[tuple[str, ...] | None, tuple[Task, ...]]
 
 def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
     """Every numeric leaf of ``RunResult.summary()`` by dotted name
-    (``latency.enroll.p95``, ``forecast.cert.days_to_exhaustion``); booleans
-    as 0/1; strings and missing values (None) left out.  The verdict adds only
-    what the top level lacks (request IDs, range violations by kind, the CRL);
-    ``requests.failed_fraction`` is (fail + timeout) / attempts."""
+    (``latency.enroll.p95``, ``forecast.cert.days_to_exhaustion``,
+    ``requests.failed_fraction``); booleans as 0/1; strings and missing values
+    (None) left out.  The verdict adds only what the top level lacks (request
+    IDs, range violations by kind, the CRL)."""
+    return _metrics(summary)[0]
+
+
+#: Metrics that are a run's proportion of several trials, and the metric counting them.
+FRACTIONS = {"requests.failed_fraction": "requests.attempts"}
+
+
+def proportion_trials(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The proportions among :func:`summary_metrics` and the trials behind each
+    in this run: one for a yes/no (boolean) metric, the attempts for
+    ``requests.failed_fraction``.  A sweep gives them Wilson intervals."""
+    metrics, booleans = _metrics(summary)
+    trials = dict.fromkeys(booleans, 1.0)
+    for name, count in FRACTIONS.items():
+        if name in metrics and metrics.get(count):
+            trials[name] = metrics[count]
+    return trials
+
+
+def _metrics(summary: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
+    """The numeric leaves, and the names of the boolean ones."""
     out: dict[str, float] = {}
+    booleans: list[str] = []
     for key, value in summary.items():
         if key in _INPUTS:
             continue
@@ -82,12 +107,8 @@ def summary_metrics(summary: Mapping[str, Any]) -> dict[str, float]:
             value = _without(value, _VERDICT_SKIP)
         elif key == "forecast":
             value = {f["kind"]: f for f in value}
-        _leaves(key, value, out)
-    attempts = out.get("requests.attempts")
-    if attempts:  # the chance that an attempt fails: the planning plots' failure probability
-        out["requests.failed_fraction"] = (out["requests.fail"] + out["requests.timeout"]) \
-            / attempts
-    return out
+        _leaves(key, value, out, booleans)
+    return out, booleans
 
 
 def _without(value: Any, skip: Sequence[str]) -> Any:
@@ -96,12 +117,14 @@ def _without(value: Any, skip: Sequence[str]) -> Any:
     return value
 
 
-def _leaves(name: str, value: Any, out: dict[str, float]) -> None:
+def _leaves(name: str, value: Any, out: dict[str, float], booleans: list[str]) -> None:
     if isinstance(value, Mapping):
         for key, sub in value.items():
-            _leaves(f"{name}.{key}", sub, out)
+            _leaves(f"{name}.{key}", sub, out, booleans)
     elif isinstance(value, bool | int | float):  # booleans as 0/1
         out[name] = float(value)
+        if isinstance(value, bool):
+            booleans.append(name)
 
 
 def _keep(metrics: dict[str, float], patterns: tuple[str, ...] | None) -> dict[str, float]:
@@ -122,8 +145,10 @@ def run_chunk(chunk: Chunk) -> list[Outcome]:
                                     f"{type(err).__name__}: {text}".rstrip(": ")))
             continue
         valid = bool(summary.get("valid")) and not summary.get("range_violations")
-        outcomes.append(Outcome(task.point, task.replication, task.seed,
-                                _keep(summary_metrics(summary), patterns), valid))
+        metrics = _keep(summary_metrics(summary), patterns)
+        trials = {k: v for k, v in proportion_trials(summary).items() if k in metrics}
+        outcomes.append(Outcome(task.point, task.replication, task.seed, metrics, valid,
+                                trials=trials))
     return outcomes
 
 

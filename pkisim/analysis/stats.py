@@ -2,8 +2,10 @@
 
 Replications of a scenario are independent (one seed each), so the mean of a
 metric over them gets Student's t interval.  A proportion counted over
-independent trials gets Wilson's score interval.  Waits inside one run are
-correlated: do not put them in a binomial interval, replicate instead.
+independent trials gets Wilson's score interval, and so does a proportion
+measured in each replication (:func:`proportion_ci`, at the effective number
+of trials): an interval on a proportion never leaves [0, 1].  Waits inside one
+run are correlated: do not put them in a binomial interval, replicate instead.
 
 >>> round(t_quantile(0.975, 4), 3)
 2.776
@@ -19,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist, fmean, stdev
 
-__all__ = ["Interval", "mean_ci", "t_cdf", "t_quantile", "wilson_interval"]
+__all__ = ["Interval", "mean_ci", "proportion_ci", "t_cdf", "t_quantile", "wilson_interval"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +128,69 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> Interval:
 
 
 def wilson_interval(successes: int, trials: int, level: float = 0.95) -> Interval:
-    """Wilson's score interval for a proportion over independent trials."""
+    """Wilson's score interval for a proportion over independent trials
+    (always inside [0, 1], unlike the normal approximation).
+
+    >>> interval = wilson_interval(0, 3)
+    >>> interval.low, round(interval.high, 3)
+    (0.0, 0.561)
+    """
     _check_level(level)
     if trials <= 0 or not 0 <= successes <= trials:
         raise ValueError(f"wilson_interval: successes = {successes}, trials = {trials}")
     z = NormalDist().inv_cdf((1 + level) / 2)
     p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
+    low, high = _wilson(p, trials, z)
     return Interval(p, low, high, trials, level)
+
+
+def proportion_ci(values: Iterable[float], trials: Iterable[float],
+                  level: float = 0.95) -> Interval:
+    """The mean of per-run proportions over independent replications, with a
+    Wilson score interval (never outside [0, 1]).
+
+    ``values[j]`` is run ``j``'s proportion of its ``trials[j]`` trials.  With
+    one trial per run (a yes/no outcome, such as "the run was valid") this is
+    :func:`wilson_interval` over the runs.  The trials of one run are not
+    independent (enrollments fail in bursts when a CA runs dry), so otherwise
+    the interval is Wilson's at the *effective* number of trials, the number
+    of independent trials that would vary as much as the runs do,
+    ``n_eff = p(1 - p) / (s² / n)``, at most the trials counted, with Student's
+    t quantile on ``n - 1`` degrees of freedom (Korn and Graubard's
+    effective-sample-size interval).  When every run gave the same proportion,
+    the trials counted are the effective ones.  One run of many trials says
+    nothing of the spread between runs: the interval is [0, 1].
+
+    >>> interval = proportion_ci([0.0, 0.4, 0.05], [100, 100, 100])
+    >>> interval.low >= 0.0 and interval.high <= 1.0
+    True
+    """
+    _check_level(level)
+    data = [float(v) for v in values]
+    counts = [float(t) for t in trials]
+    if not data or len(counts) != len(data):
+        raise ValueError(f"proportion_ci: {len(data)} values for {len(counts)} trial counts")
+    if not all(0.0 <= v <= 1.0 for v in data) or not all(t > 0 for t in counts):
+        raise ValueError("proportion_ci: proportions must lie in [0, 1] over trials > 0")
+    n, mean = len(data), fmean(data)
+    if all(t == 1 for t in counts):
+        if not all(v in (0.0, 1.0) for v in data):
+            raise ValueError("proportion_ci: one trial per run gives proportions 0 or 1")
+        return wilson_interval(round(sum(data)), n, level)
+    if n == 1:
+        return Interval(mean, 0.0, 1.0, 1, level)
+    spread = stdev(data) ** 2 / n
+    total = sum(counts)
+    effective = total if spread == 0 else min(total, mean * (1 - mean) / spread)
+    low, high = _wilson(mean, effective, t_quantile((1 + level) / 2, n - 1))
+    return Interval(mean, low, high, n, level)
+
+
+def _wilson(p: float, trials: float, q: float) -> tuple[float, float]:
+    """Wilson's score interval for proportion ``p`` of ``trials`` at quantile ``q``."""
+    denom = 1 + q * q / trials
+    centre = (p + q * q / (2 * trials)) / denom
+    half = q * math.sqrt(p * (1 - p) / trials + q * q / (4 * trials * trials)) / denom
+    low = 0.0 if p == 0 else max(0.0, min(p, centre - half))
+    high = 1.0 if p == 1 else min(1.0, max(p, centre + half))
+    return low, high

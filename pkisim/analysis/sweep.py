@@ -32,7 +32,7 @@ from pkisim.analysis.executors import (
     chunked,
     make_executor,
 )
-from pkisim.analysis.stats import t_quantile
+from pkisim.analysis.stats import proportion_ci, t_quantile
 from pkisim.analysis.sweepfile import Sweep
 from pkisim.report import output as out
 from pkisim.seeding import Seeds
@@ -107,15 +107,15 @@ def _more(sweep: Sweep, outcomes: list[Outcome], counts: dict[int, int]) -> dict
     target = sweep.target
     if target is None:
         return {}
-    values: dict[int, list[float]] = {i: [] for i in counts}
+    mine: dict[int, list[Outcome]] = {i: [] for i in counts}
     for o in outcomes:
-        values[o.point].append(_value(o.metrics, target.metric))
+        mine[o.point].append(o)
     step = target.batch or sweep.replications
     wanted = {}
-    for i, data in values.items():
-        data = [v for v in data if not math.isnan(v)]
-        n, mean, _, half = _interval(np.asarray(data, dtype=np.float64))
-        if counts[i] < target.max_replications and not (n and target.met(mean, half)):
+    for i, done in mine.items():
+        n, mean, _, low, high = _interval(done, target.metric)
+        if counts[i] < target.max_replications and not (n and target.met(mean,
+                                                                          (high - low) / 2)):
             wanted[i] = min(target.max_replications, counts[i] + step)
     return {i: wanted.get(i, c) for i, c in counts.items()} if wanted else {}
 
@@ -127,16 +127,27 @@ def _value(metrics: Mapping[str, float], name: str) -> float:
     return 0.0 if name.startswith("failures.") else math.nan
 
 
-def _interval(data: np.ndarray) -> tuple[int, float, float, float]:
-    """n, mean, standard deviation and the half-width of the t interval."""
+def _interval(outcomes: Sequence[Outcome], metric: str) -> tuple[int, float, float, float,
+                                                                  float]:
+    """n, mean, standard deviation and the 95 % interval of ``metric`` over
+    ``outcomes``: Wilson's for a proportion (:func:`~pkisim.analysis.stats.proportion_ci`,
+    never outside [0, 1]), else Student's t."""
+    pairs = [(_value(o.metrics, metric), o.trials.get(metric)) for o in outcomes]
+    pairs = [(v, t) for v, t in pairs if not math.isnan(v)]
+    data = np.array([v for v, _ in pairs], dtype=np.float64)
     n = len(data)
     if n == 0:
-        return 0, math.nan, math.nan, math.nan
+        return 0, math.nan, math.nan, math.nan, math.nan
     mean = float(data.mean())
+    std = float(data.std(ddof=1)) if n > 1 else math.nan
+    trials = [t for _, t in pairs]
+    if all(t is not None for t in trials):
+        interval = proportion_ci(data.tolist(), trials, LEVEL)  # type: ignore[arg-type]
+        return n, mean, std, interval.low, interval.high
     if n == 1:
-        return 1, mean, math.nan, math.inf
-    std = float(data.std(ddof=1))
-    return n, mean, std, t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
+        return 1, mean, std, -math.inf, math.inf
+    half = t_quantile((1 + LEVEL) / 2, n - 1) * std / math.sqrt(n)
+    return n, mean, std, mean - half, mean + half
 
 
 # --------------------------------------------------------------------------- the result
@@ -146,7 +157,9 @@ def _interval(data: np.ndarray) -> tuple[int, float, float, float]:
 class SweepResult:
     """``runs``: one row per run and metric (point, parameters, replication,
     seed, metric, value); ``summary``: one row per point and metric (n, mean,
-    std, ci_low, ci_high, half_width of the 95 % interval); ``invalid``: the runs
+    std, ci_low, ci_high, half_width of the 95 % interval: Wilson's for a
+    proportion, such as ``requests.failed_fraction`` or ``valid``, so never
+    outside [0, 1]; Student's t otherwise); ``invalid``: the runs
     that issued a duplicate or broke a range invariant (point, replication, seed)."""
 
     sweep: Sweep
@@ -175,12 +188,11 @@ class SweepResult:
         rows: dict[str, list[Any]] = {k: [] for k in ("point", "metric", "n", "mean", "std",
                                                       "ci_low", "ci_high", "half_width")}
         for p in sweep.points:
-            block = matrix[points == p.index]
-            for column, metric in enumerate(names):
-                data = block[:, column]
-                n, mean, std, half = _interval(data[~np.isnan(data)])
-                for key, value in zip(rows, (p.index, metric, n, mean, std, mean - half,
-                                             mean + half, half), strict=True):
+            block = [o for o in done if o.point == p.index]
+            for metric in names:
+                n, mean, std, low, high = _interval(block, metric)
+                for key, value in zip(rows, (p.index, metric, n, mean, std, low, high,
+                                             (high - low) / 2), strict=True):
                     rows[key].append(value)
         rows["point"] = np.array(rows["point"], dtype=np.int64)  # type: ignore[assignment]
         rows["n"] = np.array(rows["n"], dtype=np.int64)  # type: ignore[assignment]
@@ -262,7 +274,7 @@ class SweepResult:
             for m in shown:
                 if (p.index, m) in summary.index:
                     s = summary.loc[(p.index, m)]
-                    cells.append(_pm(s["mean"], s["half_width"]))
+                    cells.append(_pm(s["mean"], s["half_width"], s["ci_low"], s["ci_high"]))
                     n = int(s["n"])
                 else:
                     cells.append("-")
@@ -284,11 +296,15 @@ def _shown(result: SweepResult) -> list[str]:
     return list(dict.fromkeys(target + chosen))[:5]
 
 
-def _pm(mean: float, half: float) -> str:
+def _pm(mean: float, half: float, low: float, high: float) -> str:
+    """``mean ± half``, or ``mean [low, high]`` for an interval not centred on
+    the mean (Wilson's, on a proportion)."""
     if math.isnan(mean):
         return "-"
     if math.isnan(half) or math.isinf(half):
         return f"{mean:.4g}"
+    if abs((mean - low) - (high - mean)) > 1e-9 * max(1.0, abs(mean)):
+        return f"{mean:.4g} [{low:.2g}, {high:.2g}]"
     return f"{mean:.4g} ± {half:.2g}"
 
 

@@ -17,6 +17,7 @@ from pkisim.audit.forecast import (
 )
 from pkisim.audit.model import PROBLEM, Deployment, Finding
 from pkisim.ids.config import IdKind
+from pkisim.report.forecast import never_text
 
 EXIT_CLEAN, EXIT_PROBLEM, EXIT_ERROR = 0, 1, 2
 
@@ -122,4 +123,5 @@ def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditRepor
 def _runs_out(f: Forecast) -> str:
     if f.exhausted_at is None:
         return "never (no rate)"
-    return iso(f.exhausted_at) or f"in {f.days_left or 0:,.0f} days"
+    days = f.days_left or 0.0
+    return never_text(days) or iso(f.exhausted_at) or f"in {days:,.0f} days"

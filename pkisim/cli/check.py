@@ -1,42 +1,78 @@
-"""``pkisim check HISTORY [--json OUT] [--op cert|request] [--witnesses N]``
+"""``pkisim check HISTORY [--json OUT] [--format pkisim|jepsen] [--op cert|request]
+[--witnesses N]``
 
-Reads a history (pkisim's Parquet or CSV, or a Jepsen-style JSON Lines file),
-prints the uniqueness verdict as a table with a witness per duplicate, and
-optionally writes the verdict as JSON (atomically; never over the input).
+Reads a history (pkisim's Parquet or CSV, Jepsen's own ``history.edn``, or
+JSON Lines), prints the uniqueness verdict as a table with a witness per
+duplicate, and optionally writes the verdict as JSON: ``--json -`` to standard
+output (the table then goes to standard error), ``--json FILE`` to a file —
+written in place when it is not a regular file (``/dev/stdout``, a FIFO), else
+atomically (a temporary file renamed onto it; a symbolic link keeps pointing at
+it), and never over the history itself.
+
+``--format jepsen`` writes Jepsen's ``unique-ids`` result map
+(:func:`pkisim.history.jepsen.unique_ids`: ``valid?``, ``attempted-count``,
+``acknowledged-count``, ``duplicated-count``, ``duplicated``, ``range``) and
+follows Jepsen in everything: ``attempted-count`` counts invokes only, and a
+history with no operation to check is valid with zero counts.  ``--format
+pkisim`` (the default) writes pkisim's verdict and deliberately differs there:
+it counts completions as attempted when the history records no invokes
+(pkisim's own histories record only completions), and a history with nothing
+to check is an error (the wrong file or ``--op``).  Both report possible
+duplicates from ``info`` operations without failing (Jepsen ignores ``info``),
+sample 48 duplicates as Jepsen does (the most repeated; of equally repeated
+IDs the largest), and refuse an ``ok`` that carries no ID (Jepsen would count
+``nil`` as an ID).
 
 Exit codes, for CI: 0 valid, 1 invalid (some ID certainly issued twice),
-2 could not check (unreadable or malformed file, no operations of the chosen
-kind, bad arguments).  Possible duplicates (from ``info`` operations) are
-reported but do not fail the check, as in Jepsen.  A malformed file gets one
-line on stderr naming the file and the line or column.
+2 could not check (unreadable or malformed file, nothing to check, bad
+arguments), each error one line on stderr naming the file and the line.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import stat
 import sys
 from pathlib import Path
+from typing import TextIO
 
-from pkisim.cli.util import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, same_file, write_atomically
+from pkisim.cli.util import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_VALID,
+    OneLineParser,
+    integer_at_least,
+    same_file,
+    write_atomically,
+)
 from pkisim.history.formats import HistoryFormatError
 from pkisim.history.history import History, Op
+from pkisim.history.jepsen import unique_ids
 from pkisim.history.uniqueness import UniquenessResult, check_unique
 from pkisim.history.witness import DuplicateWitness, explain_duplicates
 
 OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST}
+FORMATS = ("pkisim", "jepsen")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="pkisim check",
         description="Check that no serial (or request ID) in a history was issued twice.",
         epilog="Exit status: 0 valid, 1 invalid, 2 could not check.")
-    parser.add_argument("history", type=Path, help="Parquet, CSV or JSON Lines history")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the verdict here")
+    parser.add_argument("history", type=Path,
+                        help="Parquet, CSV, Jepsen history.edn or JSON Lines history")
+    parser.add_argument("--json", metavar="OUT",
+                        help="also write the verdict here ('-': standard output)")
+    parser.add_argument("--format", choices=FORMATS, default="pkisim",
+                        help="the verdict's fields and conventions: pkisim's (default) or "
+                             "Jepsen's unique-ids")
     parser.add_argument("--op", choices=tuple(OPS), default="cert",
                         help="which IDs to check (default: cert)")
-    parser.add_argument("--witnesses", type=int, default=10, metavar="N",
+    parser.add_argument("--witnesses", type=integer_at_least(0), default=10, metavar="N",
                         help="explain at most N duplicates (default: 10)")
     return parser
 
@@ -45,11 +81,12 @@ def main_check(argv: list[str]) -> int:
     """Run ``pkisim check``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-    except SystemExit as stop:  # --help (0) or a usage error (2)
+    except SystemExit as stop:  # --help (0) or a usage error (2), already printed
         return EXIT_VALID if stop.code == 0 else EXIT_ERROR
     source: Path = args.history
     op = OPS[args.op]
-    if args.json is not None and same_file(args.json, source):
+    jepsen = args.format == "jepsen"
+    if args.json not in (None, "-") and same_file(Path(args.json), source):
         print(f"{args.json}: refusing to overwrite the history with the verdict", file=sys.stderr)
         return EXIT_ERROR
     try:
@@ -57,27 +94,64 @@ def main_check(argv: list[str]) -> int:
     except HistoryFormatError as err:
         print(err, file=sys.stderr)
         return EXIT_ERROR
-    if not history.issued_count(op, type=None):
-        print(f"{source}: no {op.name.lower()} operations to check", file=sys.stderr)
+    if not jepsen and not history.issued_count(op, type=None):
+        print(f"{source}: no {op.name.lower()} operations to check (Jepsen calls that valid: "
+              "--format jepsen)", file=sys.stderr)
         return EXIT_ERROR
     result = check_unique(history, op)
-    witnesses = explain_duplicates(history, result, max(args.witnesses, 0), possible=True)
+    if jepsen:  # Jepsen's attempted-count: invokes only
+        result = dataclasses.replace(result, attempted_count=result.invoke_count)
+    witnesses = explain_duplicates(history, result, args.witnesses, possible=True)
     certain = [w for w in witnesses if w.value in result.duplicated]
     possible = [w for w in witnesses if w.value not in result.duplicated]
-    print(_report(source, result, certain, possible))
     status = EXIT_VALID if result.valid else EXIT_INVALID
+    to_stdout = args.json is not None and _is_stdout(args.json)
+    print(_report(source, result, certain, possible), file=sys.stderr if to_stdout else sys.stdout)
     if args.json is not None:
-        verdict = {"history": str(source), "verdict": "valid" if result.valid else "invalid",
-                   "exit_status": status, **result.to_dict(),
-                   "witnesses": [str(w) for w in certain],
-                   "possible_witnesses": [str(w) for w in possible]}
+        verdict = unique_ids(result) if jepsen else {
+            "history": str(source), "verdict": "valid" if result.valid else "invalid",
+            "exit_status": status, **result.to_dict(),
+            "witnesses": [str(w) for w in certain],
+            "possible_witnesses": [str(w) for w in possible]}
         try:
-            write_atomically(args.json, json.dumps(verdict, indent=2) + "\n")
+            _write(args.json, json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
         except OSError as err:
             print(f"{args.json}: cannot write the verdict: {err.strerror or err}",
                   file=sys.stderr)
             return EXIT_ERROR
     return status
+
+
+def _is_stdout(out: str) -> bool:
+    """Is ``out`` standard output: ``-``, or a path to the file it writes to?"""
+    if out == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(out), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no such file; stdout is not a file
+        return False
+
+
+def _write(out: str, text: str) -> None:
+    """Write ``text`` to ``out`` as the module docstring says."""
+    if _is_stdout(out):
+        _put(sys.stdout, text)
+        return
+    path = Path(out)
+    try:
+        mode = path.stat().st_mode  # of what a link points at
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO, a device: never replaced
+        with path.open("w", encoding="utf-8") as f:
+            _put(f, text)
+        return
+    write_atomically(path.resolve() if path.is_symlink() else path, text)
+
+
+def _put(stream: TextIO, text: str) -> None:
+    stream.write(text)
+    stream.flush()
 
 
 def _report(source: Path, result: UniquenessResult, certain: list[DuplicateWitness],

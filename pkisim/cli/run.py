@@ -38,6 +38,7 @@ from pkisim.cli.util import (
 from pkisim.errors import ConfigError
 from pkisim.ids.strategies import STRATEGIES
 from pkisim.report import output as out
+from pkisim.report.forecast import forecast_text
 from pkisim.scenario import load_scenario
 from pkisim.scenario.builder import locate
 from pkisim.scenario.estimate import estimate
@@ -270,7 +271,7 @@ def _forecast_rows(forecast: list[dict[str, Any]]) -> list[str]:
     for f in forecast:
         date = f.get("forecast_date")
         days = f.get("days_to_exhaustion")
-        when = f"{date} (in {days:,.0f} days)" if date else "never at this rate"
+        when = forecast_text(date, math.inf if days is None else days)
         held = f.get("held_days")
         if held is not None and days is not None and held < days * 0.999:
             when += f"; held ranges last {_seconds(held * 86400)}"

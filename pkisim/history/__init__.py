@@ -3,7 +3,8 @@
 Record with :class:`History` (``issue`` on the hot path, ``event`` for range
 events, ``note`` for crashes and restarts), look with ``to_frame`` /
 ``events_frame``, keep with ``save`` / ``load`` (Parquet, CSV; Jepsen JSON Lines
-read too), and judge with the checkers.
+and Jepsen's own ``history.edn`` read too: :mod:`pkisim.history.jepsen`, which
+also gives a verdict Jepsen's ``unique-ids`` names), and judge with the checkers.
 """
 
 from pkisim.history.checkers import (
@@ -29,6 +30,7 @@ from pkisim.history.checkers import (
 )
 from pkisim.history.formats import HistoryFormatError
 from pkisim.history.history import EventRecord, History, IssueColumns, Op, OpType
+from pkisim.history.jepsen import read_edn, unique_ids
 
 __all__ = [
     "ComplianceResult",
@@ -55,5 +57,7 @@ __all__ = [
     "check_unique",
     "der_integer_octets",
     "explain_duplicates",
+    "read_edn",
+    "unique_ids",
     "waste_report",
 ]

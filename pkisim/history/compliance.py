@@ -83,6 +83,9 @@ def check_compliance(values: Iterable[int] | History, strategy: str,
     the range size of ``legacy-random`` (default pkispawn's 0x10000000).
     """
     check_strategy(strategy)
+    if isinstance(values, History) and not values.integer_ids:
+        raise ValueError("check_compliance: the history has IDs that are not integers; "
+                         "certificate serials are integers")
     if isinstance(values, History):
         count, non_positive, too_long, highest, examples = _history_stats(values)
     else:

@@ -109,6 +109,8 @@ def load(path: Path) -> History:
     suffix = path.suffix.lower()
     if head == b"PAR1":
         reader = _read_parquet
+    elif suffix == ".edn" or head.lstrip()[:2] in (b"{:", b"#j"):  # Jepsen's history.edn
+        reader = _read_edn
     elif suffix != ".csv" and (suffix in (".jsonl", ".ndjson", ".json")
                                or head.lstrip()[:1] == b"{"):
         reader = _read_jsonl
@@ -124,6 +126,14 @@ def load(path: Path) -> History:
         reason = str(err).splitlines()[0] if str(err) else ""
         raise HistoryFormatError(source, f"cannot be read: {type(err).__name__}: "
                                          f"{reason}".rstrip(": ")) from None
+
+
+def _read_edn(path: Path, source: str) -> History:
+    """Jepsen's ``history.edn`` (:mod:`pkisim.history.jepsen`, the ``jepsen`` extra)."""
+    del source
+    from pkisim.history.jepsen import read_edn
+
+    return read_edn(path)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:

@@ -9,8 +9,9 @@ Two tables, both in recording order (the order *is* the history; times are label
   saying whether the row has a value at all (``hi`` and the flag take memory
   only once some row needs them: 24 bytes a row for 64-bit IDs).  A value
   outside ``[0, 2**128)`` (rare: a longer RSNv3 serial, or a negative number a
-  broken allocator produced) keeps flag :data:`VALUE_OTHER` and lives, exactly, in a side dict
-  keyed by row;
+  broken allocator produced), or no integer at all (a Jepsen history's string,
+  UUID or ``[node counter]`` ID, a tuple here), keeps flag :data:`VALUE_OTHER`
+  and lives, exactly, in a side dict keyed by row;
 * the **event table**, a list of :class:`EventRecord` rows for the rare
   operations: the range events a repository emits (claims, switches, clone
   transfers, cache loads, ...) and notes (crash, restart, a failure's cause).
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import array
 import enum
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -222,7 +225,7 @@ class History:
         self._hi = _Column(np.uint64, sparse=True)
         self._flag = _Column(np.uint8, sparse=True)
         self._rows = 0
-        self._others: dict[int, int] = {}  # row -> value outside [0, 2**128)
+        self._others: dict[int, object] = {}  # row -> value not an int in [0, 2**128)
         self._issuers: dict[int, int] = {}  # row -> issuer code other than 0
         self._issuer_column: np.ndarray | None = None  # built from _issuers by columns()
         self._pending: tuple[list, list, list, list, list, list] = ([], [], [], [], [], [])
@@ -267,11 +270,12 @@ class History:
 
     # -- recording -------------------------------------------------------------
 
-    def issue(self, time: float, process: int, op: Op, value: int | None,
+    def issue(self, time: float, process: int, op: Op, value: object,
               type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
         """Record one issuing operation (the hot path; see benchmarks/bench_history.py).
 
-        ``value`` is the ID handed out, any size; ``None`` when there is none (an
+        ``value`` is the ID handed out: an int of any size, or any hashable ID
+        (a Jepsen history's string or tuple); ``None`` when there is none (an
         invoke, a failed issuance).  Codes come from :meth:`process`,
         :meth:`replica` and :meth:`issuer`; bad codes are reported (ValueError)
         when the chunk they are in is converted, and that chunk is dropped.
@@ -369,7 +373,8 @@ class History:
         time = np.fromiter(times, np.float64, size)
         return (time, process.astype(np.int32), replica.astype(np.int16), op, kind, lo, hi, flag)
 
-    def append_columns(self, columns: Sequence[np.ndarray], others: dict[int, int] | None = None,
+    def append_columns(self, columns: Sequence[np.ndarray],
+                       others: dict[int, object] | None = None,
                        issuers: dict[int, int] | None = None) -> None:
         """Append whole issue-table columns (time, process, replica, op, type,
         lo, hi, flag, as in :class:`IssueColumns`), rows of ``others`` (values
@@ -417,12 +422,18 @@ class History:
         return tuple(self._events)
 
     @property
-    def other_values(self) -> dict[int, int]:
-        """Row -> value, for the rows whose value lies outside ``[0, 2**128)``."""
+    def other_values(self) -> dict[int, object]:
+        """Row -> value, for the rows whose value is not an int in ``[0, 2**128)``."""
         self._flush()
         return dict(self._others)
 
-    def values(self, rows: Sequence[int] | np.ndarray | None = None) -> list[int | None]:
+    @property
+    def integer_ids(self) -> bool:
+        """Is every ID an integer?  (The range, waste and compliance checkers need it.)"""
+        self._flush()
+        return all(isinstance(v, int) for v in self._others.values())
+
+    def values(self, rows: Sequence[int] | np.ndarray | None = None) -> list[object]:
         """The exact values of some issue rows (all rows by default); None
         where a row has no value."""
         c = self.columns()
@@ -508,6 +519,9 @@ class History:
         one Parquet file (see :mod:`pkisim.history.formats`)."""
         from pkisim.history import formats
 
+        if not self.integer_ids:
+            raise ValueError(f"{path}: a history whose IDs are not all integers (a Jepsen "
+                             "history's) cannot be saved as a pkisim history")
         formats.save(self, Path(path))
 
     @classmethod
@@ -522,7 +536,7 @@ class History:
 
 
 def _split_values(values: list, row0: int,
-                  others: dict[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  others: dict[int, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """lo/hi/flag columns of a chunk of values, fastest path first."""
     size = len(values)
     try:  # all ints in [0, 2**64)
@@ -540,21 +554,42 @@ def _split_values(values: list, row0: int,
     for i, v in enumerate(values):
         if v is None:
             flags[i] = VALUE_NONE
-        elif not isinstance(v, int):
-            raise TypeError(f"History.issue: value {v!r} at row {row0 + i} is not an int")
-        elif 0 <= v < 1 << 128:
+        elif isinstance(v, int) and 0 <= v < 1 << 128:
             lo_list[i], hi_list[i] = v & _MASK64, v >> 64
-        else:
+        elif isinstance(v, int) or is_jepsen_id(v):
             flags[i] = VALUE_OTHER
-            others[row0 + i] = int(v)
+            others[row0 + i] = int(v) if isinstance(v, int) else v
+        else:
+            raise TypeError(f"History.issue: value {v!r} at row {row0 + i} is not an int "
+                            "(nor a string, UUID, keyword or tuple of these)")
     return (np.frombuffer(array.array("Q", lo_list), np.uint64),
             np.frombuffer(array.array("Q", hi_list), np.uint64), np.frombuffer(flags, np.uint8))
 
 
-def _exact_values(c: IssueColumns, others: dict[int, int],
-                  index: np.ndarray) -> list[int | None]:
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    """A Clojure keyword used as an ID in a Jepsen history (``:a`` or ``:ns/a``)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f":{self.name}"
+
+
+def is_jepsen_id(value: object, depth: int = 0) -> bool:
+    """Is ``value`` an ID a Jepsen history may use besides an integer: a string,
+    a UUID, a keyword, or a tuple (an EDN vector) of IDs, nested at most 8 deep?"""
+    if isinstance(value, str | uuid.UUID | Keyword) or (isinstance(value, int)
+                                                       and not isinstance(value, bool)):
+        return True
+    return isinstance(value, tuple) and depth < 8 and all(is_jepsen_id(v, depth + 1)
+                                                          for v in value)
+
+
+def _exact_values(c: IssueColumns, others: dict[int, object],
+                  index: np.ndarray) -> list[object]:
     lo, hi = c.lo[index].tolist(), c.hi[index].tolist()
-    out: list[int | None] = [low | high << 64 if high else low
+    out: list[object] = [low | high << 64 if high else low
                              for low, high in zip(lo, hi, strict=True)]
     flags = c.flag[index]
     for i in np.flatnonzero(flags != VALUE_PRESENT).tolist():
@@ -562,7 +597,8 @@ def _exact_values(c: IssueColumns, others: dict[int, int],
     return out
 
 
-def _value_column(c: IssueColumns, others: dict[int, int]) -> pd.api.extensions.ExtensionArray:
+def _value_column(c: IssueColumns,
+                  others: dict[int, object]) -> pd.api.extensions.ExtensionArray:
     missing = c.flag == VALUE_NONE
     if not others and not c.hi.any():
         return pd.arrays.IntegerArray(c.lo.copy(), missing.copy())

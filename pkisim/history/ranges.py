@@ -94,7 +94,11 @@ class RangeResult:
 
 
 def check_ranges(history: History, *, sequential: bool = True) -> RangeResult:
-    """Check every range invariant; see the module docstring."""
+    """Check every range invariant; see the module docstring.  The IDs must be
+    integers (a Jepsen history's string IDs lie in no range): ValueError."""
+    if not history.integer_ids:
+        raise ValueError("check_ranges: the history has IDs that are not integers; "
+                         "ranges hold integers only")
     timeline = Timeline(history)
     c = history.columns()
     narrow = not c.hi.any()  # every ID below 2**64 (cheap: an unused column is not in memory)

@@ -6,11 +6,14 @@ the event whose ``position`` (issue rows recorded before the event) is at most
 the issue row.  No allocation logic is replayed.
 
 Also here: the 128-bit comparisons the checkers run on ``lo``/``hi`` columns,
-and how IDs are written (serials in hex, request and replica IDs in decimal).
+and how IDs are written (serials in hex, request and replica IDs in decimal; a
+Jepsen history's string, UUID or vector IDs as EDN writes them) and ordered.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,11 +40,46 @@ def op_of(kind: IdKind) -> Op:
     return next(op for op, k in ISSUE_OPS.items() if k is kind)
 
 
-def fmt_id(value: int | None, kind: IdKind | None = IdKind.CERT) -> str:
-    """An ID as a PKI engineer writes it: serials in hex, other IDs in decimal."""
+def fmt_id(value: object, kind: IdKind | None = IdKind.CERT) -> str:
+    """An ID as a PKI engineer writes it: serials in hex, other IDs in decimal;
+    an ID that is no integer as EDN writes it (:func:`id_text`)."""
     if value is None:
         return "none"
+    if not isinstance(value, int):
+        return id_text(value)
     return hex(value) if kind is IdKind.CERT else str(value)
+
+
+def id_text(value: object) -> str:
+    """An ID as EDN writes it: ``"ab"``, ``#uuid "..."``, ``[1 "x"]``, ``:kw``, ``12``."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, uuid.UUID):
+        return f'#uuid "{value}"'
+    if isinstance(value, tuple):
+        return "[" + " ".join(id_text(v) for v in value) + "]"
+    return str(value)
+
+
+def id_kind(value: object) -> int:
+    """Which kind of ID ``value`` is (integer, string, other, UUID, vector):
+    Clojure compares IDs of one kind only."""
+    return id_key(value)[0]
+
+
+def id_key(value: object) -> tuple:
+    """A sort key, a total order on IDs: within a kind as Clojure's ``compare``
+    orders them (integers by value, strings by UTF-16 code units, UUIDs by
+    value, vectors by length, then element by element), kinds in a fixed order."""
+    if isinstance(value, int):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value.encode("utf-16-be"))
+    if isinstance(value, uuid.UUID):
+        return (3, value.int)
+    if isinstance(value, tuple):
+        return (4, len(value), tuple(id_key(v) for v in value))
+    return (2, str(value))  # keywords (Keyword), by their text
 
 
 def fmt_range(begin: int | None, end: int | None, kind: IdKind | None) -> str:

@@ -2,7 +2,12 @@
 operations reported as *possible* duplicates instead of being ignored.
 
 The key is (issuer, ID): the CAs of one topology share an issuer, so a serial
-handed out by two different CAs is exactly the duplicate that matters.
+handed out by two different CAs is exactly the duplicate that matters.  IDs
+need not be integers (a Jepsen history's strings, UUIDs or ``[node counter]``
+vectors are compared by equality, ordered as Clojure orders them); only the
+range checkers need integers.  Of more than 48 duplicated IDs the sample keeps
+the most repeated, and of equally repeated ones the largest, as Jepsen's
+``unique-ids`` does.
 
 Vectorised: sort the low 64 bits of every acknowledged (and info) ID, find equal
 neighbours, and only for the rows whose low half collides compare the full
@@ -11,13 +16,14 @@ neighbours, and only for the rows whose low half collides compare the full
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
-from pkisim.history.timeline import fmt_id, kind_of, rows_among
+from pkisim.history.timeline import fmt_id, id_key, id_kind, id_text, kind_of, rows_among
 
 #: Jepsen reports the 48 worst duplicates.
 DUPLICATES_SHOWN = 48
@@ -28,7 +34,8 @@ class UniquenessResult:
     """The verdict on one op's IDs.
 
     ``attempted_count`` counts invokes, or completions when the history records
-    no invokes (pkisim's simulations record only completions).
+    no invokes (pkisim's simulations record only completions);
+    ``invoke_count`` counts invokes alone (Jepsen's ``attempted-count``).
     ``acknowledged_count`` counts ``ok`` operations with an ID.  ``duplicated``
     maps an ID acknowledged more than once to its count (the 48 worst, worst
     first); ``possible_duplicates`` maps IDs that only collide because of
@@ -36,38 +43,46 @@ class UniquenessResult:
     than one issuer in the history, ``duplicated_issuers`` names the issuers
     under which each ID repeats, and a count is the worst issuer's.
     ``valid`` is False exactly when some ID is certainly duplicated.
+    ``lowest``/``highest``: the range of the acknowledged IDs; ``None`` when
+    there are none, or when they are of kinds Clojure cannot compare (strings
+    and integers, say).
     """
 
     op: Op
     attempted_count: int
     acknowledged_count: int
     duplicated_count: int
-    duplicated: dict[int, int]
-    lowest: int | None
-    highest: int | None
+    duplicated: dict[object, int]
+    lowest: object
+    highest: object
     info_count: int = 0
     possible_duplicated_count: int = 0
-    possible_duplicates: dict[int, int] = field(default_factory=dict)
-    duplicated_issuers: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    possible_duplicates: dict[object, int] = field(default_factory=dict)
+    duplicated_issuers: dict[object, tuple[str, ...]] = field(default_factory=dict)
+    invoke_count: int = 0
+    #: The duplicated IDs witnesses explain first: the most repeated, then the
+    #: smallest (where the collisions began), :data:`DUPLICATES_SHOWN` at most.
+    explained: tuple[object, ...] = ()
 
     @property
     def valid(self) -> bool:
         return self.duplicated_count == 0
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: IDs as decimal strings, so that 128-bit IDs survive any reader."""
+        """JSON-ready: IDs as decimal strings, so that 128-bit IDs survive any
+        reader (an ID that is no integer as EDN writes it)."""
         return {
             "valid": self.valid, "op": self.op.name.lower(),
             "attempted_count": self.attempted_count,
             "acknowledged_count": self.acknowledged_count,
             "duplicated_count": self.duplicated_count,
-            "duplicated": {str(k): v for k, v in self.duplicated.items()},
+            "duplicated": {_text(k): v for k, v in self.duplicated.items()},
             "possible_duplicated_count": self.possible_duplicated_count,
-            "possible_duplicates": {str(k): v for k, v in self.possible_duplicates.items()},
+            "possible_duplicates": {_text(k): v for k, v in self.possible_duplicates.items()},
             "info_count": self.info_count,
-            "lowest": None if self.lowest is None else str(self.lowest),
-            "highest": None if self.highest is None else str(self.highest),
-            "duplicated_issuers": {str(k): list(v) for k, v in self.duplicated_issuers.items()},
+            "lowest": None if self.lowest is None else _text(self.lowest),
+            "highest": None if self.highest is None else _text(self.highest),
+            "duplicated_issuers": {_text(k): list(v) for k, v in self.duplicated_issuers.items()},
         }
 
     def __str__(self) -> str:
@@ -120,17 +135,27 @@ def check_unique(history: History, op: Op = Op.ISSUE_CERT) -> UniquenessResult:
         return _result(history, op, len(ack), acknowledged, 0, groups, lowest, highest)
     other_acks = [v for (_, v), (oks, _) in others.items() if oks]
     if other_acks:
-        known = [v for v in (lowest, highest) if v is not None]
-        lowest, highest = min(known + other_acks), max(known + other_acks)
+        lowest, highest = _range([v for v in (lowest, highest) if v is not None] + other_acks)
     return _result(history, op, attempted, acknowledged, infos, {**groups, **others},
-                   lowest, highest)
+                   lowest, highest, invokes)
+
+
+def _range(values: list[object]) -> tuple[object, object]:
+    """Least and greatest of ``values``; none when Clojure could not compare them."""
+    if len({id_kind(v) for v in values}) > 1:
+        return None, None
+    return min(values, key=id_key), max(values, key=id_key)
+
+
+def _text(value: object) -> str:
+    return str(value) if isinstance(value, int) else id_text(value)
 
 
 def _result(history: History, op: Op, attempted: int, acknowledged: int, infos: int,
-            groups: dict[tuple[int, int], tuple[int, int]], lowest: int | None,
-            highest: int | None) -> UniquenessResult:
-    certain: dict[tuple[int, int], int] = {}
-    possible: dict[tuple[int, int], int] = {}
+            groups: dict[tuple[int, object], tuple[int, int]], lowest: object,
+            highest: object, invokes: int = 0) -> UniquenessResult:
+    certain: dict[tuple[int, object], int] = {}
+    possible: dict[tuple[int, object], int] = {}
     for key, (oks, info) in groups.items():
         if oks >= 2:
             certain[key] = oks
@@ -145,7 +170,8 @@ def _result(history: History, op: Op, attempted: int, acknowledged: int, infos: 
         duplicated_count=len(duplicated), duplicated=worst, lowest=lowest, highest=highest,
         info_count=infos, possible_duplicated_count=len(possible_by_id),
         possible_duplicates=_worst(possible_by_id),
-        duplicated_issuers={i: issuers[i] for i in worst} if len(names) > 1 else {})
+        duplicated_issuers={i: issuers[i] for i in worst} if len(names) > 1 else {},
+        invoke_count=invokes, explained=tuple(_first(duplicated)))
 
 
 def _colliding_groups(lo: np.ndarray, hi: np.ndarray, issuer: np.ndarray,
@@ -232,32 +258,43 @@ def _sorted_repeats(keys: np.ndarray, presorted: bool = False
 
 
 def _other_groups(history: History, rows: np.ndarray, flag: np.ndarray, kind: np.ndarray,
-                  issuer: np.ndarray) -> dict[tuple[int, int], tuple[int, int]]:
-    """The same for values outside [0, 2**128), kept exactly in a side dict."""
+                  issuer: np.ndarray) -> dict[tuple[int, object], tuple[int, int]]:
+    """The same for values kept exactly in a side dict (ints outside
+    [0, 2**128), IDs that are no integers), and every acknowledged one of them
+    (for the range), with an ok count."""
     picked = np.flatnonzero(rows & (flag == VALUE_OTHER))
     if not len(picked):
         return {}
     values = history.other_values
-    oks: Counter[tuple[int, int]] = Counter()
-    infos: Counter[tuple[int, int]] = Counter()
+    oks: Counter[tuple[int, object]] = Counter()
+    infos: Counter[tuple[int, object]] = Counter()
     for row in picked.tolist():
         key = (int(issuer[row]), values[row])
         (oks if kind[row] == OpType.OK else infos)[key] += 1
     return {key: (oks[key], infos[key]) for key in oks.keys() | infos.keys()}
 
 
-def _by_id(table: dict[tuple[int, int], int],
-           issuer_names: tuple[str, ...]) -> tuple[dict[int, int], dict[int, tuple[str, ...]]]:
-    counts: dict[int, int] = {}
-    issuers: dict[int, list[str]] = {}
-    for (issuer, value), count in sorted(table.items()):
+def _by_id(table: dict[tuple[int, object], int], issuer_names: tuple[str, ...]
+           ) -> tuple[dict[object, int], dict[object, tuple[str, ...]]]:
+    counts: dict[object, int] = {}
+    issuers: dict[object, list[str]] = {}
+    for (issuer, value), count in sorted(table.items(), key=lambda kv: kv[0][0]):
         counts[value] = max(counts.get(value, 0), count)
         issuers.setdefault(value, []).append(issuer_names[issuer])
     return counts, {k: tuple(v) for k, v in issuers.items()}
 
 
-def _worst(counts: dict[int, int]) -> dict[int, int]:
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:DUPLICATES_SHOWN])
+def _first(counts: dict[object, int]) -> list[object]:
+    return [v for v, _ in heapq.nsmallest(DUPLICATES_SHOWN, counts.items(),
+                                          key=lambda kv: (-kv[1], id_key(kv[0])))]
+
+
+def _worst(counts: dict[object, int]) -> dict[object, int]:
+    """Jepsen's sample: the :data:`DUPLICATES_SHOWN` most repeated IDs, the
+    largest of equally repeated ones; shown most repeated first, then by ID."""
+    kept = heapq.nlargest(DUPLICATES_SHOWN, counts.items(),
+                          key=lambda kv: (kv[1], id_key(kv[0])))
+    return dict(sorted(kept, key=lambda kv: (-kv[1], id_key(kv[0]))))
 
 
 def _extremes(lo: np.ndarray, hi: np.ndarray,

@@ -122,9 +122,10 @@ class DuplicateWitness:
 
 def explain_duplicates(history: History, result: UniquenessResult, limit: int = 10, *,
                        possible: bool = False) -> list[DuplicateWitness]:
-    """Witnesses for the first ``limit`` duplicated IDs of ``result`` (and, with
-    ``possible``, for the possible ones too)."""
-    wanted = list(result.duplicated)[:limit]
+    """Witnesses for the first ``limit`` duplicated IDs of ``result`` (the most
+    repeated, then the smallest: :attr:`UniquenessResult.explained`) and, with
+    ``possible``, for the possible ones too."""
+    wanted = list(result.explained or result.duplicated)[:limit]
     if possible:
         wanted += list(result.possible_duplicates)[:max(0, limit - len(wanted))]
     if not wanted:
@@ -147,28 +148,28 @@ def explain_duplicates(history: History, result: UniquenessResult, limit: int = 
     return witnesses
 
 
-def _rows_of(history: History, op: Op, values: list[int]) -> dict[int, list[int]]:
+def _rows_of(history: History, op: Op, values: list[object]) -> dict[object, list[int]]:
     """Rows (ok or info) of ``op`` carrying each value, in recording order."""
     c = history.columns()
     chosen = (c.op == op) & ((c.type == OpType.OK) | (c.type == OpType.INFO))
-    wide = [v for v in values if 0 <= v < 1 << 128]
+    wide = [v for v in values if isinstance(v, int) and 0 <= v < 1 << 128]
     rows = rows_among(c.lo, np.array([v & (1 << 64) - 1 for v in wide], dtype=np.uint64))
     rows = rows[chosen[rows] & (c.flag[rows] == VALUE_PRESENT)]
     wanted = set(wide)
-    out: dict[int, list[int]] = {}
+    out: dict[object, list[int]] = {}
     for row in rows.tolist():
         value = int(c.hi[row]) << 64 | int(c.lo[row])
         if value in wanted:
             out.setdefault(value, []).append(row)
-    others = history.other_values
+    others, exact = history.other_values, set(values)
     for row in np.flatnonzero(chosen & (c.flag == VALUE_OTHER)).tolist():
-        if others[row] in values:
+        if others[row] in exact:
             out.setdefault(others[row], []).append(row)
     return out
 
 
-def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind, value: int,
-             row: int) -> Holding:
+def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind,
+             value: object, row: int) -> Holding:
     process = int(c.process[row])
     replica = int(c.replica[row])
     state = timeline.state_at(process, kind, row)
@@ -181,7 +182,8 @@ def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind
     return Holding(process=history.process_names[process], row=row, time=float(c.time[row]),
                    type=OpType(int(c.type[row])),
                    replica=history.replica_names[replica] if replica >= 0 else None,
-                   range=held, inside=held is not None and held[0] <= value <= held[1],
+                   range=held, inside=held is not None and isinstance(value, int)
+                   and held[0] <= value <= held[1],
                    origin=origin)
 
 

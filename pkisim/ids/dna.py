@@ -13,8 +13,8 @@ replying.
 
 from __future__ import annotations
 
+import pkisim.ids.protocol as p
 from pkisim.errors import SerialNumbersExhausted
-from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed, RangeReceived, RangeTransferred
 from pkisim.ids.repository import Repository
 from pkisim.ids.strategies import STRATEGY

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import ClassVar
 
+import pkisim.ids.protocol as p
 from pkisim.errors import AllocationError, SerialNumbersExhausted
-from pkisim.ids import protocol as p
 from pkisim.ids.events import CacheLoaded, RangeClaimed
 from pkisim.ids.repository import Repository
 from pkisim.ids.strategies import STRATEGY

@@ -27,9 +27,9 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, ClassVar
 
+import pkisim.ids.protocol as p
+import pkisim.ids.tree as dtree
 from pkisim.errors import DirectoryUnavailable, RangeDepleted, SerialNumbersExhausted, TransferError
-from pkisim.ids import protocol as p
-from pkisim.ids import tree as dtree
 from pkisim.ids.events import (
     CacheLoaded,
     ClaimFailed,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping
 
+import pkisim.ids.protocol as p
+import pkisim.ids.tree as dtree
 from pkisim.errors import ConfigError
-from pkisim.ids import protocol as p
-from pkisim.ids import tree as dtree
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy, pkispawn_defaults
 from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import RangeEvent

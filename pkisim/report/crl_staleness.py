@@ -20,10 +20,19 @@ from pkisim.report.figure import (
     seconds_label,
     stride,
 )
+from pkisim.report.style import new_figure, styled
 from pkisim.sim.metrics import RunResult
 
 
-def crl_figure(result: RunResult) -> Figure:
+@styled
+def crl_figure(result: RunResult, *, pyplot: bool = True) -> Figure:
+    """``crl-staleness.png``: revocation to first listing, over time and as a
+    histogram; the time between CRLs.
+
+    A :class:`~pkisim.report.style.PlotFigure` registered with pyplot (Jupyter shows
+    it, ``plt.show()`` opens it), drawn in the report's style; ``pyplot=False``: a
+    bare figure pyplot does not hold (what ``pkisim run`` writes).
+    """
     s = result.scenario
     axis = TimeAxis.for_run(s.duration, s.start_date)
     colors = ca_colors(result)
@@ -31,7 +40,7 @@ def crl_figure(result: RunResult) -> Figure:
     bound = s.crl.auto_update_interval
     observed = stale["staleness"].dropna().to_numpy(dtype=float)
     scale, unit = duration_unit(max(float(observed.max()) if len(observed) else 0.0, bound))
-    fig = Figure(figsize=(12.5, 8.0), layout="constrained")
+    fig = new_figure((12.5, 8.0), pyplot=pyplot)
     grid = fig.add_gridspec(2, 2, height_ratios=[3, 2], width_ratios=[1, 1.6])
     over_time = fig.add_subplot(grid[0, :])
     dist = fig.add_subplot(grid[1, 0])

@@ -9,7 +9,9 @@ safe at which rate, how latency grows with load; each against its closed form.
 ``plot_latency_vs_load``   a sweep's mean latency (with its confidence interval)
                            against utilisation, under Erlang C's curve
 
-Each returns a :class:`matplotlib.figure.Figure` (Agg, no pyplot); :func:`write_png`
+Each returns a :class:`~pkisim.report.style.PlotFigure` registered with pyplot:
+Jupyter shows it, a script's ``plt.show()`` opens it (``pyplot=False``: a bare
+figure that pyplot does not keep, for writing many PNGs).  :func:`write_png`
 saves one the way the run report does (:mod:`pkisim.report.style`: the same
 style and dpi, no ``Software`` metadata; written to a temporary file and renamed
 into place), so the same inputs give the same bytes.  Bad input is one
@@ -19,13 +21,11 @@ into place), so the same inputs give the same bytes.  Bad input is one
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeVar
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -35,7 +35,8 @@ from matplotlib.figure import Figure
 from pkisim.analysis.queueing import MMc, mgc_mean_wait
 from pkisim.analysis.theory import days_to_exhaustion, exhaustion_probability
 from pkisim.errors import ConfigError
-from pkisim.report.style import report_style, save_png
+from pkisim.report.forecast import YEAR_DAYS, never_text
+from pkisim.report.style import new_figure, report_style, save_png, styled
 from pkisim.scenario import parse_rate
 from pkisim.sim.metrics import forecast_date
 
@@ -44,18 +45,6 @@ __all__ = ["plot_failure_heatmap", "plot_latency_vs_load", "plot_space_remaining
 DAY = 86400.0
 #: How far ahead a space that never runs out is drawn, in days.
 DEFAULT_HORIZON_DAYS = 10 * 365.0
-F = TypeVar("F", bound=Callable[..., Figure])
-
-
-def _styled(draw: F) -> F:
-    """Draw under the report's style, whatever the user's matplotlibrc says."""
-
-    @functools.wraps(draw)
-    def wrapper(*args: object, **kwargs: object) -> Figure:
-        with report_style():
-            return draw(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def write_png(figure: Figure, path: str | os.PathLike[str]) -> Path:
@@ -92,11 +81,12 @@ def _require(frame: object, columns: Iterable[str], who: str, what: str) -> pd.D
 
 
 # --------------------------------------------------------------------------- space remaining
-@_styled
+@styled
 def plot_space_remaining(forecast: pd.DataFrame, *, duration: float, start_date: str,
                          space: pd.DataFrame | None = None, kind: str = "cert",
                          measure: str = "space", growth_per_year: float = 0.0,
-                         horizon_days: float | None = None) -> Figure:
+                         horizon_days: float | None = None,
+                         pyplot: bool = True) -> Figure:
     """Serial numbers remaining over the run and after it, with the exhaustion date.
 
     ``forecast`` and ``space`` are a run's tables (``RunResult.forecast``,
@@ -133,7 +123,7 @@ def plot_space_remaining(forecast: pd.DataFrame, *, duration: float, start_date:
                          f"({run_days:.4g} days)")
     origin = mdates.date2num(dt.datetime.combine(start, dt.time()))
 
-    fig = Figure(figsize=(9.0, 4.8), layout="constrained")
+    fig = new_figure((9.0, 4.8), pyplot=pyplot)
     ax = fig.subplots()
     if space is not None:
         t, left = _run_curve(space, kind, measure, left_at_end, used, who)
@@ -152,8 +142,8 @@ def plot_space_remaining(forecast: pd.DataFrame, *, duration: float, start_date:
                     (origin + exhausted_at, 0), xytext=(-6, 30), textcoords="offset points",
                     ha="right", color="#d62728", fontsize=9)
     else:
-        text = ("never at this rate" if not math.isfinite(exhausted_at)
-                else f"exhausted after the horizon: {_date_text(start, exhausted_at)}")
+        text = never_text(days_left) or \
+            f"exhausted after the horizon: {_date_text(start, exhausted_at)}"
         ax.annotate(text, (1, 1), xycoords="axes fraction", xytext=(-6, -14),
                     textcoords="offset points", ha="right", color="#d62728", fontsize=9)
     ax.axvline(origin + run_days, color="#7f7f7f", lw=0.8, ls=":")
@@ -177,7 +167,7 @@ def _iso_date(text: str, who: str) -> dt.date:
 
 
 def _date_text(start: dt.date, days: float) -> str:
-    return forecast_date(start.isoformat(), days) or f"in {days / 365:,.0f} years"
+    return forecast_date(start.isoformat(), days) or f"in {days / YEAR_DAYS:,.0f} years"
 
 
 def _run_curve(space: pd.DataFrame, kind: str, measure: str, left_at_end: float, used: float,
@@ -209,10 +199,11 @@ def _rate_label(rate: float, growth: float) -> str:
 
 
 # --------------------------------------------------------------------------- heatmap
-@_styled
+@styled
 def plot_failure_heatmap(summary: pd.DataFrame, *, x: str, y: str, metric: str,
                          value: str = "mean", update_interval: float | None = None,
-                         cas: int = 1, title: str | None = None) -> Figure:
+                         cas: int = 1, title: str | None = None,
+                         pyplot: bool = True) -> Figure:
     """A sweep's ``metric`` over two swept parameters, one cell per point.
 
     ``summary`` is a sweep summary (columns ``metric``, ``mean``, ``ci_low``,
@@ -245,7 +236,7 @@ def plot_failure_heatmap(summary: pd.DataFrame, *, x: str, y: str, metric: str,
             if "half_width" in rows.columns else None)
     cells = grid.to_numpy(dtype=float)
 
-    fig = Figure(figsize=(1.6 + 1.25 * len(xs), 1.4 + 0.8 * len(ys)), layout="constrained")
+    fig = new_figure((1.6 + 1.25 * len(xs), 1.4 + 0.8 * len(ys)), pyplot=pyplot)
     ax = fig.subplots()
     image = ax.pcolormesh(np.arange(len(xs) + 1) - 0.5, np.arange(len(ys) + 1) - 0.5,
                           np.ma.masked_invalid(cells), cmap="Reds", shading="flat",
@@ -309,18 +300,21 @@ def _tick(v: object) -> str:
 
 
 # --------------------------------------------------------------------------- latency
-@_styled
+@styled
 def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: float,
                          x: str = "workload.enroll_rate", metric: str | None = None,
                          quantity: str = "response", cas: int = 1, extra: float = 0.0,
-                         service_cv: float = 1.0, title: str | None = None) -> Figure:
+                         service_cv: float = 1.0, title: str | None = None,
+                         pyplot: bool = True) -> Figure:
     """Simulated mean latency (points with their confidence interval) against
     utilisation, under Erlang C's curve for ``servers`` threads per CA with
     exponential service of mean ``service_mean`` seconds.
 
     ``points`` has the arrival rate (column ``x``, per second, spread over
     ``cas`` CAs) and ``mean``, ``ci_low``, ``ci_high``; with ``metric`` only
-    the rows of that sweep metric are used.  ``quantity``: ``response`` (the
+    the rows of that sweep metric are used (a sweep summary holds several
+    metrics: without ``metric`` it is an error, not every metric's mean drawn
+    as latency).  ``quantity``: ``response`` (the
     curve is ``Wq + service_mean + extra``, ``extra`` being e.g. the
     certificate store's latency) or ``wait`` (``Wq`` alone, log scale).
     ``service_cv`` is the service time's coefficient of variation: other than
@@ -341,6 +335,11 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
         raise ValueError(f"{who}: cas = {cas!r}: must be an integer >= 1")
     if not (math.isfinite(service_cv) and service_cv >= 0):
         raise ValueError(f"{who}: service_cv = {service_cv!r}: must be a finite number >= 0")
+    if metric is None and "metric" in points.columns:
+        names = sorted(map(str, points["metric"].unique()))
+        if len(names) > 1:
+            raise ValueError(f"{who}: points hold several metrics ({', '.join(names)}): "
+                             "choose the latency one with metric=")
     rows = points if metric is None else points[points["metric"] == metric]
     if rows.empty:
         raise ValueError(f"{who}: no points" + (f" for metric {metric!r}" if metric else ""))
@@ -363,7 +362,7 @@ def plot_latency_vs_load(points: pd.DataFrame, *, servers: int, service_mean: fl
     name = f"Erlang C, M/M/{servers}" if service_cv == 1 else \
         f"Allen-Cunneen, M/G/{servers} (cv {service_cv:g})"
     formula = "Wq" if quantity == "wait" else "Wq + 1/μ" + (f" + {extra:g} s" if extra else "")
-    fig = Figure(figsize=(8.0, 4.8), layout="constrained")
+    fig = new_figure((8.0, 4.8), pyplot=pyplot)
     ax = fig.subplots()
     ax.plot(grid, theory, color="#ff7f0e", lw=1.6, label=f"{name}: {formula}")
     ax.errorbar(rho, mean, yerr=np.vstack([low, high]), fmt="o", color="#1f77b4", capsize=3,

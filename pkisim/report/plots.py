@@ -9,7 +9,10 @@
 
 Every figure carries the fault windows and topology changes
 (:mod:`pkisim.report.figure`) and is drawn and saved under the report's style
-(:mod:`pkisim.report.style`): the same result gives the same bytes.
+(:mod:`pkisim.report.style`): the same result gives the same bytes.  Called
+directly, each returns a figure registered with pyplot: Jupyter shows it, a
+script's ``plt.show()`` opens it.  The writer draws bare figures (``pyplot=False``),
+so ``pkisim run`` never loads pyplot.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def write_plots(result: RunResult, directory: Path) -> list[Path]:
     paths = [directory / name for name in PLOT_FILES]
     with report_style():
         for draw, path in zip((timeline_figure, space_figure, crl_figure), paths, strict=True):
-            save_png(draw(result), path)
+            save_png(draw(result, pyplot=False), path)
     return paths
 
 

@@ -30,6 +30,8 @@ from pkisim.report.figure import (
     seconds_label,
     stride,
 )
+from pkisim.report.forecast import YEAR_DAYS, never_text
+from pkisim.report.style import new_figure, styled
 from pkisim.sim.metrics import RunResult
 
 _EVENT_STYLE = {  # claims-table event -> (marker, label)
@@ -64,12 +66,19 @@ def _hex_axis(ax: Axes, low: float, high: float) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{int(v):#x}" if v >= 0 else ""))
 
 
-def space_figure(result: RunResult) -> Figure:
+@styled
+def space_figure(result: RunResult, *, pyplot: bool = True) -> Figure:
+    """``serial-space.png``: serials per CA over the ranges held; serials left.
+
+    A :class:`~pkisim.report.style.PlotFigure` registered with pyplot (Jupyter shows
+    it, ``plt.show()`` opens it), drawn in the report's style; ``pyplot=False``: a
+    bare figure pyplot does not hold (what ``pkisim run`` writes).
+    """
     s = result.scenario
     axis = TimeAxis.for_run(s.duration, s.start_date)
     colors = ca_colors(result)
     ranged = not STRATEGY[s.strategy].full_length_random  # RSNv3 has no ranges to draw
-    fig = Figure(figsize=(12.5, 9.0 if ranged else 5.5), layout="constrained")
+    fig = new_figure((12.5, 9.0 if ranged else 5.5), pyplot=pyplot)
     axes = fig.subplots(2 if ranged else 1, 1, sharex=True, squeeze=False,
                         height_ratios=[3, 2] if ranged else [1])[:, 0]
     draw_title(fig, result, "certificate serial space over time")
@@ -241,11 +250,12 @@ def _forecast_text(result: RunResult) -> str:
     lines = ["Exhaustion forecast (serials)",
              f"used: {int(row['used']):,} ({_count(rate)} a day)",
              f"left: {_count(float(row['space']))}"]
-    if isinstance(date, str):
-        years = f" ({days / 365:.1f} years)" if days >= 365 else ""
-        lines.append(f"runs out in {days:,.0f} days{years}:\n  {date}")
+    never = never_text(days)
+    if never is not None:
+        lines.append(f"runs out: {never}")
     else:
-        lines.append("never runs out at this rate")
+        years = f" ({days / YEAR_DAYS:,.1f} years)" if days >= 365 else ""
+        lines.append(f"runs out in {days:,.0f} days{years}:\n  {date or 'after 9999-12-31'}")
     held_days = float(row["held_days"])
     if math.isfinite(held_days) and held_days < days * 0.999:
         lines.append(f"ranges held now last\n  {seconds_label(held_days * 86400)}")

@@ -28,6 +28,7 @@ from pkisim.report.figure import (
     seconds_label,
     stride,
 )
+from pkisim.report.style import new_figure, styled
 from pkisim.sim.metrics import OkTotals, RunResult
 from pkisim.sim.workload import KIND_NAMES
 
@@ -84,7 +85,14 @@ class _Bins:
         return np.bincount(self.index(t), minlength=self.count) * (self.per / self.width)
 
 
-def timeline_figure(result: RunResult) -> Figure:
+@styled
+def timeline_figure(result: RunResult, *, pyplot: bool = True) -> Figure:
+    """``timeline.png``: latency, throughput and failures over time.
+
+    A :class:`~pkisim.report.style.PlotFigure` registered with pyplot (Jupyter shows
+    it, ``plt.show()`` opens it), drawn in the report's style; ``pyplot=False``: a
+    bare figure pyplot does not hold (what ``pkisim run`` writes).
+    """
     s = result.scenario
     req = result.requests
     axis = TimeAxis.for_run(s.duration, s.start_date)
@@ -92,7 +100,7 @@ def timeline_figure(result: RunResult) -> Figure:
     failed = req["outcome"].astype(str).to_numpy() != "ok"
     causes = req.loc[failed, "cause"].astype(str).value_counts().index.tolist()
     rows = 3 if causes else 2
-    fig = Figure(figsize=(12.5, 9.0 if causes else 7.2), layout="constrained")
+    fig = new_figure((12.5, 9.0 if causes else 7.2), pyplot=pyplot)
     axes = fig.subplots(rows, 1, sharex=True, height_ratios=[3.2, 2.0, 1.6][:rows])
     draw_title(fig, result, "latency and throughput over time")
     handles = _latency_panel(axes[0], req, axis, bins, result.ok_totals is not None)

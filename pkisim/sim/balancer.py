@@ -9,6 +9,7 @@ drains a host first (planned); decommissioning removes it for good.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ class Balancer:
         self.pool: list[CaNode] = []  # hosts in rotation, in member order
         self._next = 0
         self._sticky: dict[int, CaNode] = {}
+        self._wake: simpy.Event | None = None  # the sleeping health-check process's
         policy = spec.policy
         self.route = (self._round_robin if policy == "round-robin" else
                       self._sticky_tls if policy == "sticky" else self._least_outstanding)
@@ -51,6 +53,7 @@ class Balancer:
         """A new host behind the balancer (in rotation at once, or after a good check)."""
         self.members.append(Member(node, in_pool))
         self._rebuild()
+        self.wake()
 
     def member(self, node: CaNode) -> Member | None:
         for member in self.members:
@@ -65,42 +68,96 @@ class Balancer:
             member.drained = True
             member.in_pool = False
             self._rebuild()
+            self.wake()
 
     def undrain(self, node: CaNode) -> None:
         """After maintenance: back in rotation at the next good health check."""
         member = self.member(node)
         if member is not None:
             member.drained = False
+            self.wake()
 
     def remove(self, node: CaNode) -> None:
         self.members = [m for m in self.members if m.node is not node]
         self._rebuild()
+        self.wake()
 
     def _rebuild(self) -> None:
         self.pool = [m.node for m in self.members if m.in_pool]
 
     # ------------------------------------------------------------ health checks
-    def health_checks(self, env: simpy.Environment) -> Generator[simpy.Event, None, None]:
+    def health_checks(self, env: simpy.Environment, *, skip_settled: bool = True,
+                      ) -> Generator[simpy.Event, None, None]:
         """Every ``health_interval``: a host is out after ``failure_threshold``
-        failed checks in a row, in again after one good check."""
-        interval, threshold = self.spec.health_interval, self.spec.failure_threshold
+        failed checks in a row, in again after one good check.  While no check
+        can change anything (:meth:`settled`), sleep until :meth:`wake`."""
+        interval = self.spec.health_interval
+        last = env.now  # the time of the last check, stepped or not
         while True:
-            yield env.timeout(interval)
-            changed = False
-            for member in self.members:
-                if member.drained:
-                    continue
-                if member.node.serving:
-                    member.failures = 0
-                    if not member.in_pool:
-                        member.in_pool = changed = True
-                else:
-                    member.failures += 1
-                    if member.in_pool and member.failures >= threshold:
-                        member.in_pool = False
-                        changed = True
-            if changed:
-                self._rebuild()
+            if skip_settled:
+                while self.settled():
+                    self._wake = env.event()
+                    yield self._wake
+                    self._wake = None
+                now = env.now
+                while last + interval < now:  # the checks that would have found nothing
+                    last += interval
+                yield env.timeout(_delay(now, last + interval))
+            else:
+                yield env.timeout(interval)
+            last = env.now
+            self.check()
+
+    def check(self) -> None:
+        """One round of health checks."""
+        threshold = self.spec.failure_threshold
+        changed = False
+        for member in self.members:
+            if member.drained:
+                continue
+            if member.node.serving:
+                member.failures = 0
+                if not member.in_pool:
+                    member.in_pool = changed = True
+            else:
+                member.failures += 1
+                if member.in_pool and member.failures >= threshold:
+                    member.in_pool = False
+                    changed = True
+        if changed:
+            self._rebuild()
+
+    def settled(self) -> bool:
+        """Would a health check change nothing, now and until :meth:`wake`?  Every
+        host in rotation serves with no failure counted, every other one (not
+        drained) does not serve: its failure count only grows, and no one reads
+        it until the host serves again, which wakes the checks."""
+        for member in self.members:
+            if member.drained:
+                continue
+            if member.node.serving:
+                if not member.in_pool or member.failures:
+                    return False
+            elif member.in_pool:
+                return False
+        return True
+
+    def wake(self) -> None:
+        """Something a health check looks at changed: resume the checks."""
+        wake = self._wake
+        if wake is not None and not wake.triggered:
+            wake.succeed()
+
+    # ------------------------------------------------------------ round-robin
+    @property
+    def cursor(self) -> int:
+        """The index in :attr:`pool` of the host the next round-robin pick gets."""
+        return self._next if self._next < len(self.pool) else 0
+
+    def advance(self, n: int) -> None:
+        """Move the round-robin cursor as ``n`` picks would (the pool unchanged)."""
+        if n > 0:
+            self._next = (self.cursor + n - 1) % len(self.pool) + 1
 
     # ------------------------------------------------------------ policies
     def _round_robin(self, client: int) -> CaNode | None:
@@ -136,3 +193,14 @@ class Balancer:
             if node.outstanding < best.outstanding:
                 best = node
         return best
+
+
+def _delay(now: float, at: float) -> float:
+    """The delay whose SimPy timeout fires at exactly ``at`` (``now + delay == at``
+    in floating point), so that skipped checks leave the schedule as stepping would."""
+    delay = at - now
+    while now + delay < at:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > at:
+        delay = math.nextafter(delay, -math.inf)
+    return delay

@@ -36,24 +36,27 @@ replication backlogs, and for a few windows after one it declined.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from heapq import heapify, heapreplace
-from itertools import count
+from heapq import heapreplace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pkisim.history.history import Op, OpType
+from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
-from pkisim.ids.tree import record_attrs
-from pkisim.sim.metrics import OK
-from pkisim.sim.requests import ARRIVE, DONE, START, Request
+from pkisim.ids.tree import DogtagTree, record_attrs
+from pkisim.sim.config import Scenario
+from pkisim.sim.lane import Item, Lane
+from pkisim.sim.metrics import OK, Recorder
+from pkisim.sim.requests import ARRIVE, DONE, START, Request, RequestFlow
 from pkisim.sim.workload import ENROLL, PoissonArrivals
 
 if TYPE_CHECKING:
+    from pkisim.directory.memory import ReplicatedDirectory
+    from pkisim.sim.balancer import Balancer
     from pkisim.sim.ca import CaNode
-    from pkisim.sim.world import Simulation
 
 _U64 = 1 << 63
 #: Windows with fewer arrivals and due events than this go event by event.
@@ -66,13 +69,20 @@ MAX_IN_FLIGHT = 256
 
 
 class Batch:
-    """Computes quiet windows of one :class:`~pkisim.sim.world.Simulation`."""
+    """Computes quiet windows of ``lane`` for the requests of ``flow``.
 
-    def __init__(self, world: Simulation) -> None:
-        self.world = world
-        scenario = world.scenario
-        flow = world.flow
-        self.flow = flow
+    It reads the lane through its snapshot (:meth:`Lane.due`,
+    :meth:`Lane.next_seq`) and writes it back with :meth:`Lane.commit`; it
+    moves ``balancer``'s round-robin cursor, issues runs of numbers from the
+    CAs' repositories (``nodes``, in index order), adds their records to
+    ``directory`` and records them in ``history`` and ``recorder``.
+    """
+
+    def __init__(self, scenario: Scenario, flow: RequestFlow, *, lane: Lane, balancer: Balancer,
+                 nodes: Sequence[CaNode], directory: ReplicatedDirectory, history: History,
+                 recorder: Recorder, tree: DogtagTree) -> None:
+        self.flow, self.lane, self.balancer, self.nodes = flow, lane, balancer, nodes
+        self.directory, self.history, self.recorder = directory, history, recorder
         kind, source = flow.streams[0]
         self.stream = flow.streams[0]
         self.others = [s for s in flow.streams[1:]]
@@ -80,7 +90,8 @@ class Batch:
                         and scenario.load_balancer.policy == "round-robin"
                         and not flow.archival_fraction and not flow.on_demand)
         self.windows = 0  # windows computed here (for the benchmark)
-        self.bases = (world.tree.records_dn(IdKind.REQUEST), world.tree.records_dn(IdKind.CERT))
+        self.batched_events = 0  # lane events those windows stood for
+        self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
         self.one_replica = len(scenario.directory.replicas) == 1
@@ -106,15 +117,13 @@ class Batch:
         return done
 
     def _window(self, horizon: float) -> int | None:
-        world = self.world
-        if not self.one_replica and world.directory.in_flight() > MAX_IN_FLIGHT:
+        if not self.one_replica and self.directory.in_flight() > MAX_IN_FLIGHT:
             return None  # a partition or a lag spike: checking what is in flight costs too much
-        heap = world._heap
-        due = [item for item in heap if item[0] < horizon]
+        due = self.lane.due(horizon)
         if not due:
             return None
         arrival_item = None
-        old: list[tuple[float, int, int, Request]] = []
+        old: list[Item] = []
         for item in due:
             code = item[2]
             if code == ARRIVE:
@@ -131,9 +140,11 @@ class Batch:
                 return None
         plan = _Plan(self, horizon, arrival_item, old)
         if not plan.feasible():
+            self._small = plan.small
             return None
         plan.commit()
         self.windows += 1
+        self.batched_events += plan.events
         return plan.events
 
 
@@ -143,16 +154,17 @@ class _Plan:
     def __init__(self, batch: Batch, horizon: float, arrival_item: Any,
                  old: list[tuple[float, int, int, Request]]) -> None:
         self.batch = batch
-        self.world = batch.world
         self.flow = batch.flow
         self.horizon = horizon
         self.arrival_item = arrival_item
         self.old = old
         self.events = 0
+        self.small = False  # declined only because the window is short
 
     def feasible(self) -> bool:
-        world, flow, horizon = self.world, self.flow, self.horizon
-        pool = world.lb.pool
+        batch, flow, horizon = self.batch, self.flow, self.horizon
+        lb = batch.balancer
+        pool = lb.pool
         source = self.batch.stream[1]
         if self.arrival_item is not None:
             rest, following = source.ahead(horizon)
@@ -163,7 +175,7 @@ class _Plan:
             arrivals, following = [], math.inf
         m = len(arrivals)
         if m + len(self.old) < MIN_EVENTS:
-            self.batch._small = True
+            self.small = True
             return False  # not worth it: numpy's fixed costs would dominate
         self.m, self.following = m, following
         nodes: dict[int, CaNode] = {node.index: node for node in pool}
@@ -179,8 +191,7 @@ class _Plan:
         timeout = flow.timeout
         clients = flow.clients.ahead(m)
         n = len(pool)
-        lb = world.lb
-        i0 = lb._next if lb._next < n else 0
+        i0 = lb.cursor
         node_of = [pool[(i0 + k) % n] for k in range(min(m, n))]
         st = np.empty(m, dtype=np.float64)
         en = np.empty(m, dtype=np.float64)
@@ -213,8 +224,7 @@ class _Plan:
         has_next = np.ones(m, dtype=np.int64)
         if m and following == math.inf:
             has_next[-1] = 0
-        seq0 = next(world._seq)
-        world._seq = count(seq0)  # only looked
+        seq0 = batch.lane.next_seq()
         inc = has_next + waits + 1
         c = seq0 + np.concatenate(([0], np.cumsum(inc)[:-1])) if m else np.zeros(0, np.int64)
         seq_arrive = np.empty(m, dtype=np.int64)
@@ -258,7 +268,7 @@ class _Plan:
         total = len(times)
         key = self.cas * 2 + self.is_done
         grouped = np.argsort(key, kind="stable")
-        counts = np.bincount(key, minlength=2 * len(world.nodes))
+        counts = np.bincount(key, minlength=2 * len(batch.nodes))
         stops = np.cumsum(counts)
         rank = np.empty(total, np.int64)
         rank[grouped] = np.arange(total) - np.repeat(stops - counts, counts)
@@ -291,31 +301,29 @@ class _Plan:
                 node, n_begin, n_done,
                 float(lasts[done_group - 1]) if n_begin else 0.0,
                 float(lasts[done_group]) if n_done else 0.0))
-        if runs and not world.directory.can_add_records(runs, self.batch.attrs):
+        if runs and not batch.directory.can_add_records(runs, batch.attrs):
             return False
         self.numbers = firsts[key] + rank
         self.replies = times + latency
         return True
 
     def commit(self) -> None:
-        world, flow, m = self.world, self.flow, self.m
-        heap = world._heap
+        batch, flow, m = self.batch, self.flow, self.m
         horizon = self.horizon
         # the streams
         if m:
-            self.batch.stream[1].skip(m)
+            batch.stream[1].skip(m)
             flow.clients.skip(m)
-            n = len(world.lb.pool)
-            world.lb._next = (self.i0 + m - 1) % n + 1
+            batch.balancer.advance(m)
         for node in self.node_of:
             node.service[ENROLL].skip(self.served[node.index])
             node.free = self.frees[node.index]
         first_id = flow.next_id
         flow.next_id += m
         # the CAs: numbers, records, counters
-        directory = world.directory
-        bases = self.batch.bases
-        one_replica = self.batch.one_replica
+        directory = batch.directory
+        bases = batch.bases
+        one_replica = batch.one_replica
         for node, n_begin, n_done, last_begin, last_done in self.per_node:
             if n_begin:
                 first = node.request_repo.issue_run(n_begin)
@@ -332,16 +340,16 @@ class _Plan:
                 node.store_latency.skip(n_done)
             node.outstanding += self.served.get(node.index, 0) - n_done
         if not one_replica:  # replicated: each add in lane order, as the lane would
-            replicas = [node.replica for node in world.nodes]
+            replicas = [node.replica for node in batch.nodes]
             directory.add_record_sequence(
                 (replicas[ca], bases[done], n, t) for ca, done, n, t in zip(
                     self.cas.tolist(), self.is_done.tolist(), self.numbers.tolist(),
                     self.times.tolist(), strict=True))
         # the history, in lane order
-        pids = np.array([node.pid for node in world.nodes], dtype=np.int64)
-        rids = np.array([node.rid for node in world.nodes], dtype=np.int64)
+        pids = np.array([node.pid for node in batch.nodes], dtype=np.int64)
+        rids = np.array([node.rid for node in batch.nodes], dtype=np.int64)
         is_done = self.is_done
-        world.history.issue_block(
+        batch.history.issue_block(
             self.times, pids[self.cas], np.where(is_done, int(Op.ISSUE_CERT),
                                                  int(Op.ISSUE_REQUEST)),
             self.numbers, np.full(len(self.times), int(OpType.OK)), rids[self.cas])
@@ -360,13 +368,13 @@ class _Plan:
             arrivals = np.concatenate((arrivals, [req.arrival for req in old]))
             starts = np.concatenate((starts, [req.start for req in old]))
         if len(who):
-            world.recorder.request_block(
+            batch.recorder.request_block(
                 ids[who], clients[who], ENROLL, attempts[who], arrivals[who], starts[who],
                 self.replies[done_rows], self.cas[done_rows], OK)
         if flow.track_serials:
             flow.issued_serials.extend(self.numbers[done_rows].tolist())
-        # what stays in the lane: old items still due later, new starts and completions
-        kept = [item for item in heap if item[0] >= horizon]
+        # what the window leaves in the lane: new starts and completions, the next arrival
+        added: list[Item] = []
         later = np.flatnonzero(self.en >= horizon)
         if len(later):
             st, en = self.st, self.en
@@ -375,14 +383,12 @@ class _Plan:
                 req = Request(first_id + k, self.clients[k], ENROLL, 0, float(self.a[k]))
                 req.ca, req.epoch, req.start = node, node.epoch, float(st[k])
                 if st[k] >= horizon:
-                    kept.append((float(st[k]), int(self.seq_start[k]), START, req))
-                kept.append((float(en[k]), int(self.seq_done[k]), DONE, req))
+                    added.append((float(st[k]), int(self.seq_start[k]), START, req))
+                added.append((float(en[k]), int(self.seq_done[k]), DONE, req))
         if m and self.following < math.inf:  # pushed while the last arrival was processed
-            kept.append((self.following, int(self.seq_start[m - 1]) - 1, ARRIVE,
-                         self.batch.stream))
-        heapify(kept)
-        heap[:] = kept
-        world._seq = count(self.seq_end)
+            added.append((self.following, int(self.seq_start[m - 1]) - 1, ARRIVE,
+                         batch.stream))
+        batch.lane.commit(horizon, added, self.seq_end)
 
 
 def _sequential(repo: Repository) -> bool:

@@ -3,29 +3,37 @@ the serial-number update task, crash, restart with recovery, decommissioning.
 
 The allocation logic itself lives in :mod:`pkisim.ids` (sans-IO); this module
 only decides *when* it runs and drives its directory commands through the
-world, one simulated directory round trip per command.
+:class:`~pkisim.sim.driver.SimDriver`, one simulated directory round trip per
+command.  :class:`CaNode` is one instance's state; :class:`CaLife` holds what
+a CA's life touches besides itself (the driver, the balancer, the CRL service,
+the replica outages, the other CAs) and runs that life.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import simpy
 
 from pkisim.driver import Instance
 from pkisim.errors import AllocationError, ConfigError, DirectoryUnavailable
-from pkisim.history.history import Op, OpType
+from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
+from pkisim.ids.tree import DogtagTree
+from pkisim.seeding import Seeds
 from pkisim.sim.config import CaSpec
-from pkisim.sim.driver import Aborted
+from pkisim.sim.driver import Aborted, SimDriver
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
 
 if TYPE_CHECKING:
-    from pkisim.sim.world import Simulation
+    from pkisim.sim.balancer import Balancer
+    from pkisim.sim.crl import CrlService
+    from pkisim.sim.faults import ReplicaOutages
 
 Process = Generator[simpy.Event, Any, Any]
 
@@ -47,9 +55,9 @@ class CaNode(Instance):
     aborted.
     """
 
-    def __init__(self, spec: CaSpec, index: int, world: Simulation) -> None:
-        super().__init__(spec.name, spec.replica, world.history.process(spec.name),
-                         world.history.replica(spec.replica))
+    def __init__(self, spec: CaSpec, index: int, history: History, seeds: Seeds) -> None:
+        super().__init__(spec.name, spec.replica, history.process(spec.name),
+                         history.replica(spec.replica))
         self.spec = spec
         self.index = index
         self.serving = False
@@ -61,7 +69,6 @@ class CaNode(Instance):
         self.kra = spec.kra_connector
         self.crl_role = False
         self.crl_down = False
-        seeds = world.seeds
         self.service = {
             ENROLL: Draws(spec.enroll, seeds.numpy(f"ca/{self.name}/enroll")),
             REVOKE: Draws(spec.revoke, seeds.numpy(f"ca/{self.name}/revoke")),
@@ -112,191 +119,216 @@ class CaNode(Instance):
         return self.repos.cert.config.update_interval
 
 
-# ---------------------------------------------------------------- configuration
-def own_configs(world: Simulation, node: CaNode) -> Mapping[IdKind, IdSpaceConfig]:
-    """A master's (or a clone's own) CS.cfg ID spaces; ``host`` defaults to the CA name."""
-    spec = node.spec
-    if spec.ids is None:
-        return master_configs(world.scenario.strategy, host=node.name)
-    configs = dict(spec.ids)
-    for kind, config in configs.items():
-        if config.host == "localhost":
-            configs[kind] = config.evolve(host=node.name)
-    missing = [k for k in IdKind if k not in configs]
-    if missing:
-        defaults = master_configs(world.scenario.strategy, host=node.name)
-        for kind in missing:
-            configs[kind] = defaults[kind]
-    return configs
+@dataclass(frozen=True, slots=True)
+class CaLife:
+    """What the life of the CAs of one run touches, and that life itself:
+    installation, start-up, the update task, crashes, stops, decommissioning."""
 
+    env: simpy.Environment
+    clock: Callable[[], float]  # the current simulated time (the lane's, while it drains)
+    driver: SimDriver
+    history: History
+    tree: DogtagTree
+    seeds: Seeds
+    strategy: str
+    balancer: Balancer
+    crl: CrlService
+    outages: ReplicaOutages
+    nodes: Mapping[str, CaNode]  # by name
 
-def _attach(world: Simulation, node: CaNode, configs: Mapping[IdKind, IdSpaceConfig],
-            source: str) -> None:
-    """Give ``node`` its repositories (their random streams from the run's seed)."""
-    world.driver.attach(node, CaRepositories(node.name, configs, world.tree,
-                                             streams=world.seeds.random, source=source))
+    def node(self, name: str) -> CaNode:
+        return self.nodes[name]
 
+    def note(self, node: CaNode, op: Op, type_: OpType, detail: str) -> None:
+        self.driver.note(node, op, type_, detail)
 
-# ---------------------------------------------------------------- installation
-def install_now(world: Simulation, node: CaNode) -> None:
-    """A CA that exists when the run begins: installed and started at time 0,
-    with no simulated latency (the topology's history before the run)."""
-    spec = node.spec
-    try:
+    # ------------------------------------------------------------ configuration
+    def own_configs(self, node: CaNode) -> Mapping[IdKind, IdSpaceConfig]:
+        """A master's (or a clone's own) CS.cfg ID spaces; ``host`` defaults to the CA name."""
+        spec = node.spec
+        if spec.ids is None:
+            return master_configs(self.strategy, host=node.name)
+        configs = dict(spec.ids)
+        for kind, config in configs.items():
+            if config.host == "localhost":
+                configs[kind] = config.evolve(host=node.name)
+        missing = [k for k in IdKind if k not in configs]
+        if missing:
+            defaults = master_configs(self.strategy, host=node.name)
+            for kind in missing:
+                configs[kind] = defaults[kind]
+        return configs
+
+    def _attach(self, node: CaNode, configs: Mapping[IdKind, IdSpaceConfig],
+                source: str) -> None:
+        """Give ``node`` its repositories (their random streams from the run's seed)."""
+        self.driver.attach(node, CaRepositories(node.name, configs, self.tree,
+                                                streams=self.seeds.random, source=source))
+
+    # ------------------------------------------------------------ installation
+    def install_now(self, node: CaNode) -> None:
+        """A CA that exists when the run begins: installed and started at time 0,
+        with no simulated latency (the topology's history before the run)."""
+        spec = node.spec
+        try:
+            if spec.donor is not None:
+                donor = self.node(spec.donor)
+                if not donor.serving:
+                    raise ConfigError(f"ca.{node.name}.donor", spec.donor,
+                                      "the donor must be created before its clone")
+                assert donor.repos is not None
+                configs = self.driver.run(donor, donor.repos.transfer_to_clone(host=node.name))
+                self._attach(node, configs, f"transfer:{donor.name}")
+            else:
+                self._attach(node, self.own_configs(node), "initial")
+            assert node.repos is not None
+            self.driver.run(node, node.repos.start())
+        except AllocationError as err:
+            raise ConfigError(f"ca.{node.name}", node.name,
+                              f"cannot start at time 0: {err}") from None
+        self._started(node)
+
+    def install(self, node: CaNode) -> Process:
+        """A clone created during the run: the donor's ``UpdateNumberRange`` (over
+        the donor's replica), then the clone's own start-up."""
+        spec, env = node.spec, self.env
+        yield env.timeout(spec.created_at - env.now)
         if spec.donor is not None:
-            donor = world.node(spec.donor)
-            if not donor.serving:
-                raise ConfigError(f"ca.{node.name}.donor", spec.donor,
-                                  "the donor must be created before its clone")
-            assert donor.repos is not None
-            configs = world.driver.run(donor, donor.repos.transfer_to_clone(host=node.name))
-            _attach(world, node, configs, f"transfer:{donor.name}")
+            donor = self.node(spec.donor)
+            while True:
+                while not donor.serving:
+                    yield env.timeout(DONOR_POLL)
+                assert donor.repos is not None
+                mark = len(self.history.events)
+                try:
+                    configs = yield from self.driver.drive(donor, donor.repos.transfer_to_clone(
+                        host=node.name))
+                    break
+                except Aborted:
+                    self._slices_lost(node, donor, mark,
+                                      "the donor went down during the transfer")
+                    continue
+                except AllocationError as err:
+                    self._slices_lost(node, donor, mark, f"clone transfer failed: {err}")
+                    return
+            self._attach(node, configs, f"transfer:{donor.name}")
         else:
-            _attach(world, node, own_configs(world, node), "initial")
+            self._attach(node, self.own_configs(node), "initial")
+        yield from self.start(node, first=True)
+
+    def _slices_lost(self, node: CaNode, donor: CaNode, mark: int, why: str) -> None:
+        """A clone install that stopped half-way: the donor already cut some slices
+        (Dogtag's UpdateNumberRange runs once per repository and gives nothing
+        back), so those numbers belong to nobody.  Record each as a failed receipt
+        of that slice, which the checkers count as stranded, not as a bad transfer."""
+        history = self.history
+        lost = [e for e in history.events[mark:]
+                if e.op is Op.TRANSFER and e.process == donor.pid]
+        for e in lost:
+            history.note(self.clock(), node.pid, Op.RECEIVE, OpType.FAIL,
+                         f"{why}; slice lost", replica=node.rid, kind=e.kind, begin=e.begin,
+                         end=e.end)
+        if not lost:
+            self.note(node, Op.RECEIVE, OpType.FAIL, why)
+
+    def _started(self, node: CaNode) -> None:
+        node.serving = True
+        self.balancer.wake()
+        node.free = [self.clock()] * len(node.free)
+        node.outstanding = 0
+        if not node.installed:
+            node.installed = True
+            self.balancer.add(node, in_pool=self.env.now == 0)
+            self.env.process(self.update_task(node))
+        self.crl.on_start(node)
+
+    def start(self, node: CaNode, *, first: bool = False) -> Process:
+        """Start-up: ``checkRanges`` for requests then certificates, which loads
+        the cache from the CA's *own* replica.  A start that cannot read its
+        directory fails (the core raises DirectoryUnavailable), and is tried again
+        after :data:`RESTART_DELAY`."""
         assert node.repos is not None
-        world.driver.run(node, node.repos.start())
-    except AllocationError as err:
-        raise ConfigError(f"ca.{node.name}", node.name, f"cannot start at time 0: {err}") from None
-    _started(world, node)
-
-
-def install(world: Simulation, node: CaNode) -> Process:
-    """A clone created during the run: the donor's ``UpdateNumberRange`` (over
-    the donor's replica), then the clone's own start-up."""
-    spec = node.spec
-    yield world.env.timeout(spec.created_at - world.env.now)
-    if spec.donor is not None:
-        donor = world.node(spec.donor)
-        while True:
-            while not donor.serving:
-                yield world.env.timeout(DONOR_POLL)
-            assert donor.repos is not None
-            mark = len(world.history.events)
+        env = self.env
+        while not node.gone:
+            if self.outages.is_down(node.replica):
+                yield env.timeout(RESTART_DELAY)
+                continue
+            node.repos.restart()
+            epoch = node.epoch
             try:
-                configs = yield from world.driver.drive(donor, donor.repos.transfer_to_clone(
-                    host=node.name))
-                break
+                yield from self.driver.drive(node, node.repos.start())
             except Aborted:
-                _slices_lost(world, node, donor, mark, "the donor went down during the transfer")
+                return
+            except DirectoryUnavailable:
+                if node.epoch != epoch:
+                    return
+                self.note(node, Op.RESTART, OpType.FAIL, "CA failed to start: directory down")
+                yield env.timeout(RESTART_DELAY)
                 continue
             except AllocationError as err:
-                _slices_lost(world, node, donor, mark, f"clone transfer failed: {err}")
+                self.note(node, Op.RESTART, OpType.FAIL, f"CA failed to start: {err}")
                 return
-        _attach(world, node, configs, f"transfer:{donor.name}")
-    else:
-        _attach(world, node, own_configs(world, node), "initial")
-    yield from start(world, node, first=True)
-
-
-def _slices_lost(world: Simulation, node: CaNode, donor: CaNode, mark: int, why: str) -> None:
-    """A clone install that stopped half-way: the donor already cut some slices
-    (Dogtag's UpdateNumberRange runs once per repository and gives nothing
-    back), so those numbers belong to nobody.  Record each as a failed receipt
-    of that slice, which the checkers count as stranded, not as a bad transfer."""
-    lost = [e for e in world.history.events[mark:]
-            if e.op is Op.TRANSFER and e.process == donor.pid]
-    for e in lost:
-        world.history.note(world.now(), node.pid, Op.RECEIVE, OpType.FAIL,
-                           f"{why}; slice lost", replica=node.rid, kind=e.kind, begin=e.begin,
-                           end=e.end)
-    if not lost:
-        world.record_note(node, "RECEIVE", "FAIL", why)
-
-
-def _started(world: Simulation, node: CaNode) -> None:
-    node.serving = True
-    node.free = [world.now()] * len(node.free)
-    node.outstanding = 0
-    if not node.installed:
-        node.installed = True
-        world.lb.add(node, in_pool=world.env.now == 0)
-        world.env.process(update_task(world, node))
-    world.crl.on_start(node)
-
-
-def start(world: Simulation, node: CaNode, *, first: bool = False) -> Process:
-    """Start-up: ``checkRanges`` for requests then certificates, which loads
-    the cache from the CA's *own* replica.  A start that cannot read its
-    directory fails (the core raises DirectoryUnavailable), and is tried again
-    after :data:`RESTART_DELAY`."""
-    assert node.repos is not None
-    while not node.gone:
-        if world.replica_down(node.replica):
-            yield world.env.timeout(RESTART_DELAY)
-            continue
-        node.repos.restart()
-        epoch = node.epoch
-        try:
-            yield from world.driver.drive(node, node.repos.start())
-        except Aborted:
-            return
-        except DirectoryUnavailable:
             if node.epoch != epoch:
                 return
-            world.record_note(node, "RESTART", "FAIL", "CA failed to start: directory down")
-            yield world.env.timeout(RESTART_DELAY)
-            continue
-        except AllocationError as err:
-            world.record_note(node, "RESTART", "FAIL", f"CA failed to start: {err}")
+            self.note(node, Op.RESTART, OpType.OK, "installed" if first else "restarted")
+            self._started(node)
             return
-        if node.epoch != epoch:
+
+    def update_task(self, node: CaNode) -> Process:
+        """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
+        seconds (``<= 0`` disables it); failures are only logged (a failed claim
+        as a range event, anything else as a note)."""
+        interval = node.update_interval
+        if interval <= 0:
             return
-        world.record_note(node, "RESTART", "OK", "installed" if first else "restarted")
-        _started(world, node)
-        return
+        while not node.gone:
+            yield self.env.timeout(interval)
+            if node.serving and node.repos is not None:
+                try:
+                    yield from self.driver.drive(node, node.repos.update_task())
+                except Aborted:
+                    pass
+                except AllocationError as err:
+                    self.note(node, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
+
+    # ------------------------------------------------------------ failures
+    def crash(self, node: CaNode) -> None:
+        """The host dies: in-flight requests and operations are lost; the balancer
+        does not know until its health checks fail."""
+        if not node.serving and not node.installed:
+            return
+        node.serving = False
+        self.balancer.wake()
+        node.epoch += 1
+        node.outstanding = 0
+        self.note(node, Op.CRASH, OpType.INFO, "host crashed")
+
+    def stop(self, node: CaNode) -> Process:
+        """A planned stop: wait until the (drained) CA has answered every request."""
+        env = self.env
+        idle_at = max(node.free)
+        if idle_at > env.now:
+            yield env.timeout(idle_at - env.now)
+        while node.outstanding > 0:  # completions due at this very instant come first
+            yield env.timeout(STOP_POLL)
+        node.serving = False
+        self.balancer.wake()
+        node.epoch += 1
+        node.outstanding = 0
+        self.note(node, Op.CRASH, OpType.INFO, "stopped")
+
+    def decommission(self, node: CaNode) -> Process:
+        """Out of the balancer for good; what is left of its ranges is stranded."""
+        env = self.env
+        yield env.timeout(node.spec.decommissioned_at - env.now)  # type: ignore[operator]
+        self.balancer.remove(node)
+        yield from self.stop(node)
+        node.gone = True
+        if node.repos is not None:
+            for kind in (IdKind.CERT, IdKind.REQUEST):
+                repo = node.repos[kind]
+                node.stranded[kind] = repo.remaining() if repo.ranged else 0
+        self.note(node, Op.DECOMMISSION, OpType.INFO, "decommissioned")
 
 
-def update_task(world: Simulation, node: CaNode) -> Process:
-    """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
-    seconds (``<= 0`` disables it); failures are only logged (a failed claim
-    as a range event, anything else as a note)."""
-    interval = node.update_interval
-    if interval <= 0:
-        return
-    while not node.gone:
-        yield world.env.timeout(interval)
-        if node.serving and node.repos is not None:
-            try:
-                yield from world.driver.drive(node, node.repos.update_task())
-            except Aborted:
-                pass
-            except AllocationError as err:
-                world.record_note(node, "CLAIM", "FAIL", f"update task failed: {err}")
-
-
-# ---------------------------------------------------------------- failures
-def crash(world: Simulation, node: CaNode) -> None:
-    """The host dies: in-flight requests and operations are lost; the balancer
-    does not know until its health checks fail."""
-    if not node.serving and not node.installed:
-        return
-    node.serving = False
-    node.epoch += 1
-    node.outstanding = 0
-    world.record_note(node, "CRASH", "INFO", "host crashed")
-
-
-def stop(world: Simulation, node: CaNode) -> Process:
-    """A planned stop: wait until the (drained) CA has answered every request."""
-    idle_at = max(node.free)
-    if idle_at > world.env.now:
-        yield world.env.timeout(idle_at - world.env.now)
-    while node.outstanding > 0:  # completions due at this very instant come first
-        yield world.env.timeout(STOP_POLL)
-    node.serving = False
-    node.epoch += 1
-    node.outstanding = 0
-    world.record_note(node, "CRASH", "INFO", "stopped")
-
-
-def decommission(world: Simulation, node: CaNode) -> Process:
-    """Out of the balancer for good; what is left of its ranges is stranded."""
-    yield world.env.timeout(node.spec.decommissioned_at - world.env.now)  # type: ignore[operator]
-    world.lb.remove(node)
-    yield from stop(world, node)
-    node.gone = True
-    if node.repos is not None:
-        for kind in (IdKind.CERT, IdKind.REQUEST):
-            repo = node.repos[kind]
-            node.stranded[kind] = repo.remaining() if repo.ranged else 0
-    world.record_note(node, "DECOMMISSION", "INFO", "decommissioned")
+__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode"]

@@ -148,6 +148,11 @@ class Workload:
     clients: int = 1000
     retry: RetryPolicy = RetryPolicy()
 
+    @property
+    def total_rate(self) -> float:
+        """Requests per second of every kind, before profiles and bursts."""
+        return self.enroll_rate + self.revoke_rate + self.crl_fetch_rate
+
     def __post_init__(self) -> None:
         for name in ("enroll_rate", "revoke_rate", "crl_fetch_rate"):
             value = getattr(self, name)

@@ -27,13 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from pkisim.history.history import Op, OpType
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.tree import DogtagTree
 from pkisim.sim.config import CrlSpec
 
 if TYPE_CHECKING:
+    from pkisim.directory.memory import ReplicatedDirectory
     from pkisim.sim.ca import CaNode
-    from pkisim.sim.world import Simulation
+    from pkisim.sim.driver import SimDriver
+    from pkisim.sim.lane import Lane
 
 Process = Generator[simpy.Event, Any, Any]
 
@@ -41,11 +45,18 @@ _RECORD_CLASSES = ("top", "crlIssuingPointRecord")
 
 
 class CrlService:
-    """The CRL role, the revocation log and the CRL generations of one run."""
+    """The CRL role, the revocation log and the CRL generations of one run.
 
-    def __init__(self, world: Simulation, spec: CrlSpec) -> None:
-        self.world, self.spec = world, spec
-        self.dn = world.tree.crl_record_dn
+    Time and SimPy come from ``lane`` (a generation after a revocation starts
+    from the fast lane), records from ``directory``, notes go through ``driver``.
+    """
+
+    def __init__(self, spec: CrlSpec, *, env: simpy.Environment, lane: Lane,
+                 directory: ReplicatedDirectory, tree: DogtagTree, driver: SimDriver) -> None:
+        self.spec = spec
+        self.env, self.lane, self.directory, self.tree, self.driver = (env, lane, directory,
+                                                                      tree, driver)
+        self.dn = tree.crl_record_dn
         self.holder: CaNode | None = None
         self.role_epoch = 0
         self._loops_for = -1  # the role epoch whose generation loop runs
@@ -74,7 +85,7 @@ class CrlService:
     # ------------------------------------------------------------ the role
     def assign(self, node: CaNode) -> None:
         """Give ``node`` the CRL role (at the start, or a ``crl-move`` fault)."""
-        now = self.world.now()
+        now = self.lane.now()
         if self.holder is not None:
             self.holder.crl_role = False
             self.role_log.append((now, self.holder.name, "disable"))
@@ -91,9 +102,8 @@ class CrlService:
             self._take_role(node)
 
     def _take_role(self, node: CaNode) -> None:
-        world = self.world
-        now = world.now()
-        entry = world.directory.entry(node.replica, self.dn, now=now)
+        now = self.lane.now()
+        entry = self.directory.entry(node.replica, self.dn, now=now)
         number = p.attr_first(entry, "crlNumber")
         if number is not None:
             self.crl_numbers[node.name] = int(number)
@@ -101,9 +111,9 @@ class CrlService:
         epoch = self.role_epoch
         if self._loops_for != epoch:
             self._loops_for = epoch
-            world.env.process(self._generations(node, epoch))
+            self.env.process(self._generations(node, epoch))
             if not self.spec.listen_to_clone_modifications:
-                world.env.process(self._cache_rebuilds(node, epoch))
+                self.env.process(self._cache_rebuilds(node, epoch))
         if self.latest is None or self.gen_ca[self.latest] != node.name:
             self.generate_now(node, now)
 
@@ -111,7 +121,7 @@ class CrlService:
         return self.holder is node and self.role_epoch == epoch
 
     def _generations(self, node: CaNode, epoch: int) -> Process:
-        env = self.world.env
+        env = self.env
         start, interval, k = env.now, self.spec.auto_update_interval, 1
         while self._current(node, epoch):
             yield env.timeout(max(0.0, start + k * interval - env.now))  # a fixed schedule
@@ -120,36 +130,36 @@ class CrlService:
                 yield from self.generate(node)
 
     def _cache_rebuilds(self, node: CaNode, epoch: int) -> Process:
-        env = self.world.env
+        env = self.env
         while self._current(node, epoch):
             yield env.timeout(self.spec.cache_rebuild_interval)
             if self._current(node, epoch) and node.serving:
-                self._learn(node, self.world.now())
+                self._learn(node, self.lane.now())
 
     # ------------------------------------------------------------ generation
     def generate(self, node: CaNode) -> Process:
         """One CRL generation on the CRL CA (takes ``crl_generation`` seconds)."""
         epoch, role_epoch = node.epoch, self.role_epoch
-        yield self.world.env.timeout(node.crl_generation.next())
+        yield self.env.timeout(node.crl_generation.next())
         if node.epoch == epoch and self._current(node, role_epoch) and not node.crl_down:
-            self.generate_now(node, self.world.now())
+            self.generate_now(node, self.lane.now())
 
     def generate_now(self, node: CaNode, now: float) -> None:
-        world = self.world
+        directory = self.directory
         if self.spec.listen_to_clone_modifications:
             self._learn(node, now)
         number = self.crl_numbers.get(node.name, 0) + 1
         gid = len(self.gen_time)
         mods = (p.Mod(p.ModOp.REPLACE, "crlNumber", (str(number),)),
                 p.Mod(p.ModOp.REPLACE, "description", (str(gid),)))
-        result = world.directory.execute(p.Modify(self.dn, mods), replica=node.replica, now=now)
+        result = directory.execute(p.Modify(self.dn, mods), replica=node.replica, now=now)
         if result.code is p.ResultCode.NO_SUCH_OBJECT:
             attrs = p.normalize_attrs({"objectClass": _RECORD_CLASSES, "cn": "MasterCRL",
                                        "crlNumber": number, "description": gid})
-            result = world.directory.execute(p.Add(self.dn, attrs), replica=node.replica, now=now)
+            result = directory.execute(p.Add(self.dn, attrs), replica=node.replica, now=now)
         if not result.ok:
-            world.record_note(node, "CRL", "FAIL", f"CRL {number} not stored: {result.code.name}",
-                              time=now)
+            self.driver.note(node, Op.CRL, OpType.FAIL,
+                             f"CRL {number} not stored: {result.code.name}", time=now)
             return
         self.crl_numbers[node.name] = number
         self.gen_time.append(now)
@@ -162,7 +172,7 @@ class CrlService:
         self.by_gen[gid] = self.fresh
         self.fresh = []
         self.latest = gid
-        world.record_note(node, "CRL", "OK", str(number), time=now)
+        self.driver.note(node, Op.CRL, OpType.OK, str(number), time=now)
 
     # ------------------------------------------------------------ revocations
     def on_revoke(self, node: CaNode, serial: int, now: float) -> None:
@@ -181,13 +191,13 @@ class CrlService:
             self.known += 1
             self.fresh.append(idx)
             if self.spec.always_update and not node.crl_down:
-                self.world.call_at(now, lambda: self.world.env.process(self.generate(node)))
+                self.lane.call_at(now, lambda: self.env.process(self.generate(node)))
         else:
             self.pending.append(idx)
 
     def _visible(self, node: CaNode, idx: int, now: float) -> bool:
-        dn = self.world.tree.record_dn(IdKind.CERT, self.rev_serial[idx])
-        entry = self.world.directory.entry(node.replica, dn, now=now)
+        dn = self.tree.record_dn(IdKind.CERT, self.rev_serial[idx])
+        entry = self.directory.entry(node.replica, dn, now=now)
         return p.attr_first(entry, "certStatus") == "REVOKED"
 
     def _learn(self, node: CaNode, now: float) -> None:
@@ -221,7 +231,7 @@ class CrlService:
         if node is self.holder:
             gid = self.latest
         else:
-            entry = self.world.directory.entry(node.replica, self.dn, now=now)
+            entry = self.directory.entry(node.replica, self.dn, now=now)
             text = p.attr_first(entry, "description")
             gid = int(text) if text is not None else None
         if gid is not None and gid > self.served_upto:
@@ -231,3 +241,6 @@ class CrlService:
                         self.rev_served[idx] = now
             self.served_upto = gid
         return gid
+
+
+__all__ = ["CrlService"]

@@ -5,11 +5,16 @@ site draws from its own stream, ``faults/<kind>``), so a CA knows when it will
 next crash.  The model uses that only to decide whether a crash falls between
 signing a certificate and storing it (the reply window), which would otherwise
 need one more event per request.
+
+:class:`FaultInjector` applies the faults of a run to the CAs (through their
+:class:`~pkisim.sim.ca.CaLife`), the balancer, the CRL role and the directory;
+:class:`ReplicaOutages` is which replicas are down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import math
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +22,12 @@ import simpy
 
 from pkisim.errors import ConfigError
 from pkisim.seeding import Seeds
-from pkisim.sim import ca as ca_life
 from pkisim.sim.config import DAY, Fault, Scenario
 
 if TYPE_CHECKING:
-    from pkisim.sim.world import Simulation
+    from pkisim.directory.memory import ReplicatedDirectory
+    from pkisim.sim.ca import CaLife
+    from pkisim.sim.metrics import Recorder
 
 Process = Generator[simpy.Event, Any, Any]
 
@@ -104,57 +110,97 @@ def crash_times(faults: Sequence[Fault], name: str) -> list[float]:
     return [f.at for f in faults if f.kind == "crash" and f.target == name]
 
 
-def inject(world: Simulation, fault: Fault) -> Process:
-    """Apply one fault at its time and heal it after its duration."""
-    env = world.env
-    yield env.timeout(fault.at - env.now)
-    target = target_text(fault.target)
-    end = None if fault.duration is None else fault.at + fault.duration
-    if fault.kind == "crl-move":
-        end = fault.at
-    window = FaultWindow(fault.kind, target, fault.at, end)
-    directory = world.directory
-    if fault.kind in ("crash", "maintenance") and not world.node(target).serving:
-        return  # a host that is already down (or not installed yet) cannot fail again
-    world.record_fault(window)
-    if fault.kind == "crash":
-        node = world.node(target)
-        ca_life.crash(world, node)
-        if fault.duration is not None:
-            yield env.timeout(fault.duration)
-            if not node.gone:
-                yield from ca_life.start(world, node)
-    elif fault.kind == "maintenance":
-        node = world.node(target)
-        world.lb.drain(node)
-        yield from ca_life.stop(world, node)
-        if fault.duration is not None:
-            yield env.timeout(max(0.0, fault.at + fault.duration - env.now))
-            if not node.gone:
-                yield from ca_life.start(world, node)
-                world.lb.undrain(node)
-    elif fault.kind == "replica-down":
-        world.set_replica_down(target, True)
-        if fault.duration is not None:
-            yield env.timeout(fault.duration)
-            world.set_replica_down(target, False)
-    elif fault.kind == "partition":
-        assert not isinstance(fault.target, str)
-        directory.partition([list(g) for g in fault.target], now=env.now)
-        if fault.duration is not None:
-            yield env.timeout(fault.duration)
-            directory.heal_all(now=env.now)
-    elif fault.kind == "lag-spike":
-        assert fault.lag is not None
-        directory.set_all_lag(fault.lag, now=env.now)
-        if fault.duration is not None:
-            yield env.timeout(fault.duration)
-            directory.set_all_lag(world.scenario.directory.lag, now=env.now)
-    elif fault.kind == "crl-down":
-        node = world.node(target)
-        node.crl_down = True
-        if fault.duration is not None:
-            yield env.timeout(fault.duration)
-            node.crl_down = False
-    elif fault.kind == "crl-move":
-        world.crl.assign(world.node(target))
+class ReplicaOutages:
+    """Which directory replicas are down (a CA bound to one cannot start)."""
+
+    def __init__(self, directory: ReplicatedDirectory, clock: Callable[[], float]) -> None:
+        self.directory, self.clock = directory, clock
+        self._down: set[str] = set()
+
+    def is_down(self, name: str) -> bool:
+        return name in self._down
+
+    def set_down(self, name: str, down: bool) -> None:
+        """Take replica ``name`` down, or bring it back, now."""
+        if down:
+            self._down.add(name)
+            self.directory.down(name, now=self.clock())
+        else:
+            self._down.discard(name)
+            self.directory.up(name, now=self.clock())
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInjector:
+    """Applies planned faults: CA crashes, maintenance, CRL outages and moves
+    (through ``life``), replica outages, partitions and lag spikes (on the
+    directory, whose normal lag is ``lag``).  What happened goes to ``recorder``."""
+
+    life: CaLife
+    outages: ReplicaOutages
+    directory: ReplicatedDirectory
+    recorder: Recorder
+    lag: float
+
+    def record(self, window: FaultWindow) -> None:
+        end = math.nan if window.end is None else window.end
+        self.recorder.faults.append((window.kind, window.target, window.start, end))
+
+    def inject(self, fault: Fault) -> Process:
+        """Apply one fault at its time and heal it after its duration."""
+        life, directory = self.life, self.directory
+        env = life.env
+        yield env.timeout(fault.at - env.now)
+        target = target_text(fault.target)
+        end = None if fault.duration is None else fault.at + fault.duration
+        if fault.kind == "crl-move":
+            end = fault.at
+        window = FaultWindow(fault.kind, target, fault.at, end)
+        if fault.kind in ("crash", "maintenance") and not life.node(target).serving:
+            return  # a host that is already down (or not installed yet) cannot fail again
+        self.record(window)
+        if fault.kind == "crash":
+            node = life.node(target)
+            life.crash(node)
+            if fault.duration is not None:
+                yield env.timeout(fault.duration)
+                if not node.gone:
+                    yield from life.start(node)
+        elif fault.kind == "maintenance":
+            node = life.node(target)
+            life.balancer.drain(node)
+            yield from life.stop(node)
+            if fault.duration is not None:
+                yield env.timeout(max(0.0, fault.at + fault.duration - env.now))
+                if not node.gone:
+                    yield from life.start(node)
+                    life.balancer.undrain(node)
+        elif fault.kind == "replica-down":
+            self.outages.set_down(target, True)
+            if fault.duration is not None:
+                yield env.timeout(fault.duration)
+                self.outages.set_down(target, False)
+        elif fault.kind == "partition":
+            assert not isinstance(fault.target, str)
+            directory.partition([list(g) for g in fault.target], now=env.now)
+            if fault.duration is not None:
+                yield env.timeout(fault.duration)
+                directory.heal_all(now=env.now)
+        elif fault.kind == "lag-spike":
+            assert fault.lag is not None
+            directory.set_all_lag(fault.lag, now=env.now)
+            if fault.duration is not None:
+                yield env.timeout(fault.duration)
+                directory.set_all_lag(self.lag, now=env.now)
+        elif fault.kind == "crl-down":
+            node = life.node(target)
+            node.crl_down = True
+            if fault.duration is not None:
+                yield env.timeout(fault.duration)
+                node.crl_down = False
+        elif fault.kind == "crl-move":
+            life.crl.assign(life.node(target))
+
+
+__all__ = ["FaultInjector", "FaultWindow", "ReplicaOutages", "check_targets", "crash_times",
+           "plan", "target_text"]

@@ -355,6 +355,7 @@ class RunResult:
         if totals is not None:
             counts[OK] += totals.count
         outcomes = {name: int(n) for name, n in zip(OUTCOMES, counts, strict=True)}
+        attempts = int(counts.sum())
         failures: dict[str, int] = {}
         for row in self.failures.itertuples(index=False):
             failures[row.cause] = failures.get(row.cause, 0) + int(row.count)
@@ -373,7 +374,10 @@ class RunResult:
             "possible_duplicated_count": verdict.get("possible_duplicated_count"),
             "range_violations": verdict.get("range_violations"),
             "verdict": verdict,
-            "requests": {"attempts": int(counts.sum()), **outcomes},
+            "requests": {"attempts": attempts, **outcomes,
+                         # the chance that an attempt fails (the planning plots' failure rate)
+                         "failed_fraction": (outcomes["fail"] + outcomes["timeout"]) / attempts
+                         if attempts else None},
             "failures": dict(sorted(failures.items())),
             "latency": latency_stats(req, totals),
             "claims": int((self.claims["event"] == "claimed").sum()) if len(self.claims) else 0,

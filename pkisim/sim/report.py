@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import pkisim.sim.metrics as m
 from pkisim.history import (
     CrlAction,
     CrlEvent,
@@ -23,7 +24,6 @@ from pkisim.history.history import Op
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.strategies import STRATEGY
-from pkisim.sim import metrics as m
 from pkisim.sim.config import DAY
 from pkisim.sim.requests import DONE
 
@@ -47,9 +47,8 @@ def build_result(world: Simulation) -> m.RunResult:
                               "in_crl_at": in_crl, "served_at": served,
                               "staleness": in_crl - revoked_at,
                               "served_staleness": served - revoked_at})
-    in_flight = sum(1 for item in world._heap if item[2] == DONE)
-    stats = {"lane_events": world.lane_events, "arrivals": world.flow.next_id,
-             "in_flight_at_end": in_flight}
+    stats = {"lane_events": world.lane.events, "arrivals": world.flow.next_id,
+             "in_flight_at_end": world.lane.pending(DONE)}
     return m.RunResult(
         scenario=scenario, seed=world.seed, requests=requests,
         throughput=m.throughput_frame(requests, scenario.throughput_bin, scenario.duration,

@@ -1,8 +1,8 @@
 """The request path: clients, the balancer, a CA's worker pool, allocation, retries.
 
 This is the hot path.  A request costs one arrival and one completion in the
-world's *fast lane* (a plain heap drained between SimPy events, see
-:mod:`pkisim.sim.world`), plus a start event only when it had to queue.
+*fast lane* (a plain heap drained between SimPy events, see
+:mod:`pkisim.sim.lane`), plus a start event only when it had to queue.
 
 An enrollment takes a request ID when a worker picks it up (Dogtag creates
 the request record then) and a serial just before signing, at the end of its
@@ -31,7 +31,10 @@ from pkisim.history.history import Op, OpType
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.strategies import STRATEGY
-from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT
+from pkisim.ids.tree import DogtagTree
+from pkisim.seeding import Seeds
+from pkisim.sim.config import Scenario
+from pkisim.sim.metrics import FAIL, INFO, OK, TIMEOUT, Recorder
 from pkisim.sim.workload import (
     CRL_FETCH,
     ENROLL,
@@ -42,8 +45,12 @@ from pkisim.sim.workload import (
 )
 
 if TYPE_CHECKING:
+    from pkisim.directory.memory import ReplicatedDirectory
+    from pkisim.sim.balancer import Balancer
     from pkisim.sim.ca import CaNode
-    from pkisim.sim.world import Simulation
+    from pkisim.sim.crl import CrlService
+    from pkisim.sim.driver import SimDriver
+    from pkisim.sim.lane import Lane
 
 # fast-lane event codes
 ARRIVE, RETRY, START, DONE = 0, 1, 2, 3
@@ -71,17 +78,22 @@ class Request:
 
 
 class RequestFlow:
-    """Arrival streams, routing, the worker pools and what happens at completion."""
+    """Arrival streams, routing, the worker pools and what happens at completion.
 
-    def __init__(self, world: Simulation) -> None:
-        self.world = world
-        scenario = world.scenario
+    Its events go into ``lane`` (:attr:`handlers` handles them); requests are
+    routed by ``balancer``, numbers taken and records stored through
+    ``driver``, revocations written to ``directory`` and reported to ``crl``,
+    and every attempt recorded by ``recorder``.  The draws come from ``seeds``.
+    """
+
+    def __init__(self, scenario: Scenario, seeds: Seeds, *, lane: Lane, balancer: Balancer,
+                 driver: SimDriver, directory: ReplicatedDirectory, tree: DogtagTree,
+                 recorder: Recorder, crl: CrlService) -> None:
         workload = scenario.workload
-        seeds = world.seeds
         self.timeout = workload.retry.timeout
         self.backoff = workload.retry.backoff
         self.max_retries = workload.retry.max_retries
-        self.route = world.lb.route
+        self.route = balancer.route
         self.clients = Uniforms(seeds.numpy("workload/clients"), high=workload.clients)
         self.archival_fraction = workload.key_archival_fraction
         self.archival = Uniforms(seeds.numpy("workload/key-archival"))
@@ -90,16 +102,17 @@ class RequestFlow:
         self.track_serials = workload.revoke_rate > 0
         self.issued_serials: list[int] = []
         self.next_id = 0
-        self.recorder = world.recorder
-        self.directory = world.directory
+        self.recorder = recorder
+        self.directory = directory
+        self.crl = crl
         # bound once: the hot path calls these for every request
-        self.push = world.push
-        self.cert_base = world.tree.records_dn(IdKind.CERT)
+        self.push = lane.push
+        self.cert_base = tree.records_dn(IdKind.CERT)
         self.on_demand = STRATEGY[scenario.strategy].on_demand
-        self.driver = world.driver
-        self.take = world.driver.take
-        self.store = world.driver.store
-        self.record = world.driver.record_issue
+        self.driver = driver
+        self.take = driver.take
+        self.store = driver.store
+        self.record = driver.record_issue
         until = scenario.duration
         self.streams: list[tuple[int, PoissonArrivals | TraceArrivals]] = []
         if workload.trace is not None:
@@ -149,7 +162,7 @@ class RequestFlow:
             self.finish(req, t, None, FAIL, "no host available")
             return
         if req.kind == CRL_FETCH and self.redirect and not node.crl_role:
-            node = self.world.crl.holder  # redirected to the CRL CA
+            node = self.crl.holder  # redirected to the CRL CA
             if node is None or not node.serving:
                 self.finish(req, t + self.timeout, node, TIMEOUT, "crl ca down")
                 return
@@ -217,7 +230,7 @@ class RequestFlow:
         elif req.kind == REVOKE:
             self.revoke(req, node, t)
         else:
-            gid = self.world.crl.serve(node, t)
+            gid = self.crl.serve(node, t)
             if gid is None:
                 self.finish(req, t, node, FAIL, "no crl")
             else:
@@ -273,7 +286,7 @@ class RequestFlow:
             self.finish(req, t, node, FAIL, cause)
             return
         self.driver.note(node, Op.REVOKE, OpType.OK, str(serial), time=t)
-        self.world.crl.on_revoke(node, serial, t)
+        self.crl.on_revoke(node, serial, t)
         self.finish(req, t, node, OK, "")
 
     # ------------------------------------------------------------ outcomes

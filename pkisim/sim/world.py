@@ -1,54 +1,67 @@
-"""The SimPy world: one run of a scenario.
+"""The SimPy world: one run of a scenario, wired together.
 
 Time is SimPy's.  Rare things are SimPy processes: CA installation and
 start-up, the update task, health checks, CRL generation, faults.  Each of
 their directory commands costs one simulated round trip (a ``directory_latency``
 sample) and runs on the CA's replica at that simulated time.
 
-Requests are too many for a process each.  They live in the *fast lane*: a
-plain heap of ``(time, seq, code, payload)`` that one SimPy callback drains up
-to the next SimPy event (``env.peek()``), so that everything still happens in
-global time order, and the history's recording order is its time order.  The
-lane schedules a single SimPy wake-up for its next event; anything the lane
-itself starts in SimPy (a CRL generation after a revocation, DNA's on-demand
-range request) goes through :meth:`Simulation.call_at`, which also shortens
-the current drain.  A drain whose window is quiet (healthy CAs, enrollments
-only, nothing that could switch ranges, fail or crash) is computed in one go
-by :mod:`pkisim.sim.batch`, with exactly the same results;
-``Simulation(..., fast=False)`` handles every lane event one by one.
+The pieces, and who talks to whom:
+
+* :class:`~pkisim.sim.lane.Lane`, the *fast lane*: requests are too many for a
+  process each, so their events sit in a plain heap that one SimPy callback
+  drains up to the next SimPy event, in global time order (so the history's
+  recording order is its time order).  Its :meth:`~pkisim.sim.lane.Lane.now`
+  is the run's clock, and :meth:`~pkisim.sim.lane.Lane.call_at` starts SimPy
+  work from the lane.
+* :class:`~pkisim.sim.driver.SimDriver`, the one driver of the CA protocol
+  (:mod:`pkisim.ids`, sans-IO): every directory command, range event, note and
+  issuance of every CA goes through it, on the lane's clock.
+* :class:`~pkisim.sim.requests.RequestFlow`: the request path (arrivals, the
+  :class:`~pkisim.sim.balancer.Balancer`, worker pools, retries), the lane's
+  event handlers.  :class:`~pkisim.sim.batch.Batch` computes a quiet window
+  of the lane in one go, with exactly the same results, through the lane's
+  snapshot/commit API, the balancer's cursor and the core's run issuance;
+  ``Simulation(..., fast=False)`` handles every lane event one by one.
+* :class:`~pkisim.sim.ca.CaLife` (installation, start-up, update task,
+  crashes, stops), :class:`~pkisim.sim.crl.CrlService` (the CRL role) and
+  :class:`~pkisim.sim.faults.FaultInjector`: the rare, SimPy side.
+
+Each receives the collaborators it uses; only :class:`Simulation` (which
+builds them and runs the scenario) and :func:`~pkisim.sim.report.build_result`
+(which reads the finished run) see the whole.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Generator
-from heapq import heappop, heappush
-from itertools import count
-from typing import Any, TypeVar
+from typing import Any
 
 import simpy
 
 from pkisim.directory.memory import ReplicatedDirectory
 from pkisim.errors import AllocationError, ConfigError
-from pkisim.history.history import History, Op, OpType
+from pkisim.history.history import History
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
-from pkisim.sim import ca as ca_life
-from pkisim.sim import faults as fault_plan
 from pkisim.sim.balancer import Balancer
 from pkisim.sim.batch import Batch
-from pkisim.sim.ca import CaNode
+from pkisim.sim.ca import CaLife, CaNode
 from pkisim.sim.config import Scenario
 from pkisim.sim.crl import CrlService
 from pkisim.sim.driver import SimDriver
-from pkisim.sim.faults import FaultWindow
+from pkisim.sim.faults import FaultInjector, ReplicaOutages, check_targets, crash_times, plan
+from pkisim.sim.lane import Lane
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
 from pkisim.sim.requests import RequestFlow
 
-T = TypeVar("T")
 Process = Generator[simpy.Event, Any, Any]
+
+
+#: About how many requests one batched window covers at most (the lane cuts
+#: long quiet stretches into windows of this many expected arrivals).
+WINDOW_EVENTS = 512
 
 
 class Simulation:
@@ -56,127 +69,62 @@ class Simulation:
 
     ``progress`` is called with the fraction of simulated time done (about a
     hundred times a run); it never influences the results.  ``fast=False``
-    turns off the batched quiet windows (:mod:`pkisim.sim.batch`): the same
-    results, event by event (for differential testing).
+    turns off the batched quiet windows (:mod:`pkisim.sim.batch`) and steps
+    every health check (:mod:`pkisim.sim.balancer`): the same results, event by
+    event (for differential testing).
     """
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None,
                  progress: Callable[[float], None] | None = None, fast: bool = True) -> None:
-        fault_plan.check_targets(scenario)
+        check_targets(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        self.seeds = Seeds(self.seed)
+        self.seeds = seeds = Seeds(self.seed)
         self.progress = progress
-        self.env = simpy.Environment()
-        self.tree = DogtagTree()
-        self.history = History()
-        self.directory = ReplicatedDirectory(scenario.directory.replicas,
-                                             lag=scenario.directory.lag)
-        self.recorder = Recorder(scenario.requests_table == "aggregate",
-                                 scenario.throughput_bin, scenario.duration)
-        self.driver = SimDriver(self.env, self.directory, self.history, self.now, self.call_at)
-        self.lb = Balancer(scenario.load_balancer)
-        self.crl = CrlService(self, scenario.crl)
-        self.nodes = [self.driver.add(CaNode(spec, i, self)) for i, spec in enumerate(scenario.cas)]
-        self._by_name = {node.name: node for node in self.nodes}
-        self._down_replicas: set[str] = set()
-        crl_name = next((c.name for c in scenario.cas if c.crl_master),
-                        next(c.name for c in scenario.cas if c.role == "master"))
-        self._crl_name = crl_name
-        self.fault_plan = fault_plan.plan(scenario, self.seeds, crl_name)
+        self.env = env = simpy.Environment()
+        self.lane = lane = Lane(env)
+        self.tree = tree = DogtagTree()
+        self.history = history = History()
+        self.directory = directory = ReplicatedDirectory(scenario.directory.replicas,
+                                                         lag=scenario.directory.lag)
+        self.recorder = recorder = Recorder(scenario.requests_table == "aggregate",
+                                            scenario.throughput_bin, scenario.duration)
+        self.driver = driver = SimDriver(env, directory, history, lane.now, lane.call_at)
+        self.lb = balancer = Balancer(scenario.load_balancer)
+        self.crl = crl = CrlService(scenario.crl, env=env, lane=lane, directory=directory,
+                                    tree=tree, driver=driver)
+        self.nodes = [driver.add(CaNode(spec, i, history, seeds))
+                      for i, spec in enumerate(scenario.cas)]
+        self.outages = outages = ReplicaOutages(directory, lane.now)
+        self.life = life = CaLife(
+            env=env, clock=lane.now, driver=driver, history=history, tree=tree, seeds=seeds,
+            strategy=scenario.strategy, balancer=balancer, crl=crl, outages=outages,
+            nodes={node.name: node for node in self.nodes})
+        self._crl_name = next((c.name for c in scenario.cas if c.crl_master),
+                              next(c.name for c in scenario.cas if c.role == "master"))
+        self.fault_plan = plan(scenario, seeds, self._crl_name)
         for node in self.nodes:
-            node.set_crash_times(fault_plan.crash_times(self.fault_plan, node.name))
-        # the fast lane
-        self._heap: list[tuple[float, int, int, Any]] = []
-        self._seq = count()
-        self._lane_time: float | None = None
-        self._horizon = math.inf
-        self._wake: simpy.Event | None = None
-        self._wake_time = math.inf
-        self.flow = RequestFlow(self)
-        self._handlers = self.flow.handlers
-        self.batch = Batch(self) if fast else None
-        self.lane_events = 0
+            node.set_crash_times(crash_times(self.fault_plan, node.name))
+        self.faults = FaultInjector(life, outages, directory, recorder, scenario.directory.lag)
+        self.flow = flow = RequestFlow(scenario, seeds, lane=lane, balancer=balancer,
+                                       driver=driver, directory=directory, tree=tree,
+                                       recorder=recorder, crl=crl)
+        self.batch = Batch(scenario, flow, lane=lane, balancer=balancer, nodes=self.nodes,
+                           directory=directory, history=history, recorder=recorder,
+                           tree=tree) if fast else None
+        lane.serve(flow.handlers, None if self.batch is None else self.batch.window,
+                   max_window=WINDOW_EVENTS / max(scenario.workload.total_rate, 1e-9))
+        self.fast = fast
         self._ran = False
 
-    # ------------------------------------------------------------ lookups
     def node(self, name: str) -> CaNode:
-        return self._by_name[name]
+        return self.life.node(name)
 
     def now(self) -> float:
         """The current simulated time (the fast lane's, while it drains)."""
-        t = self._lane_time
-        return self.env.now if t is None else t
+        return self.lane.now()
 
-    def replica_down(self, name: str) -> bool:
-        return name in self._down_replicas
-
-    def set_replica_down(self, name: str, down: bool) -> None:
-        if down:
-            self._down_replicas.add(name)
-            self.directory.down(name, now=self.now())
-        else:
-            self._down_replicas.discard(name)
-            self.directory.up(name, now=self.now())
-
-    # ------------------------------------------------------------ the fast lane
-    def push(self, t: float, code: int, payload: Any) -> None:
-        """Schedule a request event in the fast lane."""
-        heappush(self._heap, (t, next(self._seq), code, payload))
-        if self._lane_time is None and t < self._wake_time:
-            self._schedule_wake(t)
-
-    def _schedule_wake(self, t: float) -> None:
-        event = self.env.timeout(t - self.env.now)
-        event.callbacks.append(self._drain)
-        self._wake, self._wake_time = event, t
-
-    def _drain(self, event: simpy.Event) -> None:
-        if event is not self._wake:
-            return  # superseded by an earlier wake-up
-        self._wake, self._wake_time = None, math.inf
-        env, heap, handlers = self.env, self._heap, self._handlers
-        self._horizon = env.peek()
-        if self.batch is not None:
-            done = self.batch.window(self._horizon)
-            if done is not None:
-                self.lane_events += done
-                if heap:
-                    self._schedule_wake(heap[0][0])
-                return
-        done = 0
-        try:
-            while heap:
-                t = heap[0][0]
-                if t >= self._horizon:
-                    break
-                _, _, code, payload = heappop(heap)
-                self._lane_time = t
-                handlers[code](payload, t)
-                done += 1
-        finally:
-            self._lane_time = None
-            self.lane_events += done
-        if heap:
-            self._schedule_wake(heap[0][0])
-
-    def call_at(self, t: float, action: Callable[[], object]) -> None:
-        """Run ``action`` in SimPy at time ``t >= now`` (from the lane or a process)."""
-        event = self.env.timeout(t - self.env.now)
-        event.callbacks.append(lambda _: action())
-        if t < self._horizon:
-            self._horizon = t
-
-    # ------------------------------------------------------------ recording
-    def record_note(self, node: CaNode, op: str, type_: str, detail: str,
-                    time: float | None = None) -> None:
-        self.driver.note(node, Op[op], OpType[type_], detail, time=time)
-
-    def record_fault(self, window: FaultWindow) -> None:
-        end = math.nan if window.end is None else window.end
-        self.recorder.faults.append((window.kind, window.target, window.start, end))
-
-    # ------------------------------------------------------------ the run
+    # ------------------------------------------------------------ sampling
     def _sample_space(self) -> Process:
         """Serial space per CA, at regular intervals and at the end."""
         interval = max(self.scenario.throughput_bin, self.scenario.duration / 500)
@@ -207,20 +155,20 @@ class Simulation:
             yield self.env.timeout(step)
 
     def _install_initial(self) -> None:
+        life = self.life
         master = next(n for n in self.nodes if n.spec.role == "master")
-        self.directory.bootstrap(self.tree.bootstrap(list(ca_life.own_configs(self,
-                                                                              master).values())))
+        self.directory.bootstrap(self.tree.bootstrap(list(life.own_configs(master).values())))
         pending = sorted((n for n in self.nodes if n.spec.created_at == 0),
                          key=lambda n: (n.spec.role != "master", n.index))
         for node in pending:
-            ca_life.install_now(self, node)
+            life.install_now(node)
             self.directory.settle(now=0.0)  # installed one after another, long before the run
         self.crl.assign(self.node(self._crl_name))
         for node in self.nodes:
             if node.spec.created_at > 0:
-                self.env.process(ca_life.install(self, node))
+                self.env.process(life.install(node))
             if node.spec.decommissioned_at is not None:
-                self.env.process(ca_life.decommission(self, node))
+                self.env.process(life.decommission(node))
 
     def run(self) -> RunResult:
         """Run the scenario to its end and measure it (once per Simulation)."""
@@ -232,9 +180,9 @@ class Simulation:
         except AllocationError as err:
             raise ConfigError("ca", self.scenario.name, f"topology cannot start: {err}") from None
         env = self.env
-        env.process(self.lb.health_checks(env))
+        env.process(self.lb.health_checks(env, skip_settled=self.fast))
         for fault in self.fault_plan:
-            env.process(fault_plan.inject(self, fault))
+            env.process(self.faults.inject(fault))
         env.process(self._sample_space())
         if self.progress is not None:
             env.process(self._progress())

@@ -18,6 +18,7 @@ from pkisim.analysis import (
     SweepError,
     load_sweep,
     mean_ci,
+    proportion_ci,
     run_seed,
     run_sweep,
     sweep_from_dict,
@@ -77,14 +78,19 @@ def test_results_are_identical_for_any_number_of_workers(tmp_path: Path,
 
 def test_a_target_adds_replications_to_the_points_that_need_them(tmp_path: Path,
                                                                   pool: ProcessExecutor) -> None:
-    # issued varies from run to run; valid never does: its interval is met at once
+    # issued varies from run to run; requests.timeout never does: its interval is met at once
     target = '[target]\nmetric = "{}"\nhalf_width = 0.001\nmax_replications = 7\nbatch = 2\n'
     wide = run_sweep(load_sweep(tiny(tmp_path, target.format("issued"))), executor=pool,
                      progress=False)
     counts = wide.runs.groupby("point")["replication"].nunique().tolist()
     assert counts == [7, 7]  # 2, then 4, 6, 7: capped by max_replications
-    narrow = run_sweep(load_sweep(tiny(tmp_path, target.format("valid"))), progress=False)
+    narrow = run_sweep(load_sweep(tiny(tmp_path, target.format("requests.timeout"))),
+                       progress=False)
     assert narrow.runs.groupby("point")["replication"].nunique().tolist() == [2, 2]
+    # valid never varies either, but it is a proportion: 2 valid runs of 2 do not make the
+    # chance of a valid run 1 ± 0.001 (Wilson: [0.34, 1]), so the target asks for all 7
+    assert narrow.metric("valid")[["ci_low", "ci_high"]].round(2).values.tolist() == [
+        [0.34, 1.0], [0.34, 1.0]]
     # batches change nothing: the same runs as asking for 7 replications at once
     plain = run_sweep(load_sweep(tiny(tmp_path, replications=7)), executor=pool,
                       progress=False)
@@ -167,3 +173,24 @@ def test_a_worker_that_dies_is_a_one_line_error_not_a_hang(tmp_path: Path) -> No
         with pytest.raises(SweepError, match=r"^a worker failed running point \d replication \d"):
             run_sweep(sweep, executor=doomed, progress=False)
         assert time.monotonic() - started < 20
+
+
+def test_a_failure_fraction_gets_a_wilson_interval_inside_zero_to_one(tmp_path: Path) -> None:
+    # refill-race at a low water mark: some runs fail many enrollments, some few
+    sweep = sweep_from_dict({
+        "scenario": str(SCENARIOS / "refill-race.toml"), "replications": 3, "seed": 5,
+        "metrics": ["requests.failed_fraction", "requests.attempts", "valid"],
+        "overrides": {"duration": "40m", "defaults.ids.serialLowWaterMark": 64},
+        "grid": {"workload.enroll_rate": ["0.5/s", "2/s"]}}, "fractions")
+    result = run_sweep(sweep, progress=False)
+    runs = result.runs.pivot_table(index=["point", "replication"], columns="metric",
+                                   values="value", observed=True)
+    for point, rows in runs.groupby(level="point"):
+        expected = proportion_ci(rows["requests.failed_fraction"], rows["requests.attempts"])
+        got = result.metric("requests.failed_fraction").iloc[point]
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx((expected.low, expected.high))
+        assert 0.0 <= got["ci_low"] <= got["mean"] <= got["ci_high"] <= 1.0
+        valid = result.metric("valid").iloc[point]
+        assert valid["ci_high"] <= 1.0 and valid["ci_low"] >= 0.0
+    assert result.metric("requests.failed_fraction")["mean"].max() > 0
+    assert "[" in result.table(["requests.failed_fraction"])  # mean [low, high]

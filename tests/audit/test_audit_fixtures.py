@@ -224,7 +224,8 @@ def test_pkisim_dispatches_audit(written: dict[str, Written],
 
 def test_a_run_out_date_past_the_calendar_is_no_date_but_still_days() -> None:
     """pkispawn's 0x10000000-serial range at 12 a day lasts 61,000 years: no
-    ISO date (not a traceback), and the table and JSON still say how long."""
+    ISO date (not a traceback): the table says "never (over 10,000 years)", as
+    every pkisim forecast beyond that does, and the JSON still says how long."""
     now = 1_773_000_000.0
     remaining = 0x10000000
     rate = 12 / 86400
@@ -233,4 +234,4 @@ def test_a_run_out_date_past_the_calendar_is_no_date_but_still_days() -> None:
     assert iso(f.exhausted_at) is None and iso(now) == "2026-03-08T20:00:00Z"
     data = f.to_dict()
     assert data["exhausted_at"] is None and data["days_left"] == pytest.approx(remaining / 12)
-    assert _runs_out(f) == f"in {remaining / 12:,.0f} days"
+    assert _runs_out(f) == "never (over 10,000 years)"

@@ -66,9 +66,9 @@ def test_request_ids(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     ('{"process": 0, "type": "okay", "f": "generate", "value": 1}\n',
      "h.jsonl:1: \"type\" = 'okay': expected invoke, ok, fail or info"),
-    ("", "h.jsonl: no issue_cert operations to check"),
+    ("", "h.jsonl: no issue_cert operations to check (Jepsen calls that valid: --format jepsen)"),
     ('{"process": 0, "type": "ok", "f": "read", "value": 1}\n',
-     "h.jsonl: no issue_cert operations to check"),
+     "h.jsonl: no issue_cert operations to check (Jepsen calls that valid: --format jepsen)"),
 ])
 def test_could_not_check_exits_2_with_one_line(tmp_path: Path, content: str, message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,6 +84,10 @@ def test_missing_file_and_bad_arguments(tmp_path: Path,
     assert main_check([str(tmp_path / "nope.parquet")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert main_check(["--op", "key", "x"]) == 2
+    assert main_check(["x", "--witnesses", "-1"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 2 and all(e.startswith("pkisim check: argument --") for e in errors)
+    assert "invalid choice: 'key'" in errors[0] and "must be >= 0: -1" in errors[1]
     assert main_check(["--help"]) == 0
 
 

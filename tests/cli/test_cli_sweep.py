@@ -75,7 +75,10 @@ def test_a_shipped_sweep_runs_end_to_end(tmp_path: Path,
     summary = pd.read_parquet(tmp_path / "lwm" / "summary.parquet")
     assert summary["point"].nunique() == 12
     assert set(summary["metric"]) >= {"requests.failed_fraction", "issued"}
-    assert math.isinf(summary["half_width"].iloc[0])  # one replication: no interval
+    issued = summary[summary.metric == "issued"]
+    assert issued["half_width"].map(math.isinf).all()  # one replication: no interval
+    failed = summary[summary.metric == "requests.failed_fraction"]  # Wilson's: inside [0, 1]
+    assert ((failed["ci_low"] >= 0) & (failed["ci_high"] <= 1)).all()
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -234,6 +234,9 @@ def test_missing_column_is_one_line_naming_it(small_space, draw, column):
      "utilisation must be in [0, 1)"),
     (lambda r: plot_latency_vs_load(latency_points(), servers=4, service_mean=0.5,
                                     quantity="p99"), "quantity = 'p99'"),
+    (lambda r: plot_latency_vs_load(pd.concat([latency_points(), latency_points().assign(
+        metric="requests.fail")]), servers=4, service_mean=0.5),
+     "several metrics (latency.enroll.mean, requests.fail): choose the latency one"),
     (lambda r: space_figure(r, kind="replica"), "no row for kind 'replica'"),
     (lambda r: space_figure(r, measure="left"), "measure = 'left'"),
     (lambda r: plot_space_remaining(r.forecast, duration=86400.0, start_date="March"),

@@ -58,4 +58,4 @@ def test_the_timeline_of_an_aggregate_run_draws_ok_throughput_from_the_counts(
     ok = lines["enroll ok (bins of 1 min)"]
     rate = ok.get_ydata()  # per second: ten bins of a minute at ~10 enrollments/s
     assert len(rate) == 10 and 9 < rate.mean() < 11
-    assert "aggregated" in figure.axes[0].get_title()
+    assert "aggregated" in figure.axes[0].get_title(loc="left")  # the report style: left

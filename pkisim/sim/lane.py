@@ -1,0 +1,147 @@
+"""The fast lane: request events in a plain heap, drained between SimPy events.
+
+Requests are too many for a SimPy process each.  A :class:`Lane` keeps their
+events as ``(time, seq, code, payload)`` in a heap and schedules a single SimPy
+wake-up for the earliest one; when it fires, the lane handles every event due
+before the next SimPy event (``env.peek()``), in ``(time, seq)`` order, by
+calling ``handlers[code](payload, time)``.  So everything still happens in
+global time order, and a tie between events goes to the one pushed first.
+
+While the lane drains, :meth:`Lane.now` is the time of the event being
+handled (SimPy's clock has not moved); anything a handler starts in SimPy
+goes through :meth:`Lane.call_at`, which also ends the drain before it.
+
+A *window* hook may take over a whole drain (:mod:`pkisim.sim.batch` computes
+quiet windows in one go): it looks at the events due with :meth:`Lane.due` and
+:meth:`Lane.next_seq`, and either changes nothing (returns ``None``) or hands
+back what stays in the lane through :meth:`Lane.commit`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from heapq import heapify, heappop, heappush
+from itertools import count
+from typing import Any
+
+import simpy
+
+#: One lane event: ``(time, sequence number, handler code, payload)``.
+Item = tuple[float, int, int, Any]
+Handler = Callable[[Any, float], None]
+#: ``window(horizon)``: the number of lane events handled before ``horizon``, or ``None``.
+Window = Callable[[float], int | None]
+
+
+class Lane:
+    """The fast lane of one run in ``env``; see the module text."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.events = 0  # lane events handled (or stood for by a window)
+        self._heap: list[Item] = []
+        self._seq = count()
+        self._time: float | None = None  # the event being handled, while draining
+        self._horizon = math.inf
+        self._wake: simpy.Event | None = None
+        self._wake_time = math.inf
+        self._handlers: Sequence[Handler] = ()
+        self._window: Window | None = None
+        self._max_window = math.inf
+
+    def serve(self, handlers: Sequence[Handler], window: Window | None = None,
+              max_window: float = math.inf) -> None:
+        """Who handles the events: ``handlers[code]``, and a window hook (or none).
+
+        ``max_window`` caps how much simulated time one drain covers: a window
+        the hook declines goes event by event as a whole, so long quiet
+        stretches (no SimPy event for minutes) are cut into windows of about
+        this length.  The results do not depend on it (a window is exact for
+        any horizon); only the speed does."""
+        self._handlers = handlers
+        self._window = window
+        self._max_window = max_window
+
+    # ------------------------------------------------------------ time
+    def now(self) -> float:
+        """The current simulated time (the lane's, while it drains)."""
+        t = self._time
+        return self.env.now if t is None else t
+
+    def call_at(self, t: float, action: Callable[[], object]) -> None:
+        """Run ``action`` in SimPy at time ``t >= now`` (from the lane or a process)."""
+        event = self.env.timeout(t - self.env.now)
+        event.callbacks.append(lambda _: action())
+        if t < self._horizon:
+            self._horizon = t
+
+    # ------------------------------------------------------------ events
+    def push(self, t: float, code: int, payload: Any) -> None:
+        """Schedule an event: ``handlers[code](payload, t)`` at time ``t``."""
+        heappush(self._heap, (t, next(self._seq), code, payload))
+        if self._time is None and t < self._wake_time:
+            self._schedule_wake(t)
+
+    def pending(self, code: int) -> int:
+        """How many events with ``code`` are waiting."""
+        return sum(1 for item in self._heap if item[2] == code)
+
+    def _schedule_wake(self, t: float) -> None:
+        event = self.env.timeout(t - self.env.now)
+        event.callbacks.append(self._drain)
+        self._wake, self._wake_time = event, t
+
+    def _drain(self, event: simpy.Event) -> None:
+        if event is not self._wake:
+            return  # superseded by an earlier wake-up
+        self._wake, self._wake_time = None, math.inf
+        heap, handlers = self._heap, self._handlers
+        self._horizon = min(self.env.peek(), self.env.now + self._max_window)
+        if self._window is not None:
+            done = self._window(self._horizon)
+            if done is not None:
+                self.events += done
+                if heap:
+                    self._schedule_wake(heap[0][0])
+                return
+        done = 0
+        try:
+            while heap:
+                t = heap[0][0]
+                if t >= self._horizon:
+                    break
+                _, _, code, payload = heappop(heap)
+                self._time = t
+                handlers[code](payload, t)
+                done += 1
+        finally:
+            self._time = None
+            self.events += done
+        if heap:
+            self._schedule_wake(heap[0][0])
+
+    # ------------------------------------------------------------ windows
+    def due(self, horizon: float) -> list[Item]:
+        """The events due before ``horizon`` (a snapshot, in no particular order)."""
+        return [item for item in self._heap if item[0] < horizon]
+
+    def next_seq(self) -> int:
+        """The sequence number the next :meth:`push` would get (nothing is consumed)."""
+        seq = next(self._seq)
+        self._seq = count(seq)
+        return seq
+
+    def commit(self, horizon: float, added: Iterable[Item], next_seq: int) -> None:
+        """A window handled every event due before ``horizon``: drop them, add
+        the events it left (with the sequence numbers their pushes would have
+        had), and continue numbering at ``next_seq``."""
+        heap = self._heap
+        kept = [item for item in heap if item[0] >= horizon]
+        kept.extend(added)
+        heapify(kept)
+        heap[:] = kept
+        self._seq = count(next_seq)
+
+
+__all__ = ["Item", "Lane"]
