@@ -293,16 +293,16 @@ class DaskExecutor(_Closing):
         self.workers = max(1, sum(self.client.nthreads().values()))
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[list[Outcome]]:
-        import distributed
-
-        def done(pending: set[Any]) -> set[Any]:
-            try:
-                return distributed.wait(list(pending), timeout=_POLL,
-                                        return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                return set()
+        from distributed import as_completed
 
         futures = {self.client.submit(run_chunk, c, pure=False): c for c in chunks}
+        finished = as_completed(list(futures), loop=self.client.loop)
+
+        def done(_: set[Any]) -> set[Any]:
+            if not finished.has_ready():
+                time.sleep(_POLL)
+            return set(finished.next_batch(block=False))
+
         return _as_completed(futures, done)
 
     def close(self, abort: bool = False) -> None:

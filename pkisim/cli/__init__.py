@@ -83,13 +83,11 @@ COMMANDS = {
 def _parser(args: list[str]) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
     """Every command's arguments in one parser; a command's module is imported
     only when it is the one asked for (all of them for ``pkisim --help``)."""
-    from pkisim.report.output import package_version
-
     parser = OneLineParser(
         prog="pkisim", description="Simulate and verify serial-number allocation in "
                                    "replicated Dogtag PKI CAs.",
         epilog="Exit status: 0 valid, 1 invalid, 2 error, 130/143 interrupted.")
-    parser.add_argument("--version", action="version", version=f"pkisim {package_version()}")
+    parser.add_argument("--version", action="version", version=_version(args))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary in COMMANDS.items():
         if args[0] in (name, "-h", "--help"):
@@ -100,6 +98,14 @@ def _parser(args: list[str]) -> tuple[argparse.ArgumentParser, argparse._SubPars
         else:
             commands.add_parser(name, add_help=False, help=summary)
     return parser, commands
+
+
+def _version(args: list[str]) -> str:
+    if "--version" not in args:
+        return ""  # reading it imports the report's libraries: only when asked
+    from pkisim.report.output import package_version
+
+    return f"pkisim {package_version()}"
 
 
 def _add_check(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -172,7 +172,7 @@ def add_budget(parser: argparse.ArgumentParser, what: str) -> None:
 
     parser.add_argument("--max-events", type=amount, default=DEFAULT_MAX_EVENTS, metavar="N",
                         help=f"refuse {what} estimated at more simulated events than N "
-                             f"(default {DEFAULT_MAX_EVENTS:.0e}, about an hour)")
+                             f"(default {DEFAULT_MAX_EVENTS:.0e})")
     parser.add_argument("--max-memory", type=byte_size, metavar="SIZE",
                         help=f"refuse {what} estimated to need more memory than SIZE "
                              "(e.g. 32G; default 80%% of this machine's)")

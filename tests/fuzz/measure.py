@@ -185,6 +185,8 @@ def kills(count: int, seed: int) -> tuple[Counter, list[str]]:
                 problems.append(f"not one line: {stderr[:300]!r}")
             if status != 128 + sig:
                 problems.append(f"exit status {status}")
+        elif sig is not signal.SIGKILL and status == -sig and not stderr and complete:
+            counts["finished, then the signal while the interpreter exited"] += 1
         elif sig is not signal.SIGKILL and status != 0:
             problems.append(f"exit status {status}: {stderr[:300]!r}")
         if "Traceback" in stderr:
