@@ -134,9 +134,11 @@ class Repository:
 
     def to_config(self) -> IdSpaceConfig:
         """What CS.cfg holds now (ranges are committed to CS.cfg at every change)."""
+        overrun = self.next_begin is not None and self.next_end is not None \
+            and self.next_end < self.next_begin
         return self.config.evolve(begin=self.begin, end=self.end, next_begin=self.next_begin,
                                   next_end=self.next_end, serial_management=self.serial_management,
-                                  depleted=self.end < self.begin)
+                                  depleted=self.end < self.begin, next_overrun=overrun)
 
     def restart(self, rng: random.Random | None = None) -> None:
         """The CA process restarts: the in-memory counter is gone, CS.cfg stays.
