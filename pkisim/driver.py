@@ -40,6 +40,42 @@ class Executor(Protocol):
     def execute(self, command: p.Command, *, replica: str, now: float) -> p.Result: ...
 
 
+class UpdateSchedule:
+    """When a driver without a timer thread runs the range-update task
+    (``SerialNumberUpdateTask``): Dogtag runs it every
+    ``ca.serialNumberUpdateInterval`` seconds whatever happened to issuances,
+    so that a claim that failed is retried at the next run.
+
+    A driver calls :meth:`attempt` before every issuance attempt, successful or
+    not; it answers whether the task is due: ``every`` attempts since the last
+    run, or ``interval`` seconds of the driver's clock (``None`` or ``0``: that
+    trigger is off).  Counting only successful issuances would never run the
+    task again once the range ran dry after a failed claim.
+    """
+
+    def __init__(self, every: int | None, interval: float | None) -> None:
+        self.every = every or None
+        self.interval = interval or None
+        self.attempts = 0
+        self.last_run: float | None = None
+
+    def __repr__(self) -> str:
+        return f"UpdateSchedule(every={self.every}, interval={self.interval})"
+
+    def attempt(self, now: float) -> bool:
+        """Count one issuance attempt at ``now``: is the update task due first?"""
+        self.attempts += 1
+        if self.every is not None and self.attempts >= self.every:
+            return True
+        return (self.interval is not None and self.last_run is not None
+                and now - self.last_run >= self.interval)
+
+    def ran(self, now: float) -> None:
+        """The task ran (or the CA started, which runs ``checkRanges``) at ``now``."""
+        self.attempts = 0
+        self.last_run = now
+
+
 class Instance:
     """One CA (or KRA) instance as the driver knows it: its name, the directory
     replica it is bound to, its codes in the history (``pid``, ``rid``), its
@@ -192,4 +228,4 @@ class Driver:
                            number, type_, ca.rid)
 
 
-__all__ = ["Driver", "Executor", "Instance"]
+__all__ = ["Driver", "Executor", "Instance", "UpdateSchedule"]

@@ -84,11 +84,19 @@ class AllocationError(PkisimError):
 
 class SerialNumbersExhausted(AllocationError):
     """Dogtag's ``CMS_DBS_LIMIT_REACHED``: nothing left in the current range and
-    no next range to switch to (or serial management is off)."""
+    no next range to switch to (or serial management is off).
 
-    def __init__(self, kind: str, max_number: str) -> None:
-        self.kind, self.max_number = kind, max_number
-        super().__init__(f"All serial numbers are used. The max serial number is {max_number}")
+    ``max_number`` is written with its radix stated (``0x18``, or decimal).
+    ``cause`` is why no next range came, when pkisim knows: the reason the
+    last range claim failed (the update task retries it at its next run).
+    """
+
+    def __init__(self, kind: str, max_number: str, cause: str | None = None) -> None:
+        self.kind, self.max_number, self.cause = kind, max_number, cause
+        text = f"All serial numbers are used. The max serial number is {max_number}"
+        if cause:
+            text += f"; the last range claim failed ({cause}); the update task retries it"
+        super().__init__(text)
 
 
 class DirectoryUnavailable(AllocationError):

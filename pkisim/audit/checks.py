@@ -7,6 +7,9 @@
 * ``duplicate-range`` / ``overlapping-ranges``: two ``pkiRange`` records that share numbers
   (compared in the CA's numbers: SSNv1 certificate records are reinterpreted as hex);
 * ``cscfg-overlap``: the current or next ranges of two CS.cfg files share numbers;
+* ``cscfg-next-overrun``: a next range whose end lies below its begin: a clone transfer
+  took more than it held (Dogtag writes nextEnd - T unchecked), and the switch to it
+  issues its begin, which the clone holds;
 * ``cscfg-held-elsewhere`` / ``cscfg-unexplained``: a CS.cfg range that is a claimed
   range recorded for another CA, or that no record, clone transfer (a slice of a
   known range) or the master's initial range explains;
@@ -56,6 +59,7 @@ def check_ranges(dep: Deployment) -> list[Finding]:
     out += _conflicts(dep)
     out += _record_overlaps(dep)
     out += _cscfg_overlaps(dep)
+    out += _cscfg_overruns(dep)
     out += _cscfg_explained(dep)
     out += _issued(dep)
     out += _ssnv1_gaps(dep)
@@ -144,6 +148,23 @@ def _cscfg_overlaps(dep: Deployment) -> Iterator[Finding]:
                           f"{ca1.name}'s {w1} range {span(kind, *r1)} ({ca1.source}) and "
                           f"{ca2.name}'s {w2} range {span(kind, *r2)} ({ca2.source}) share "
                           "numbers: both CAs will issue them", kind, ca2.name)
+
+
+def _cscfg_overruns(dep: Deployment) -> Iterator[Finding]:
+    for ca in dep.cas:
+        for kind in RANGED:
+            config = ca.spaces[kind]
+            below = config.next_overrun_by
+            if not below or not config.mode.ranged:
+                continue
+            keys = config.keys
+            assert config.next_begin is not None and config.next_end is not None
+            yield Finding("cscfg-next-overrun", PROBLEM,
+                          f"{ca.name}'s dbs.{keys.next_end} {fmt(kind, config.next_end)} is "
+                          f"{below} below dbs.{keys.next_begin} {fmt(kind, config.next_begin)} "
+                          f"({ca.source}): a clone transfer took more than the next range held, "
+                          f"so the clone's slice reaches below it, and switching to it issues "
+                          f"{fmt(kind, config.next_begin)}, which that clone holds", kind, ca.name)
 
 
 def _range_of(ca: CaConfig, kind: IdKind, which: str) -> tuple[int, int]:

@@ -125,7 +125,10 @@ def _ids(report: AuditReport, ca: CaConfig, kind: IdKind, *, moved: bool, header
         return {}  # no ranges: the strategy's own defaults
     out: dict[str, Any] = {keys.begin: begin, keys.end: end, keys.increment: config.increment,
                            keys.low_water_mark: config.low_water_mark}
-    if config.next_begin is not None:
+    if config.next_overrun:
+        header.append(f"{ca.name}'s next {kind.value} range ends below its begin (a clone "
+                      "transfer took more than it held): left out, it holds no number.")
+    elif config.next_begin is not None:
         out[keys.next_begin], out[keys.next_end] = config.next_begin, config.next_end
     if config.clone_transfer_number is not None:
         out[keys.clone_transfer_number] = config.clone_transfer_number

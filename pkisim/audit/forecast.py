@@ -138,7 +138,7 @@ def _one(dep: Deployment, ca: CaConfig, kind: IdKind, now: float | None,
     remaining_current = max(0, config.end - (config.begin - 1 if last is None else last))
     remaining_next = 0
     if config.serial_management and config.next_begin is not None and config.next_end is not None:
-        remaining_next = config.next_end - config.next_begin + 1
+        remaining_next = max(0, config.next_end - config.next_begin + 1)  # a transfer overran it
     rate = peak = 0.0
     recent = 0
     exhausted = None

@@ -127,13 +127,16 @@ class CaConfig:
         return f"{self.name}:{self.secure_port}"
 
     def held(self, kind: IdKind) -> list[tuple[str, int, int]]:
-        """(``current``/``next``, begin, end) of a ranged ID space; empty for random."""
+        """(``current``/``next``, begin, end) of a ranged ID space; empty for random.
+
+        A next range a transfer cut below its begin holds no number, yet
+        Dogtag's switch to it issues its begin: that one number is held."""
         config = self.spaces[kind]
         if not config.mode.ranged:  # RSNv3 and DNA hold no Dogtag range
             return []
         out = [("current", config.begin, config.end)]
         if config.next_begin is not None and config.next_end is not None:
-            out.append(("next", config.next_begin, config.next_end))
+            out.append(("next", config.next_begin, max(config.next_end, config.next_begin)))
         return out
 
 

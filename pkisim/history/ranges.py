@@ -12,7 +12,10 @@
   clone's RangeReceived.
 * ``transfer``: a transfer partitions the donor's range exactly (the slice was
   the top of the range and the donor now ends just below it) and a clone
-  received exactly that slice.
+  received exactly that slice.  A slice larger than the next range it came
+  from is reported as such: Dogtag cuts it all the same and writes a next end
+  below the next begin (dogtag-ranges.md 4.3, 7.5), and its switch to that
+  range issues the begin, which the clone holds.
 * ``next-range-decreased``: the ``nextRange`` values successful claims wrote
   never decrease (per ID space).
 
@@ -311,6 +314,16 @@ def _transfers(history: History, timeline: Timeline) -> list[RangeViolation]:
             if before is not None and before_end != event.end:
                 problems.append(f"{name} transferred {piece}, which is not the top of "
                                 f"its {slot} range (it ended at {fmt_id(before_end, kind)})")
+            floor = None if before is None else (before.next_begin if event.from_next
+                                                 else before.cur_begin)
+            if floor is not None and event.begin < floor:
+                problems.append(
+                    f"{name} transferred {piece} from its {slot} range "
+                    f"{fmt_range(floor, before_end, kind)}, which held "
+                    f"{max(0, (before_end or 0) - floor + 1)} numbers: the slice reaches "
+                    f"{floor - event.begin} below it and the range now ends at "
+                    f"{fmt_id(now_end, kind)}, below its begin (Dogtag writes that end "
+                    f"unchecked); switching to it issues {fmt_id(floor, kind)}, the clone's")
             if (kind, event.begin, event.end) not in received:
                 problems.append(f"no clone received the slice {piece} {name} transferred")
             found += [RangeViolation("transfer", event.time, name, kind, message,

@@ -2,7 +2,9 @@
 
 A range enters the report when a CA receives it (master's initial range, a
 clone's transferred slice), loads it at start-up, or claims it as its next
-range; it leaves when the CA switches away from it, replaces it (a start-up
+range; a range a CA re-enters (a restarted process receives or loads the range
+it held, or a stale CS.cfg brings back one it had left) is the same row, so
+its numbers are counted once.  It leaves when the CA switches away from it, replaces it (a start-up
 that loaded a different range), is decommissioned, overwrites an unused next
 range with a new claim, or drops it after a replication conflict.  A failed
 claim that moved ``nextRange`` but wrote no record burns its record range; so
@@ -95,13 +97,24 @@ def _ranges(timeline: Timeline) -> list[_Range]:
     out: list[_Range] = []
     current: dict[tuple[int, IdKind], _Range] = {}
     following: dict[tuple[int, IdKind], _Range] = {}
+    #: Every range a CA held, by (CA, ID space, begin): re-entered, it is the same row.
+    seen: dict[tuple[int, IdKind, int], _Range] = {}
 
     def acquire(table: dict, key: tuple[int, IdKind], event: EventRecord, begin: int, end: int,
                 source: str, status: str, **extra: object) -> None:
+        again = seen.get((*key, begin))
         held = table.pop(key, None)
-        if held is not None:
+        if held is not None and held is not again:
             held.leave("replaced" if status == "current" else "overwritten", event.time)
-        table[key] = _Range(key[0], key[1], begin, end, source, event.time, status, **extra)
+        if again is not None:
+            for other in (current, following):
+                if other.get(key) is again:
+                    del other[key]
+            again.status, again.left_at = status, None
+            table[key] = again
+            return
+        table[key] = seen[(*key, begin)] = _Range(key[0], key[1], begin, end, source,
+                                                   event.time, status, **extra)
         out.append(table[key])
 
     for e in timeline.events:

@@ -82,6 +82,12 @@ class IdSpaceConfig:
     #: A range emptied by clone transfers (end = begin - 1, Pagure 3055) is a
     #: state Dogtag can reach, not a configuration a user should write.
     depleted: bool = field(default=False, compare=False, repr=False)
+    #: A next range that a clone transfer larger than it cut below its begin:
+    #: Dogtag's ``UpdateNumberRange`` writes ``nextEnd - T`` unchecked, so
+    #: ``dbs.nextEnd*Number`` < ``dbs.nextBegin*Number`` (dogtag-ranges.md 4.3,
+    #: 7.5).  It holds no number, yet Dogtag still switches to it and issues its
+    #: begin.  A state Dogtag reaches (and writes to CS.cfg), not one to write.
+    next_overrun: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
@@ -104,10 +110,10 @@ class IdSpaceConfig:
             raise ConfigError(f"dbs.{k.next_end}", self.next_end,
                               f"must be set together with dbs.{k.next_begin}")
         if self.next_begin is not None and self.next_end is not None:
-            if self.next_end < self.next_begin:
+            if self.next_end < self.next_begin and not self.next_overrun:
                 raise ConfigError(f"dbs.{k.next_end}", fmt(self.next_end),
                                   f"is below dbs.{k.next_begin} {fmt(self.next_begin)}")
-            if self.next_begin <= self.end and self.next_end >= self.begin:
+            if self.next_begin <= min(self.end, self.next_end) and self.next_end >= self.begin:
                 raise ConfigError(f"dbs.{k.next_begin}", fmt(self.next_begin),
                                   "next range overlaps the current range")
         if self.clone_transfer_number is not None:
@@ -141,6 +147,13 @@ class IdSpaceConfig:
     @property
     def has_next(self) -> bool:
         return self.next_begin is not None
+
+    @property
+    def next_overrun_by(self) -> int:
+        """How far the next range's end lies below its begin (0: it does not)."""
+        if self.next_begin is None or self.next_end is None:
+            return 0
+        return max(0, self.next_begin - self.next_end)
 
     def fmt(self, number: int) -> str:
         return self.radix.format(number)

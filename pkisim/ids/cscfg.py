@@ -304,6 +304,13 @@ def load_id_space(cfg: CSCfg, kind: IdKind, *, strategy: str | None = None) -> I
         "host": cfg.get("machineName", "localhost").strip(),
         "secure_port": _secure_port(cfg),
     }
+    # States Dogtag writes itself: a range emptied by transfers (end = begin - 1)
+    # and a next range a transfer larger than it cut below its begin.
+    begin, end = ranges["begin"], ranges["end"]
+    next_begin, next_end = ranges.get("next_begin"), ranges.get("next_end")
+    settings["depleted"] = begin is not None and end is not None and end == begin - 1
+    settings["next_overrun"] = (next_begin is not None and next_end is not None
+                                and next_end < next_begin)
     try:
         return IdSpaceConfig(kind=kind, strategy=strategy, **ranges, **settings)  # type: ignore[arg-type]
     except ConfigError as err:  # a value that parses but cannot work together with the others

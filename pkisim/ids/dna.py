@@ -13,6 +13,8 @@ replying.
 
 from __future__ import annotations
 
+import random
+
 import pkisim.ids.protocol as p
 from pkisim.errors import SerialNumbersExhausted
 from pkisim.ids.events import CacheLoaded, RangeClaimed, RangeReceived, RangeTransferred
@@ -35,8 +37,9 @@ class DnaRepository(Repository):
         self.last = self.begin - 1  # DNA persists dnaNextValue on every assignment
         self._emit(RangeReceived(self.kind, self.state, self.begin, self.end, "initial"))
 
-    def restart(self) -> None:
+    def restart(self, rng: random.Random | None = None) -> None:
         """``dnaNextValue`` is stored in the server's configuration: nothing is lost."""
+        del rng
 
     def load_cache(self) -> p.Operation[None]:
         self._emit(CacheLoaded(self.kind, self.state, self.last if self.last is not None else 0))

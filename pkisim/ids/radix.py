@@ -58,6 +58,13 @@ class Radix(enum.Enum):
             return hex(number)
         return str(number)
 
+    def show(self, number: int) -> str:
+        """``number`` in a message, its radix stated: ``0x``-prefixed when this
+        repository's numbers are hexadecimal (SSNv1 and SSNv2 certificates),
+        plain decimal otherwise.  CS.cfg's own spelling (:meth:`format`) would
+        leave SSNv1's ``12`` ambiguous next to a decimal ``nextRange``."""
+        return hex(number) if self in (Radix.HEX, Radix.PREFIXED) else str(number)
+
     @property
     def base(self) -> int:
         return 16 if self is Radix.HEX else 10

@@ -12,7 +12,7 @@ import random
 from typing import ClassVar
 
 import pkisim.ids.protocol as p
-from pkisim.errors import AllocationError, SerialNumbersExhausted
+from pkisim.errors import AllocationError
 from pkisim.ids.events import CacheLoaded, RangeClaimed
 from pkisim.ids.repository import Repository
 from pkisim.ids.strategies import STRATEGY
@@ -50,6 +50,10 @@ class LegacyRandomRepository(Repository):
         #: since; pkisim keeps the exact count across restarts.
         self.counter = 0
 
+    def restart(self, rng: random.Random | None = None) -> None:
+        super().restart(rng)
+        self.draws = _generator(self)
+
     def in_range(self) -> int:
         return self.end - self.begin - self.counter
 
@@ -81,11 +85,11 @@ class LegacyRandomRepository(Repository):
                 self._switch()
                 size = self.end - self.begin + 1
             elif self.counter >= size:
-                raise SerialNumbersExhausted(self.kind.value, self.radix.format(self.end))
+                raise self.exhausted()
         bits = size.bit_length()
         if bits < self.minimum_random_bits:
-            raise AllocationError(f"range {self.radix.format(self.begin)}-"
-                                  f"{self.radix.format(self.end)} has fewer than "
+            raise AllocationError(f"range {self.radix.show(self.begin)}-"
+                                  f"{self.radix.show(self.end)} has fewer than "
                                   f"{self.minimum_random_bits} random bits")
         for _ in range(1 + self.collision_recovery_regenerations):
             first = self.begin + ((self.draws.getrandbits(bits) * size) >> bits)
@@ -118,8 +122,11 @@ class RandomRepository(Repository):
         self.bits = self.config.id_length
         self.last = 0  # nothing to load
 
-    def restart(self) -> None:
-        """Nothing in memory matters to RSNv3."""
+    def restart(self, rng: random.Random | None = None) -> None:
+        """Nothing in memory matters to RSNv3 but its generator: a new process
+        draws from a new one (``rng``)."""
+        if rng is not None:
+            self.rng = self.draws = rng
 
     def remaining(self) -> int:
         return 1 << self.bits

@@ -81,6 +81,10 @@ class Repository:
         self.serial_management = config.serial_management
         self.increment, self.low_water_mark = config.increment, config.low_water_mark
         self.last: int | None = None  # in memory only: lost on restart
+        #: Why the last range claim failed, until a claim succeeds (in memory
+        #: only).  Dogtag only logs it; pkisim names it when the range then runs
+        #: dry, so that "exhausted" is not mistaken for the cause.
+        self.claim_failure: ClaimFailed | None = None
         self.radix = config.radix
         self.counter_dn = self.tree.counter_dn(self.kind, self.strategy)
         self.records_dn = self.tree.records_dn(self.kind)
@@ -130,13 +134,19 @@ class Repository:
 
     def to_config(self) -> IdSpaceConfig:
         """What CS.cfg holds now (ranges are committed to CS.cfg at every change)."""
+        overrun = self.next_begin is not None and self.next_end is not None \
+            and self.next_end < self.next_begin
         return self.config.evolve(begin=self.begin, end=self.end, next_begin=self.next_begin,
                                   next_end=self.next_end, serial_management=self.serial_management,
-                                  depleted=self.end < self.begin)
+                                  depleted=self.end < self.begin, next_overrun=overrun)
 
-    def restart(self) -> None:
-        """The CA process restarts: the in-memory counter is gone, CS.cfg stays."""
+    def restart(self, rng: random.Random | None = None) -> None:
+        """The CA process restarts: the in-memory counter is gone, CS.cfg stays.
+        A new process draws from a new generator (``rng``; the old one if none)."""
         self.last = None
+        self.claim_failure = None
+        if rng is not None:
+            self.rng = rng
 
     def _emit(self, event: RangeEvent) -> None:
         self.outbox.append(event)
@@ -163,8 +173,8 @@ class Repository:
         result = yield p.LastNumberInRange(self.records_dn, self.begin, self.end)
         if not result.ok:
             raise DirectoryUnavailable(
-                f"initCache: cannot read the last number in {self.radix.format(self.begin)}-"
-                f"{self.radix.format(self.end)} below {self.records_dn}: {result.code.name}"
+                f"initCache: cannot read the last number in {self.radix.show(self.begin)}-"
+                f"{self.radix.show(self.end)} below {self.records_dn}: {result.code.name}"
                 f"{': ' + result.message if result.message else ''}")
         found = result.number
         self.last = found if found is not None and found >= self.begin else self.begin - 1
@@ -230,7 +240,13 @@ class Repository:
             self._switch()
             self.last = self.begin
             return self.begin
-        raise SerialNumbersExhausted(self.kind.value, self.radix.format(self.end))
+        raise self.exhausted()
+
+    def exhausted(self) -> SerialNumbersExhausted:
+        """Dogtag's "All serial numbers are used", with the failed claim that
+        left no next range, if one did."""
+        cause = self.claim_failure.reason if self.claim_failure is not None else None
+        return SerialNumbersExhausted(self.kind.value, self.radix.show(self.end), cause)
 
     def _switch(self) -> None:
         assert self.next_begin is not None and self.next_end is not None
@@ -279,12 +295,19 @@ class Repository:
         return self.last is None or self._claim_due() or self._conflict_check_due()
 
     def get_next_range(self) -> p.Operation[RangeClaimed | None]:
-        """``getNextRange``: the CAS on ``nextRange`` and the ``pkiRange`` record."""
+        """``getNextRange``: the CAS on ``nextRange`` and the ``pkiRange`` record.
+
+        Dogtag reads the *first* value of ``nextRange``.  A replication race can
+        leave several (the attribute is multi-valued); then a stale first value
+        makes every compare-and-swap fail (its successor is already there) until
+        an administrator leaves one value: the failure says so.
+        """
         result = yield p.Read(self.counter_dn)
-        text = p.attr_first(result.entry, "nextRange") if result.ok else None
-        if text is None:
+        values = (result.entry or {}).get("nextrange", ()) if result.ok else ()
+        if not values:
             return self._claim_failed(f"cannot read nextRange of {self.counter_dn}: "
                                       f"{result.code.name if not result.ok else 'no value'}")
+        text = values[0]
         try:
             counter = int(text, 10)
         except ValueError:
@@ -294,8 +317,10 @@ class Repository:
             p.Mod(p.ModOp.DELETE, "nextRange", (text,)),
             p.Mod(p.ModOp.ADD, "nextRange", (str(new_counter),))))
         if not swap.ok:
-            return self._claim_failed(f"nextRange CAS {text} -> {new_counter} failed: "
-                                      f"{swap.code.name}")
+            reason = f"nextRange CAS {text} -> {new_counter} (decimal) failed: {swap.code.name}"
+            if len(values) > 1:
+                reason += f"; {multi_valued(self.counter_dn, values)}"
+            return self._claim_failed(reason)
         return (yield from self._record_claim(text, counter, new_counter))
 
     def _record_claim(self, text: str, counter: int, new_counter: int,
@@ -305,18 +330,20 @@ class Repository:
                             dtree.range_record(self.kind, counter, record_end, self.config.host,
                                          self.config.secure_port))
         if not added.ok and not ignore_exists:
-            return self._claim_failed(f"pkiRange cn={counter} not added: {added.code.name}",
-                                      burned=(counter, record_end))
+            return self._claim_failed(f"pkiRange cn={counter} (decimal) not added: "
+                                      f"{added.code.name}", burned=(counter, record_end))
         # Dogtag parses the decimal string with the repository radix: SSNv1
         # certificates read "13" as 0x13 (dogtag-ranges.md 4.4).
         begin = self.radix.reinterpret(text)
         self.next_begin, self.next_end = begin, begin + self.increment - 1
         claim = RangeClaimed(self.kind, self.state, begin, self.next_end, text, counter, record_end)
+        self.claim_failure = None
         self._emit(claim)
         return claim
 
     def _claim_failed(self, reason: str, burned: tuple[int, int] | None = None) -> None:
-        self._emit(ClaimFailed(self.kind, self.state, reason, burned))
+        self.claim_failure = ClaimFailed(self.kind, self.state, reason, burned)
+        self._emit(self.claim_failure)
         return None
 
     def has_range_conflict(self) -> p.Operation[bool]:
@@ -376,6 +403,13 @@ class Repository:
         self.next_end = next_top - size
         self._emit(RangeTransferred(self.kind, self.state, next_top - size + 1, next_top, True))
         return next_top - size + 1, next_top
+
+
+def multi_valued(dn: str, values: tuple[str, ...]) -> str:
+    """The one-line report of a ``nextRange`` a replication race left with several values."""
+    return (f"nextRange of {dn} holds {len(values)} values ({', '.join(values)}; decimal), "
+            "left by a replication race: Dogtag reads the first and its claims fail until "
+            "an administrator leaves one value, above every claimed range")
 
 
 class RangeRepository(Repository):

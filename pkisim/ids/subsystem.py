@@ -136,9 +136,12 @@ class CaRepositories:
         for kind in (IdKind.CERT, IdKind.REQUEST):
             yield from self.repositories[kind].check_ranges()
 
-    def restart(self) -> None:
-        for repo in self:
-            repo.restart()
+    def restart(self, streams: Streams | None = None) -> None:
+        """The CA process restarts: counters in memory go, CS.cfg stays.  A new
+        process has new random generators: pass ``streams`` (one per
+        repository, by name, as at construction); without it the old ones go on."""
+        for kind, repo in self.repositories.items():
+            repo.restart(streams(f"{self.name}/{kind.value}") if streams is not None else None)
 
     def transfer_to_clone(self, host: str, secure_port: int = 8443,
                           ) -> p.Operation[dict[IdKind, IdSpaceConfig]]:

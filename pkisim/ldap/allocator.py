@@ -7,8 +7,12 @@ executes its commands on an :class:`~pkisim.ldap.directory.LdapDirectory`:
 
 * :meth:`~LdapAllocator.next_serial` / :meth:`~LdapAllocator.next_request_id`
   take the next number from the held range with no round trip
-  (``issue_now``), and run the update task (``checkRanges``) every
-  ``update_every`` issuances, as Dogtag's timer would;
+  (``issue_now``).  The update task (``checkRanges``) runs on its schedule
+  whatever happened to issuances, as Dogtag's timer does: before the attempt
+  that makes ``update_every`` attempts (failed ones count) or
+  ``update_interval`` seconds (``ca.serialNumberUpdateInterval``) since the
+  last run.  A claim that failed is so retried at the next run, and meanwhile
+  an exhausted range says that the claim failed and why;
 * issued records (``cn=<n>``) are stored as ``records`` says: ``"each"`` (one
   add per number, as Dogtag does), ``"batch"`` (all of them, pipelined, every
   ``batch_size`` numbers), ``"checkpoint"`` (only the highest number of each
@@ -24,7 +28,12 @@ executes its commands on an :class:`~pkisim.ldap.directory.LdapDirectory`:
   and that :func:`replay` merges across processes;
 * ``state_path`` keeps the CA's ranges (what CS.cfg holds) in a JSON file,
   rewritten at every range change, so that a restarted process resumes from
-  them as Dogtag resumes from CS.cfg.
+  them as Dogtag resumes from CS.cfg;
+* random serials (RSNv3, RSNv1) come from the operating system's entropy
+  (``secrets``'s source).  A test that passes ``seed`` gets deterministic draws,
+  new at every process start: the streams of start *n* derive from
+  ``Seeds(seed).child(f"start {n}")``, and *n* (counted by :meth:`start`,
+  :meth:`restart` and, with ``state_path``, across processes) never repeats.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from pkisim.driver import Driver, Instance
+from pkisim.driver import Driver, Instance, UpdateSchedule
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.history import History, Op, OpType
 from pkisim.history.history import ISSUE_OP
@@ -89,14 +98,17 @@ class AllocatorDriver(Driver):
 class LdapAllocator:
     """Serial numbers and request IDs for one CA, from ranges claimed on a real directory.
 
-    Random strategies draw from the operating system's entropy unless a test
-    passes ``seed`` (then the streams are derived from it, as in a simulation).
+    ``update_every`` (issuance attempts) and ``update_interval`` (seconds; by
+    default the configuration's ``ca.serialNumberUpdateInterval``, 0 = off)
+    schedule the update task.  Random strategies draw from the operating
+    system's entropy unless a test passes ``seed`` (see the module text).
     """
 
     def __init__(self, directory: LdapDirectory, name: str,
                  configs: Mapping[IdKind, IdSpaceConfig] | None = None, strategy: str = "legacy2",
                  history: History | None = None, *, records: str = "each",
                  batch_size: int = 1000, update_every: int | None = 1000,
+                 update_interval: float | None = None,
                  journal: Journal | None = None, state_path: str | Path | None = None,
                  after_command: CommandHook | None = None,
                  clock: Callable[[], float] = time.time, seed: int | None = None) -> None:
@@ -106,25 +118,35 @@ class LdapAllocator:
             raise ConfigError("batch_size", batch_size, "must be at least 1")
         if update_every is not None and update_every < 1:
             raise ConfigError("update_every", update_every, "must be at least 1 (or None)")
+        if update_interval is not None and update_interval < 0:
+            raise ConfigError("update_interval", update_interval, "must not be negative")
         self.directory, self.name = directory, name
         self.state_path = Path(state_path) if state_path is not None else None
-        if configs is None and self.state_path is not None and self.state_path.exists():
-            configs = load_state(self.state_path)
+        #: Process starts of this CA so far (kept in the state file, if any).
+        self.starts = 0
+        if self.state_path is not None and self.state_path.exists():
+            self.starts = load_starts(self.state_path)
+            if configs is None:
+                configs = load_state(self.state_path)
         if configs is None:
             configs = master_configs(strategy, host=name)
         self.strategy = configs[IdKind.CERT].strategy
         self.history = history if history is not None else History()
         self.journal = journal
-        self.records, self.batch_size, self.update_every = records, batch_size, update_every
+        self.records, self.batch_size = records, batch_size
+        interval = (configs[IdKind.CERT].update_interval if update_interval is None
+                    else update_interval)
+        self.schedule = UpdateSchedule(update_every, interval)
         self.after_command = after_command
         self.clock = clock
+        self.seed = seed
         self._pending: dict[IdKind, list[int]] = {IdKind.CERT: [], IdKind.REQUEST: []}
-        self._since_update = 0
         self.failed_stores = 0
         self.driver = AllocatorDriver(self)
         self.ca = self.driver.instance(name, directory.server)
-        streams: Streams = Seeds(seed).random if seed is not None else _entropy
-        self.repos = CaRepositories(name, configs, directory.tree, streams=streams)
+        self.starts += 1
+        self.repos = CaRepositories(name, configs, directory.tree, streams=self._streams(),
+                                    source="initial" if self.starts == 1 else "restart")
         self.driver.attach(self.ca, self.repos)
         self.save_state()
 
@@ -135,10 +157,22 @@ class LdapAllocator:
     def _run(self, operation: p.Operation[Any]) -> Any:
         return self.driver.run(self.ca, operation)
 
+    def _streams(self) -> Streams:
+        """The random generators of this process start."""
+        if self.seed is None:
+            return _entropy
+        return Seeds(self.seed).child(f"start {self.starts}").random
+
     def save_state(self) -> None:
         """Write the ranges (what CS.cfg holds) to ``state_path``, if any."""
         if self.state_path is not None and hasattr(self, "repos"):
-            save_state(self.state_path, self.repos.configs())
+            save_state(self.state_path, self.repos.configs(), starts=self.starts)
+
+    def claim_failures(self) -> dict[IdKind, str]:
+        """Why the last range claim of each ID space failed, for those whose
+        last claim failed (cleared by a successful claim)."""
+        return {repo.kind: repo.claim_failure.reason for repo in self.repos
+                if repo.claim_failure is not None}
 
     # ------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -154,26 +188,33 @@ class LdapAllocator:
             repo = self.repos[kind]
             if repo.ranged and repo.serial_management:
                 self.directory.require(repo.counter_dn, "nextRange")
+        self.schedule.ran(self.clock())
         self._run(self.repos.start())
 
     def update_task(self) -> None:
-        """One run of ``SerialNumberUpdateTask`` (call it from your own timer, or
-        let ``update_every`` do it)."""
+        """One run of ``SerialNumberUpdateTask`` (the schedule runs it; call it
+        from your own timer as well if you like).  A claim that fails is not
+        raised: :meth:`claim_failures` and the next exhaustion name it."""
         self.flush()
-        self._since_update = 0
+        self.schedule.ran(self.clock())
         self._run(self.repos.update_task())
 
     def restart(self, *, flush: bool = True) -> None:
-        """The CA restarts: the in-memory counters go, the ranges stay (CS.cfg);
-        start-up recovery reads the highest stored record.  ``flush=False`` is a
-        crash: unflushed numbers are forgotten."""
+        """The CA process restarts: the in-memory counters go, the ranges stay
+        (CS.cfg); start-up recovery reads the highest stored record, and
+        random serials come from new generators.  ``flush=False`` is a crash:
+        unflushed numbers are forgotten.  DirectoryUnavailable (one line) when
+        the directory cannot answer that search: the CA does not start."""
         if flush:
             self.flush()
         else:
             for pending in self._pending.values():
                 pending.clear()
         self.driver.note(self.ca, Op.RESTART, OpType.OK, "crash" if not flush else "")
-        self.repos.restart()
+        self.starts += 1
+        self.repos.restart(self._streams())
+        self.save_state()
+        self.schedule.ran(self.clock())
         self._run(self.repos.start())
 
     def close(self) -> None:
@@ -198,6 +239,8 @@ class LdapAllocator:
         return self._next(IdKind.REQUEST)
 
     def _next(self, kind: IdKind) -> int:
+        if self.schedule.attempt(self.clock()):
+            self.update_task()
         number = self.driver.take(self.ca, self.repos[kind])
         if self.records == "each":
             self._store_each(kind, number)
@@ -206,10 +249,6 @@ class LdapAllocator:
             pending.append(number)
             if len(pending) >= self.batch_size:
                 self.flush()
-        if self.update_every is not None:
-            self._since_update += 1
-            if self._since_update >= self.update_every:
-                self.update_task()
         return number
 
     def _store_each(self, kind: IdKind, number: int) -> None:
@@ -267,18 +306,28 @@ def _entropy(name: str) -> random.Random:
 
 
 # ---------------------------------------------------------------- CS.cfg state
-def save_state(path: Path, configs: Mapping[IdKind, IdSpaceConfig]) -> None:
-    """Write the ranges atomically (a temporary file renamed over the old one)."""
-    data = {kind.value: {**dataclasses.asdict(config), "kind": kind.value}
-            for kind, config in configs.items()}
+def save_state(path: Path, configs: Mapping[IdKind, IdSpaceConfig], *, starts: int = 0) -> None:
+    """Write the ranges atomically (a temporary file renamed over the old one),
+    with the number of process starts so far."""
+    data: dict[str, Any] = {kind.value: {**dataclasses.asdict(config), "kind": kind.value}
+                            for kind, config in configs.items()}
+    data["starts"] = starts
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 
 def load_state(path: Path) -> dict[IdKind, IdSpaceConfig]:
+    """The ranges a state file holds (what CS.cfg held at the last range change)."""
     data = json.loads(Path(path).read_text())
-    return {IdKind(k): IdSpaceConfig(**{**v, "kind": IdKind(v["kind"])}) for k, v in data.items()}
+    kinds = {kind.value for kind in IdKind}
+    return {IdKind(k): IdSpaceConfig(**{**v, "kind": IdKind(v["kind"])})
+            for k, v in data.items() if k in kinds}
+
+
+def load_starts(path: Path) -> int:
+    """How many times the CA of a state file has started."""
+    return int(json.loads(Path(path).read_text()).get("starts", 0))
 
 
 # ---------------------------------------------------------------- the journal

@@ -116,6 +116,24 @@ def test_transfer_from_the_next_range() -> None:
         "no clone received the slice 0xb-0xc ca1 transferred"]
 
 
+def test_transfer_larger_than_the_next_range_is_reported() -> None:
+    """Dogtag cuts T numbers from the top of the next range without checking that
+    it holds T: the slice reaches below the range, whose end then lies below its
+    begin (as CS.cfg says afterwards)."""
+    h, ca1 = one_ca(1, 10)
+    ca2 = h.process("ca2")
+    claimed(h, 1.0, ca1, (1, 10), (11, 16), 11)
+    transferred(h, 2.0, ca1, RangeState(1, 10, 11, 8), 9, 16, from_next=True)
+    received(h, 2.0, ca2, 9, 16)
+    rules = [(v.rule, v.message) for v in check_ranges(h).violations]
+    assert rules == [
+        ("overlap", "ca1's current range 0x1-0xa overlaps ca2's current range 0x9-0x10"),
+        ("transfer", "ca1 transferred 0x9-0x10 from its next range 0xb-0x10, which held 6 "
+                     "numbers: the slice reaches 2 below it and the range now ends at 0x8, "
+                     "below its begin (Dogtag writes that end unchecked); switching to it "
+                     "issues 0xb, the clone's")]
+
+
 def test_next_range_must_not_decrease() -> None:
     h, ca1 = one_ca(1, 5)
     ca2 = h.process("ca2")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pkisim.errors import ConfigError
+from pkisim.ids import protocol as p
 from pkisim.ids.config import KEYS, IdKind, IdSpaceConfig, pkispawn_defaults
 from pkisim.ids.cscfg import (
     ID_SPACE_FIELDS,
@@ -21,6 +22,7 @@ from pkisim.ids.cscfg import (
     store_id_space,
     strategy_from_cscfg,
 )
+from pkisim.ids.subsystem import master_configs, new_repository
 
 DATA = Path(__file__).parent / "data"
 MASTER = DATA / "CS.cfg.master-ssnv1"
@@ -302,8 +304,8 @@ def broken(fixture: Path, tmp_path: Path, key: str, line: str) -> tuple[Path, in
     pytest.param(CLONE, "dbs.nextEndSerialNumber", "dbs.nextEndSerialNumber=0x2000000g",
                  "dbs.nextEndSerialNumber = '0x2000000g': is not a decimal number or "
                  "0x-prefixed hexadecimal", id="bad SSNv2"),
-    pytest.param(MASTER, "dbs.endSerialNumber", "dbs.endSerialNumber=0",
-                 "dbs.endSerialNumber = '0': is below dbs.beginSerialNumber 1",
+    pytest.param(MASTER, "dbs.beginSerialNumber", "dbs.beginSerialNumber=fff0002",
+                 "dbs.endSerialNumber = 'fff0000': is below dbs.beginSerialNumber fff0002",
                  id="end below begin"),
     pytest.param(CLONE, "dbs.serialIncrement", "dbs.serialIncrement=0x0",
                  "dbs.serialIncrement = '0x0': must be positive", id="increment 0"),
@@ -339,6 +341,32 @@ def test_bad_value_names_file_line_and_key(fixture: Path, tmp_path: Path, key: s
         load_ca(CSCfg.read(path))
     assert str(info.value) == f"{path}:{number}: {message}"
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("strategy", ["legacy", "legacy2"])
+def test_states_dogtag_writes_after_transfers_are_read(strategy: str) -> None:
+    """A donor emptied by transfers (end = begin - 1, Pagure 3055) and a next range
+    cut below its begin by a transfer larger than it (``UpdateNumberRange``
+    writes nextEnd - T unchecked): Dogtag writes both to CS.cfg; pkisim reads
+    them, and writes them back unchanged."""
+    configs = master_configs(strategy, serial_management=True, overrides={IdKind.CERT: dict(
+        begin=0x10, end=0x1f, increment=0x10, low_water_mark=0x8, clone_transfer_number=0x10)})
+    cert = configs[C]
+    donor = new_repository(cert, rng=None)
+    donor.next_begin, donor.next_end = 0x40, 0x4f
+    donor.last = 0x1f  # the current range is used up: a transfer comes from the next range
+    p.run(donor.clone_transfer(0x18), lambda command: p.OK)
+    assert (donor.next_begin, donor.next_end) == (0x40, 0x37)
+    donor.end = donor.begin - 1  # and an earlier transfer emptied the current range
+    state = donor.to_config()
+    cfg = CSCfg.parse(f"dbs.cert.id.generator={strategy}\n")
+    store_id_space(cfg, state)
+    text = cfg.text()
+    assert ("dbs.nextEndSerialNumber=37" in text if strategy == "legacy"
+            else "dbs.nextEndSerialNumber=0x37" in text)
+    read = load_id_space(CSCfg.parse(text), C)
+    assert (read.begin, read.end, read.next_begin, read.next_end) == (0x10, 0xf, 0x40, 0x37)
+    assert read.next_overrun and read.next_overrun_by == 9 and read.depleted
 
 
 def test_line_without_equals_names_file_and_line(tmp_path: Path) -> None:

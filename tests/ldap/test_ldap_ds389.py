@@ -42,3 +42,14 @@ def test_ds389_race_and_conflict_entry(ds389_pair: Ds389Pair) -> None:
     assert found.entries == ()
     print(f"\n389-DS: nextRange {out.next_range['ds1']}; conflict entries {sorted(conflicts)}; "
           f"Dogtag's conflict filter finds {len(found.entries)}")
+
+
+def test_no_command_line_carries_the_password(ds389_pair: Ds389Pair) -> None:
+    """``ps`` shows every process's arguments: dsconf reads the Directory
+    Manager's password from a file (-y), the replication credentials go over LDAP."""
+    ds389_pair.cut()
+    ds389_pair.restore()
+    argv = ds389_pair.argv  # type: ignore[attr-defined]
+    assert any(a[0].endswith("dsconf") and "-y" in a for a in argv)
+    assert any("repl-agmt" in a and "disable" in a for a in argv)
+    assert not [a for a in argv if any(ds389_pair.password in part for part in a)]

@@ -12,6 +12,7 @@ from ldap_workers import bootstrap, configs
 
 from pkisim.errors import DirectoryUnavailable
 from pkisim.history import Op, check_unique
+from pkisim.ids.subsystem import master_configs
 from pkisim.ldap.allocator import LdapAllocator
 from pkisim.ldap.directory import LdapDirectory
 from pkisim.testing.servers.base import new_password
@@ -79,3 +80,40 @@ def test_restart_under_a_size_limited_bind_refuses_to_start(strategy: str) -> No
         alloc.close()
     assert len(first) == len(set(first)) == 20
     assert check_unique(alloc.history, Op.ISSUE_CERT).valid
+
+
+def test_rsnv3_never_repeats_across_process_starts(slapd: Slapd, tmp_path) -> None:
+    """RSNv3 draws from the OS's entropy; a test's seed makes the draws
+    deterministic per process start, never the same for two starts.  (Seeded by
+    the CA name, a restarted ``ca1`` drew its 1,000 serials again, and with a
+    record per serial every issuance failed "Already exists".)"""
+    bootstrap(slapd.directory(), "random", END, END)
+    state = tmp_path / "ca1.json"
+
+    def process(seed: int | None, path=state) -> LdapAllocator:
+        alloc = LdapAllocator(slapd.directory(), "ca1", master_configs("random", host="ca1")
+                              if not path.exists() else None, state_path=path, seed=seed)
+        alloc.start()
+        return alloc
+
+    first = process(7)
+    serials = [first.next_serial() for _ in range(100)]
+    first.restart(flush=False)  # a crash and restart in the same process
+    serials += [first.next_serial() for _ in range(100)]
+    first.close()
+    second = process(7)  # a new process of the same CA, the same seed
+    serials += [second.next_serial() for _ in range(100)]
+    second.close()
+    assert len(set(serials)) == 300  # every record was stored: none "Already exists"
+    assert second.starts == 3 and second.failed_stores == 0
+    # the same start number draws the same serials: a failing run can be replayed
+    replay_dir = tmp_path / "replay"
+    replay_dir.mkdir()
+    again = process(7, replay_dir / "ca1.json")
+    assert again.repos.cert.issue_now() == serials[0]
+    again.close()
+    # without a seed: the operating system's entropy
+    one, two = (process(None, tmp_path / f"{n}.json") for n in ("a", "b"))
+    assert one.repos.cert.issue_now() != two.repos.cert.issue_now()
+    one.close()
+    two.close()

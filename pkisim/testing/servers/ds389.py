@@ -169,9 +169,20 @@ class Ds389Pair(ManagedServer):
         self.processes[index] = None
 
     def dsconf(self, index: int, *args: str) -> str:
-        return self._run(["/usr/sbin/dsconf", "-D", DS_MANAGER_DN, "-w", self.password,
+        """Run ``dsconf`` as Directory Manager; the password comes from a file
+        (``-y``), never from the command line, where ``ps`` would show it."""
+        return self._run(["/usr/sbin/dsconf", "-D", DS_MANAGER_DN, "-y", str(self._password_file),
                           self.url[index].rstrip("/"), *args],
                          f"dsconf {self.names[index]} {' '.join(args[:3])}")
+
+    @property
+    def _password_file(self) -> Path:
+        path = self.root / "dm-password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(self.password)
+        return path
 
     def start(self) -> Ds389Pair:
         self._prepare_prefix()
@@ -179,20 +190,68 @@ class Ds389Pair(ManagedServer):
             self._create(i)
             self.start_server(i)
         for i in range(2):
+            # dsconf takes the replication manager's password only on its command
+            # line: enable without it, then write the entry and the agreements'
+            # credentials over LDAP
             self.dsconf(i, "replication", "enable", "--suffix", self.base, "--role", "supplier",
-                        "--replica-id", str(i + 1), "--bind-dn", REPL_DN,
-                        "--bind-passwd", self.password)
-        for i in range(2):
-            other = 1 - i
-            args = ["repl-agmt", "create", "--suffix", self.base, "--host", "localhost",
-                    "--port", str(self.ports[other]), "--conn-protocol", "LDAP",
-                    "--bind-dn", REPL_DN, "--bind-passwd", self.password,
-                    "--bind-method", "SIMPLE"]
-            if i == 0:
-                args.append("--init")
-            self.dsconf(i, *args, self._agreement(i))
+                        "--replica-id", str(i + 1), "--bind-dn", REPL_DN)
+            self._modify_config(i, REPL_DN, add=[
+                ("objectClass", [b"top", b"inetUser", b"netscapeServer", b"nsAccount"]),
+                ("cn", [b"replication manager"]), ("uid", [b"replication manager"]),
+                ("userPassword", [self.password.encode()])])
+        for i in range(2):  # what ``dsconf repl-agmt create`` writes, credentials included
+            name = self._agreement(i)
+            self._modify_config(i, f"cn={name},{self._replica_dn(i)}", add=[
+                ("objectClass", [b"top", b"nsds5replicationagreement"]), ("cn", [name.encode()]),
+                ("nsDS5ReplicaRoot", [self.base.encode()]),
+                ("nsDS5ReplicaHost", [b"localhost"]),
+                ("nsDS5ReplicaPort", [str(self.ports[1 - i]).encode()]),
+                ("nsDS5ReplicaTransportInfo", [b"LDAP"]),
+                ("nsDS5ReplicaBindDN", [REPL_DN.encode()]),
+                ("nsDS5ReplicaBindMethod", [b"SIMPLE"]),
+                ("nsDS5ReplicaCredentials", [self.password.encode()])])
+        self.dsconf(0, "repl-agmt", "init", "--suffix", self.base, self._agreement(0))
         self._wait_init()
         return self
+
+    def _replica_dn(self, index: int) -> str:
+        """The replica configuration entry of the suffix (``replication enable`` made it)."""
+        import ldap  # type: ignore[import-untyped]
+
+        conn = self._root_connection(index)
+        try:
+            found = conn.search_s("cn=mapping tree,cn=config", ldap.SCOPE_SUBTREE,
+                                  f"(&(objectClass=nsds5replica)(nsDS5ReplicaRoot={self.base}))",
+                                  ["cn"])
+        finally:
+            conn.unbind_s()  # type: ignore[attr-defined]
+        if len(found) != 1:
+            raise ServerError(f"{self.names[index]}: no replica configuration for {self.base}")
+        return str(found[0][0])
+
+    def _root_connection(self, index: int) -> object:
+        import ldap  # type: ignore[import-untyped]
+
+        conn = ldap.initialize(self.url[index])
+        conn.simple_bind_s(DS_MANAGER_DN, self.password)
+        return conn
+
+    def _modify_config(self, index: int, dn: str, *, add: list | None = None,
+                       replace: list | None = None) -> None:
+        """Add an entry, or replace attributes of one, as Directory Manager."""
+        import ldap  # type: ignore[import-untyped]
+
+        conn = self._root_connection(index)
+        try:
+            if add is not None:
+                conn.add_s(dn, add)
+            if replace is not None:
+                conn.modify_s(dn, [(ldap.MOD_REPLACE, name, values) for name, values in replace])
+        except ldap.LDAPError as err:
+            raise ServerError(f"{self.names[index]}: {dn}: {err}".replace(self.password, "***")
+                              ) from None
+        finally:
+            conn.unbind_s()
 
     def _agreement(self, index: int) -> str:
         return f"{self.names[index]}-to-{self.names[1 - index]}"
