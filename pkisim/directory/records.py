@@ -2,18 +2,20 @@
 
 Two kinds of storage, behind one lookup by DN key (:class:`EntryStore`):
 
-* **Full entries** (:class:`Entry`) keep update-resolution state, as 389-DS
-  does: every value carries the CSN stamp of its last add and last delete, and
-  every attribute the stamp of its last whole delete/replace, so that replicated
-  changes give the same result in any order.
+* **Full entries** (:class:`~pkisim.directory.entries.Entry`) keep
+  update-resolution state, as 389-DS does.
 * **Records**: Dogtag stores every issued certificate and request as
   ``cn=<decimal>,<container>``, millions of them, nearly all alike.  A
-  :class:`RecordStore` keeps their numbers in an :class:`IntervalSet` (runs of
-  consecutive numbers, so a sequential CA appending ``last + 1`` costs O(1) and
-  almost no memory, plus a plain set for scattered random serials) and rebuilds
-  their attributes on demand from one :data:`Shape` per container.  Records
-  that do not fit the shape (a revoked certificate with ``certStatus``, a
-  ``pkiRange`` record) are full entries in the store's overlay.
+  :class:`RecordStore` keeps the numbers of all of them in an
+  :class:`~pkisim.directory.intervals.IntervalSet` (runs of consecutive
+  numbers, so a sequential CA appending ``last + 1`` costs O(1) and almost no
+  memory, plus a plain set for scattered random serials) and rebuilds their
+  attributes on demand from one :data:`Shape` per container.  Records that do
+  not fit the shape (a revoked certificate with ``certStatus``, a ``pkiRange``
+  record) are also full entries, in the store's overlay.
+
+A compact record's unique id is its add CSN, remembered only while a naming
+conflict may still need it (:meth:`RecordStore.uid`).
 
 Keys are normalised DNs in lower case; ``dn`` attributes keep the display form.
 """
@@ -21,21 +23,30 @@ Keys are normalised DNs in lower case; ``dn`` attributes keep the display form.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from heapq import merge
-from typing import Any
+import re
+from bisect import bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Any, Protocol
 
-from pkisim.ids.protocol import ModOp, Result, ResultCode, Values
+from pkisim.directory.entries import Csn, Entry, matches
+from pkisim.directory.intervals import IntervalSet
+from pkisim.ids.protocol import Values
 
-#: A change sequence number: (time, directory-wide sequence, replica index).
-Csn = tuple[float, int, int]
-#: A CSN plus the position of one value change inside its operation.
-Stamp = tuple[float, int, int, int]
-#: The unique id of a record whose CSN was forgotten because it is stable.
+#: The unique id of a record that is stable: on every replica, older than
+#: every change still in flight, so no naming conflict can tell it from
+#: another stable one.
 ANCIENT: Csn = (-math.inf, 0, -1)
-#: One change of a modify, normalised: (op, lower-case attribute, values).
-Mods = tuple[tuple[ModOp, str, Values], ...]
+
+_SPACES = re.compile(r"\s*,\s*")
+
+
+def dn_key(dn: str) -> tuple[str, str]:
+    """``(key, display)``: spaces around commas stripped; the key is lower case."""
+    if " " in dn:
+        dn = _SPACES.sub(",", dn.strip())
+    return dn.lower(), dn
+
 
 # ------------------------------------------------------------ compact records
 #: How to rebuild a compact record: (attribute, values) in order, where values
@@ -134,355 +145,117 @@ def shape_match(shape: Shape, match: Sequence[tuple[str, str]]) -> tuple[bool, i
     return True, only
 
 
-class IntervalSet:
-    """A set of non-negative ints, stored canonically as maximal runs of at
-    least two consecutive numbers plus a set of isolated numbers.
-
-    Two IntervalSets holding the same numbers are equal field by field, so
-    replicas compare cheaply.  Appending ``max + 1`` to a run is O(1); other
-    additions are O(log runs) plus a list insert when a new run starts.
-    """
-
-    __slots__ = ("_ends", "_hint", "_single", "_size", "_sorted", "_stale", "_starts")
-
-    def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-        self._single: set[int] = set()
-        self._size = 0
-        self._hint = 0  # the run the last addition extended: a CA appends to its own run
-        self._sorted: list[int] = []  # sorted view of _single, rebuilt lazily
-        self._stale: list[int] | None = []  # singles added since; None = rebuild all
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __contains__(self, n: object) -> bool:
-        if n in self._single:
-            return True
-        if not isinstance(n, int):
-            return False
-        i = bisect_right(self._starts, n) - 1
-        return i >= 0 and n <= self._ends[i]
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, IntervalSet):
-            return NotImplemented
-        return (self._starts == other._starts and self._ends == other._ends
-                and self._single == other._single)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __iter__(self) -> Iterator[int]:
-        """The numbers in increasing order."""
-        runs = (n for s, e in zip(self._starts, self._ends, strict=True) for n in range(s, e + 1))
-        return merge(runs, self._sorted_singles())
-
-    def __repr__(self) -> str:
-        runs = ", ".join(f"{s}-{e}" for s, e in zip(self._starts, self._ends, strict=True))
-        return f"IntervalSet(runs=[{runs}], single={sorted(self._single)})"
-
-    def copy(self) -> IntervalSet:
-        other = IntervalSet()
-        other._starts, other._ends = self._starts.copy(), self._ends.copy()
-        other._single, other._size = self._single.copy(), self._size
-        other._stale = None
-        return other
-
-    @property
-    def runs(self) -> int:
-        return len(self._starts)
-
-    def add(self, n: int) -> bool:
-        """Add ``n``; ``False`` if it was already there."""
-        starts, ends, single = self._starts, self._ends, self._single
-        h = self._hint
-        if (h < len(ends) and ends[h] == n - 1 and (h + 1 == len(ends) or starts[h + 1] != n + 1)
-                and n + 1 not in single):  # a sequential CA appends to its run
-            ends[h] = n
-            self._size += 1
-            return True
-        if n in single:
-            return False
-        i = bisect_right(starts, n) - 1
-        if i >= 0 and n <= ends[i]:
-            return False
-        below = i >= 0 and ends[i] == n - 1
-        above = i + 1 < len(starts) and starts[i + 1] == n + 1
-        if below and above:  # n joins two runs
-            ends[i] = ends[i + 1]
-            del starts[i + 1], ends[i + 1]
-        elif below:
-            ends[i] = n if n + 1 not in single else self._take(n + 1, n)
-            self._hint = i
-        elif above:
-            starts[i + 1] = self._take(n - 1, n)
-        else:
-            low, high = self._take(n - 1, n), self._take(n + 1, n)
-            if low == high:
-                single.add(n)
-                if self._stale is not None:
-                    self._stale.append(n)
-            else:
-                starts.insert(i + 1, low)
-                ends.insert(i + 1, high)
-                self._hint = i + 1
-        self._size += 1
-        return True
-
-    def add_run(self, first: int, last: int) -> None:
-        """Add ``first..last``, none of which is in the set yet (the caller
-        checked with :meth:`last_in`): O(log runs), the same set as adding
-        them one by one."""
-        if first == last:
-            self.add(first)
-            return
-        starts, ends, single = self._starts, self._ends, self._single
-        i = bisect_right(starts, first)
-        low, high = first, last
-        if i and ends[i - 1] == first - 1:
-            i -= 1
-            low = starts[i]
-            del starts[i], ends[i]
-        elif first - 1 in single:
-            low = self._take(first - 1, first)
-        if i < len(starts) and starts[i] == last + 1:
-            high = ends[i]
-            del starts[i], ends[i]
-        elif last + 1 in single:
-            high = self._take(last + 1, last)
-        starts.insert(i, low)
-        ends.insert(i, high)
-        self._hint = i
-        self._size += last - first + 1
-
-    def _take(self, neighbour: int, n: int) -> int:
-        """Absorb an isolated ``neighbour`` of ``n`` if there is one."""
-        if neighbour in self._single:
-            self._single.remove(neighbour)
-            self._stale = None
-            return neighbour
-        return n
-
-    def discard(self, n: int) -> bool:
-        """Remove ``n``; ``False`` if it was not there."""
-        if n in self._single:
-            self._single.remove(n)
-            self._stale = None
-            self._size -= 1
-            return True
-        starts, ends = self._starts, self._ends
-        i = bisect_right(starts, n) - 1
-        if i < 0 or n > ends[i]:
-            return False
-        low, high = starts[i], ends[i]
-        del starts[i], ends[i]
-        for a, b in ((n + 1, high), (low, n - 1)):  # insert right piece, then left
-            if a == b:
-                self._single.add(a)
-                if self._stale is not None:
-                    self._stale.append(a)
-            elif a < b:
-                starts.insert(i, a)
-                ends.insert(i, b)
-        self._size -= 1
-        return True
-
-    def _sorted_singles(self) -> list[int]:
-        if self._stale is None:
-            self._sorted = sorted(self._single)
-        elif self._stale:
-            self._sorted = sorted(self._sorted + self._stale)  # two sorted runs: linear
-        self._stale = []
-        return self._sorted
-
-    def last_in(self, begin: int, end: int) -> int | None:
-        """The highest number in ``[begin, end]``, or ``None``."""
-        best: int | None = None
-        i = bisect_right(self._starts, end) - 1
-        if i >= 0 and self._ends[i] >= begin:
-            best = min(self._ends[i], end)
-        if self._single:
-            singles = self._sorted_singles()
-            j = bisect_right(singles, end) - 1
-            if j >= 0 and singles[j] >= begin and (best is None or singles[j] > best):
-                best = singles[j]
-        return best
-
-
-# ------------------------------------------------------------ full entries
-def _later(a: Stamp | None, b: Stamp) -> Stamp:
-    return b if a is None or b > a else a
-
-
-class Attr:
-    """One attribute with update-resolution state: per value ``[display, add
-    stamp, delete stamp]``, plus the stamp of the last whole-attribute delete."""
-
-    __slots__ = ("deleted", "values")
-
-    def __init__(self) -> None:
-        self.deleted: Stamp | None = None
-        self.values: dict[str, list[Any]] = {}
-
-    def add(self, value: str, stamp: Stamp) -> None:
-        state = self.values.get(value.lower())
-        if state is None:
-            self.values[value.lower()] = [value, stamp, None]
-        elif state[1] is None or stamp > state[1]:
-            state[0], state[1] = value, stamp
-
-    def remove(self, value: str, stamp: Stamp) -> None:
-        state = self.values.get(value.lower())
-        if state is None:
-            self.values[value.lower()] = [value, None, stamp]
-        else:
-            state[2] = _later(state[2], stamp)
-
-    def present(self) -> Values:
-        """The visible values, in the order they were added: a value is there if
-        its add is newer than its delete and than the last whole delete."""
-        d = self.deleted
-        live = [(add, value) for value, add, gone in self.values.values()
-                if add is not None and (gone is None or add > gone) and (d is None or add >= d)]
-        live.sort()
-        return tuple(value for _, value in live)
-
-
-class Entry:
-    """A full entry.  ``uid`` is its add CSN, which is also its unique id."""
-
-    __slots__ = ("attrs", "dn", "uid")
-
-    def __init__(self, dn: str, uid: Csn, attrs: Mapping[str, Values]) -> None:
-        self.dn, self.uid = dn, uid
-        self.attrs: dict[str, Attr] = {}
-        position = 0
-        for name, values in attrs.items():
-            attr = self.attrs[name] = Attr()
-            for value in values:
-                attr.add(value, (*uid, position))
-                position += 1
-
-    def view(self) -> dict[str, Values]:
-        out = {}
-        for name, attr in self.attrs.items():
-            values = attr.present()
-            if values:
-                out[name] = values
-        return out
-
-    def apply(self, mods: Mods, csn: Csn, single_valued: frozenset[str]) -> None:
-        """Apply mods, each value change with its own stamp.  An add to a
-        single-valued attribute replaces it, so that the later CSN wins."""
-        position = 0
-        for op, name, values in mods:
-            attr = self.attrs.get(name)
-            if attr is None:
-                attr = self.attrs[name] = Attr()
-            if op is ModOp.DELETE and values:
-                for value in values:
-                    attr.remove(value, (*csn, position))
-                    position += 1
-                continue
-            if op is not ModOp.ADD or name in single_valued:  # replace, delete, overwrite
-                attr.deleted = _later(attr.deleted, (*csn, position))
-            for value in values if op is not ModOp.DELETE else ():
-                attr.add(value, (*csn, position))
-                position += 1
-            position += 1
-
-
-def check_mods(view: Mapping[str, Values], mods: Mods, single_valued: frozenset[str]
-               ) -> Result | None:
-    """LDAP's modify rules, applied in order to a copy of the entry: ``None``
-    if every mod applies, else the error of the first that does not."""
-    work: dict[str, list[str]] = {}
-    for op, name, values in mods:
-        current = work.setdefault(name, list(view.get(name, ())))
-        lowered = [v.lower() for v in current]
-        if op is ModOp.DELETE and not values:
-            if not current:
-                return Result(ResultCode.NO_SUCH_ATTRIBUTE, message=f"no attribute {name}")
-            current.clear()
-        elif op is ModOp.DELETE:
-            for value in values:
-                if value.lower() not in lowered:
-                    return Result(ResultCode.NO_SUCH_ATTRIBUTE,
-                                  message=f"{name} has no value {value!r}")
-                del current[lowered.index(value.lower())]
-                lowered.remove(value.lower())
-        elif op is ModOp.ADD:
-            if not values:
-                return Result(ResultCode.UNWILLING_TO_PERFORM, message=f"add {name}: no values")
-            for value in values:
-                if value.lower() in lowered:
-                    return Result(ResultCode.ATTRIBUTE_OR_VALUE_EXISTS,
-                                  message=f"{name} already has value {value!r}")
-                current.append(value)
-                lowered.append(value.lower())
-        else:
-            current[:] = dict.fromkeys(values)
-        if name in single_valued and len(current) > 1:
-            return Result(ResultCode.CONSTRAINT_VIOLATION,
-                          message=f"{name} is single-valued: {tuple(current)!r}")
-    return None
-
-
-def matches(view: Mapping[str, Values], match: Sequence[tuple[str, str]]) -> bool:
-    """Search's filter: every (attribute, value) equal, case-insensitively; ``*`` = present."""
-    for name, wanted in match:
-        values = view.get(name)
-        if not values:
-            return False
-        if wanted != "*" and wanted.lower() not in {v.lower() for v in values}:
-            return False
-    return True
-
-
 # ------------------------------------------------------------ one replica's storage
+class CsnSource(Protocol):
+    """The add CSNs of a run of records, by rank (0 for the run's first number)."""
+
+    def csn(self, rank: int) -> Csn: ...
+
+    def rank_from(self, seq: int) -> int:
+        """The first rank whose CSN's sequence number is >= ``seq``."""
+        ...
+
+
+#: The add CSNs of compact records ``lo..hi``: ``source.csn(rank0 + n - lo)``.
+CsnRun = tuple[int, int, CsnSource, int]
+_LO = itemgetter(0)
+
+
 class RecordStore:
     """The ``cn=<n>`` children of one container on one replica.
 
-    ``numbers`` holds the compact records, ``overlay`` the full entries of
-    records that do not fit the shape, and ``csns`` the add CSNs of compact
-    records that replication may still need (for naming conflicts); the
-    directory forgets them once they are stable everywhere.
+    ``numbers`` holds every record number; ``overlay`` the full entries among
+    them (records that do not fit the shape), the others are compact.  The add
+    CSNs of compact records are kept in ``csns`` (added one by one) and
+    ``csn_runs`` (added as runs, sorted by first number) until they are stable.
     """
 
-    __slots__ = ("container_dn", "csns", "numbers", "overlay")
+    __slots__ = ("container_dn", "csn_runs", "csns", "numbers", "overlay")
 
     def __init__(self, container_dn: str) -> None:
         self.container_dn = container_dn
         self.numbers = IntervalSet()
         self.overlay: dict[int, Entry] = {}
         self.csns: dict[int, Csn] = {}
+        self.csn_runs: list[CsnRun] = []
 
     def __len__(self) -> int:
-        return len(self.numbers) + len(self.overlay)
+        return len(self.numbers)
 
     def __contains__(self, n: int) -> bool:
-        return n in self.numbers or n in self.overlay
+        return n in self.numbers
 
-    def uid(self, n: int) -> Csn | None:
-        """The unique id of record ``n``, ``None`` if there is none."""
+    def csn(self, n: int) -> Csn:
+        """The add CSN remembered for compact record ``n``, else ``ANCIENT``."""
+        found = self.csns.get(n)
+        if found is not None:
+            return found
+        runs = self.csn_runs
+        if runs:
+            i = bisect_right(runs, n, key=_LO) - 1
+            if i >= 0:
+                lo, hi, source, rank0 = runs[i]
+                if n <= hi:
+                    return source.csn(rank0 + n - lo)
+        return ANCIENT
+
+    def uid(self, n: int, floor: Callable[[], Csn]) -> Csn | None:
+        """The unique id of record ``n`` (``None`` if there is none): a compact
+        record's add CSN, or ``ANCIENT`` once that is below ``floor()`` (every
+        change still to be applied anywhere is at or above it).  So whether a
+        stable CSN was already forgotten never shows."""
         entry = self.overlay.get(n)
         if entry is not None:
             return entry.uid
-        return self.csns.get(n, ANCIENT) if n in self.numbers else None
+        if n not in self.numbers:
+            return None
+        csn = self.csn(n)
+        return csn if csn == ANCIENT or csn >= floor() else ANCIENT
 
-    def all_numbers(self) -> list[int]:
-        """Every record number, compact or not, sorted."""
-        if not self.overlay:
-            return list(self.numbers)
-        return list(merge(self.numbers, sorted(self.overlay)))
+    def forget(self, n: int) -> Csn:
+        """Stop remembering compact record ``n``'s CSN; returns it (or ``ANCIENT``)."""
+        found = self.csns.pop(n, None)
+        if found is not None:
+            return found
+        runs = self.csn_runs
+        i = bisect_right(runs, n, key=_LO) - 1 if runs else -1
+        if i < 0 or n > runs[i][1]:
+            return ANCIENT
+        lo, hi, source, rank0 = runs[i]
+        pieces = [(a, b, source, rank0 + a - lo) for a, b in ((lo, n - 1), (n + 1, hi)) if a <= b]
+        runs[i:i + 1] = pieces
+        return source.csn(rank0 + n - lo)
+
+    def take(self, n: int, floor: Callable[[], Csn]) -> Csn:
+        """Forget compact record ``n``'s CSN; its unique id as :meth:`uid` gives it."""
+        csn = self.forget(n)
+        return csn if csn == ANCIENT or csn >= floor() else ANCIENT
+
+    def add_compact(self, first: int, last: int, source: CsnSource | None, rank0: int) -> None:
+        """Add compact records ``first..last``, none of which is here yet; their
+        CSNs are ``source``'s from ``rank0`` on (``None``: not remembered)."""
+        self.numbers.add_run(first, last)
+        if source is not None:
+            insort(self.csn_runs, (first, last, source, rank0), key=_LO)
+
+    def purge(self, floor: Csn) -> int:
+        """Forget the CSNs below ``floor``; how many are still remembered."""
+        if self.csns:
+            self.csns = {n: c for n, c in self.csns.items() if c >= floor}
+        kept = len(self.csns)
+        if self.csn_runs:
+            runs = []
+            for lo, hi, source, rank0 in self.csn_runs:
+                skip = source.rank_from(floor[1]) - rank0
+                if skip <= hi - lo:
+                    skip = max(0, skip)
+                    runs.append((lo + skip, hi, source, rank0 + skip))
+                    kept += hi - lo - skip + 1
+            self.csn_runs = runs
+        return kept
 
     def last_in(self, begin: int, end: int) -> int | None:
-        best = self.numbers.last_in(begin, end)
-        for n in self.overlay:
-            if begin <= n <= end and (best is None or n > best):
-                best = n
-        return best
+        return self.numbers.last_in(begin, end)
 
 
 class EntryStore:
@@ -490,15 +263,17 @@ class EntryStore:
 
     ``shapes`` (container key -> :data:`Shape`) is shared by all replicas, so a
     record is compact on one replica exactly when it is compact on the others.
+    ``floor`` is the directory's stable CSN (see :meth:`RecordStore.uid`).
     """
 
-    __slots__ = ("entries", "shapes", "stores", "uids")
+    __slots__ = ("entries", "floor", "shapes", "stores", "uids")
 
-    def __init__(self, shapes: dict[str, Shape]) -> None:
+    def __init__(self, shapes: dict[str, Shape], floor: Callable[[], Csn]) -> None:
         self.entries: dict[str, Entry] = {}  # every entry that is not a record
         self.stores: dict[str, RecordStore] = {}  # records, by container key
         self.uids: dict[Csn, str] = {}  # unique id -> key, of every full entry
         self.shapes = shapes
+        self.floor = floor
 
     def split(self, key: str) -> tuple[RecordStore | None, int]:
         """The store and number of a record key (store ``None`` if there is none)."""
@@ -506,27 +281,31 @@ class EntryStore:
         n = record_number(rdn)
         return (None, 0) if n is None else (self.stores.get(parent), n)
 
+    def has(self, key: str) -> bool:
+        if key in self.entries:
+            return True
+        store, n = self.split(key)
+        return store is not None and n in store.numbers
+
     def uid_at(self, key: str) -> Csn | None:
         """The unique id of the entry at ``key``, ``None`` if there is none."""
         entry = self.entries.get(key)
         if entry is not None:
             return entry.uid
         store, n = self.split(key)
-        return None if store is None else store.uid(n)
+        return None if store is None else store.uid(n, self.floor)
 
     def view_at(self, key: str) -> tuple[str, dict[str, Values]] | None:
         """(display DN, attributes) of the entry at ``key``."""
         entry = self.entries.get(key)
         if entry is None:
             store, n = self.split(key)
-            if store is None:
+            if store is None or n not in store.numbers:
                 return None
-            if n in store.numbers:
-                shape = self.shapes[key.partition(",")[2]]
-                return f"cn={n},{store.container_dn}", shape_attrs(shape, n)
             entry = store.overlay.get(n)
             if entry is None:
-                return None
+                shape = self.shapes[key.partition(",")[2]]
+                return f"cn={n},{store.container_dn}", shape_attrs(shape, n)
         return entry.dn, entry.view()
 
     def store(self, parent: str, container_dn: str) -> RecordStore:
@@ -542,7 +321,9 @@ class EntryStore:
         if n is None:
             self.entries[key] = entry
         else:
-            self.store(parent, entry.dn.partition(",")[2]).overlay[n] = entry
+            store = self.store(parent, entry.dn.partition(",")[2])
+            store.numbers.add(n)
+            store.overlay[n] = entry
         if entry.uid != ANCIENT:
             self.uids[entry.uid] = key
 
@@ -567,10 +348,10 @@ class EntryStore:
         if entry is None:
             store, n = self.split(key)
             assert store is not None
+            store.numbers.discard(n)
             entry = store.overlay.pop(n, None)
             if entry is None:
-                store.numbers.discard(n)
-                uid = store.csns.pop(n, ANCIENT)
+                uid = store.take(n, self.floor)
                 entry = self.record_entry(store, key.partition(",")[2], n, uid)
         self.uids.pop(entry.uid, None)
         return entry
@@ -578,9 +359,9 @@ class EntryStore:
     def remove(self, key: str) -> Csn:
         """Delete the entry at ``key``; returns its unique id."""
         store, n = self.split(key)
-        if store is not None and n in store.numbers:
+        if store is not None and n in store.numbers and n not in store.overlay:
             store.numbers.discard(n)
-            uid = store.csns.pop(n, ANCIENT)
+            uid = store.take(n, self.floor)
         else:
             uid = self.evict(key).uid
         if key in self.stores and not self.stores[key]:
@@ -615,7 +396,8 @@ class EntryStore:
 
     def _collect_records(self, parent: str, store: RecordStore,
                          match: Sequence[tuple[str, str]]) -> Iterator[tuple[str, str, Any]]:
-        for n, entry in store.overlay.items():
+        overlay = store.overlay
+        for n, entry in overlay.items():
             view = entry.view()
             if matches(view, match):
                 yield f"cn={n},{parent}", entry.dn, view
@@ -626,25 +408,24 @@ class EntryStore:
             if only is not None:
                 numbers = (only,) if only in store.numbers else ()
             for n in numbers:
-                yield f"cn={n},{parent}", f"cn={n},{store.container_dn}", shape_attrs(shape, n)
+                if n not in overlay:
+                    yield f"cn={n},{parent}", f"cn={n},{store.container_dn}", shape_attrs(shape, n)
 
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Everything a client could observe, in a canonical form for comparing
-        replicas: an overlay record that looks exactly like its shape counts as
-        compact (one replica may hold it in the overlay, another compactly)."""
+        replicas: every record number, and the views of the records that do not
+        look exactly like their shape (one replica may hold a record in the
+        overlay, another compactly)."""
         entries = {key: entry.view() for key, entry in self.entries.items()}
         records = {}
         for key, store in self.stores.items():
-            shape, numbers, extra = self.shapes.get(key), store.numbers, {}
+            shape, extra = self.shapes.get(key), {}
             for n, entry in store.overlay.items():
                 view = entry.view()
-                if shape is not None and view == shape_attrs(shape, n):
-                    numbers = numbers.copy() if numbers is store.numbers else numbers
-                    numbers.add(n)
-                else:
+                if shape is None or view != shape_attrs(shape, n):
                     extra[n] = view
-            if len(numbers) or extra:
-                records[key] = (numbers, extra)
+            if len(store.numbers):
+                records[key] = (store.numbers, extra)
         return entries, records
 
     def conflicts_for(self, key: str) -> list[Entry]:
@@ -652,3 +433,7 @@ class EntryStore:
         suffix = "+" + key
         return [entry for k, entry in self.entries.items()
                 if k.startswith("nsuniqueid=") and k.endswith(suffix)]
+
+
+__all__ = ["ANCIENT", "CsnRun", "CsnSource", "EntryStore", "RecordStore", "Shape", "dn_key", "fits",
+           "record_number", "serialno", "shape_attrs", "shape_match", "shape_of"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pkisim.directory.intervals import IntervalSet
 from pkisim.directory.records import (
-    IntervalSet,
     fits,
     record_number,
     serialno,

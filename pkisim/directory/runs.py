@@ -1,0 +1,279 @@
+"""Record runs: many record adds at once, exactly as one by one.
+
+The SimPy world's batch computes a quiet window of enrollments in one go; the
+records it issues are runs of consecutive numbers per CA and container.
+:meth:`RecordRuns.can_add_records` says whether every one of those adds would
+be a plain success whatever replication delivers meanwhile, and
+:meth:`RecordRuns.add_record_runs` then makes them: each replica's records
+travel as one :class:`~pkisim.directory.bundles.Bundle` per window, and every
+replica that adds records in the window applies what reaches it there as a
+block per run.  The result is the one of adding them one by one in lane order
+(``execute`` of each ``Add``: replication pulled in first, a CSN, sent on),
+down to CSNs, ready times, conflicts, what is pending and when it arrives.
+
+Why that is exact: the window's records meet nothing (no number is anywhere
+else), so when a replica applies them does not matter except through what
+else it applies at the same pull.  Everything that was already in flight when
+the window began is pulled where and when the one-by-one adds would have
+pulled it (a *real* pull, the reference code), after every replica has caught
+up with the window's records it would have pulled by then; between two real
+pulls, the window's records are applied in whole blocks.  That costs O(1) per
+run per replica per window, plus one pull per change that was in flight.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from heapq import heappop, heappush
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from pkisim.directory.bundles import Bundle, BundleRun, Transit
+from pkisim.directory.delivery import Piece, Replication
+from pkisim.directory.records import dn_key, fits, record_number
+from pkisim.directory.replication import ADD, BUNDLE, RECORD, Replica, bundle_item
+
+#: A run for :meth:`RecordRuns.add_record_runs`: (replica, container, first
+#: number, lane positions of its records, increasing).
+Run = tuple[str, str, int, Sequence[int]]
+
+
+def _within(n: int, spans: list[tuple[int, int]]) -> bool:
+    return any(first <= n <= last for first, last in spans)
+
+
+class RecordRuns(Replication):
+    """Adding many records at once (the SimPy batch's windows)."""
+
+    def can_add_records(self, runs: Sequence[tuple[str, str, int, int]],
+                        attrs: Mapping[str, Callable[[int], Mapping[str, Any]]]) -> bool:
+        """Would every ``Add`` of the records ``first..last`` under ``base`` on
+        ``replica`` (``runs`` of ``(replica, base, first, last)``, attributes
+        ``attrs[base](n)``) succeed as a compact record, whatever order they
+        run in and whatever replication delivers meanwhile?  True when each
+        replica is up with the container and its record shape, and no number
+        of a run is anywhere else: on no replica, in no change in flight, in
+        no other run.  Costs O(runs x replicas x log) plus one look at each
+        queued item (a bundle of runs counts once).  :meth:`add_record_runs`
+        (or :meth:`add_records`, :meth:`add_record_sequence`) then adds them."""
+        by_key: dict[str, list[tuple[int, int]]] = {}
+        for replica, base, first, last in runs:
+            r = self._replica(replica)
+            key = dn_key(base)[0]
+            shape = self._shapes.get(key)
+            if (first > last or not r.up or shape is None or key not in r.stores
+                    or key not in r.entries):
+                return False
+            make = attrs[base]
+            if not (fits(shape, first, make(first))
+                    and (first == last or fits(shape, last, make(last)))):
+                return False
+            by_key.setdefault(key, []).append((first, last))
+        for key, spans in by_key.items():
+            spans.sort()
+            if any(b[0] <= a[1] for a, b in pairwise(spans)):
+                return False  # two runs share a number
+            for r in self._replicas:
+                store = r.stores.get(key)
+                if store is not None and any(store.numbers.last_in(first, last) is not None
+                                             for first, last in spans):
+                    return False
+        return len(self._replicas) == 1 or self._quiet_in_flight(by_key)
+
+    def in_flight(self) -> int:
+        """Items queued on links (a bundle of records counts once) and changes
+        parked: what looking at everything in flight costs."""
+        return sum(len(link.queue) for link in self._link_list) + self._parked
+
+    def _quiet_in_flight(self, by_key: dict[str, list[tuple[int, int]]]) -> bool:
+        """No change in flight (queued or parked) touches a run's numbers or its container."""
+        changes = [change for link in self._link_list for _, change in link.queue]
+        changes += [change for r in self._replicas for parked in r.parked.values()
+                    for change in parked]
+        for _, kind, key, a, _b in changes:
+            if kind == BUNDLE:
+                for run, lo, hi in a.bundle.pieces(a.lo, len(a.bundle)):
+                    spans = by_key.get(run.key)
+                    if spans and any(first <= run.first + hi - 1 and run.first + lo <= last
+                                     for first, last in spans):
+                        return False
+                continue
+            if kind == RECORD:
+                spans = by_key.get(key)
+                if spans is not None and _within(a, spans):
+                    return False
+                continue
+            if key in by_key:
+                return False  # the container itself changes
+            rdn, _, parent = key.partition(",")
+            spans = by_key.get(parent)
+            if spans is not None and kind == ADD:
+                n = record_number(rdn)
+                if n is not None and _within(n, spans):
+                    return False
+        return True
+
+    # ------------------------------------------------------------ adding
+    def add_records(self, replica: str, base: str, first: int, last: int, now: float) -> None:
+        """Add records ``first..last`` on ``replica``, all at ``now``, after
+        :meth:`can_add_records` said yes: :meth:`add_record_runs` of one run."""
+        count = last - first + 1
+        self.add_record_runs([(replica, base, first, range(count))], [now] * count)
+
+    def add_record_runs(self, runs: Sequence[Run], times: Sequence[float]) -> None:
+        """Add many records at once, after :meth:`can_add_records` said yes for
+        them: exactly what ``execute`` of each ``Add`` in lane order would do.
+
+        ``times`` are the times of the adds in lane order (non-decreasing);
+        each run ``(replica, base, first, positions)`` added the records
+        ``first, first + 1, ...`` on ``replica`` at those lane positions
+        (increasing), and every position belongs to exactly one run.
+        """
+        lane = [float(t) for t in times]
+        total = len(lane)
+        seq0, start = self._seq, self._time
+        adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]] = {}
+        for replica, base, first, positions in runs:
+            r = self._by_name[replica]
+            key = dn_key(base)[0]
+            rows = np.asarray(positions, dtype=np.int64)
+            if len(rows):
+                adds.setdefault(r, []).append((key, r.stores[key].container_dn, first, rows))
+        if not self._track:  # one replica: nothing to remember or send
+            for r, items in adds.items():
+                for key, _, first, rows in items:
+                    r.stores[key].add_compact(first, first + len(rows) - 1, None, 0)
+        else:
+            self._window(adds, lane, seq0, start)
+        self._seq = seq0 + total
+        if total and lane[-1] > self._time:
+            self._time = lane[-1]
+        self._maybe_purge()
+
+    def _window(self, adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
+                lane: list[float], seq0: int, start: float) -> None:
+        """Send each replica's records as a bundle and pull as the lane would."""
+        window: dict[int, np.ndarray] = {}  # id(bundle) -> its lane positions
+        bundles: list[Bundle] = []
+        acts: dict[Replica, np.ndarray] = {}
+        for r, items in adds.items():
+            positions = np.sort(np.concatenate([rows for *_, rows in items]))
+            acts[r] = positions
+            bundle = Bundle(r.index, [lane[p] for p in positions.tolist()],
+                            (positions + (seq0 + 1)).tolist(), start)
+            for key, container_dn, first, rows in items:
+                run = BundleRun(bundle, key, container_dn, first, np.searchsorted(positions, rows))
+                bundle.runs.append(run)
+                r.stores[key].add_compact(first, first + len(rows) - 1, run, 0)
+                self._fresh += len(rows)
+            bundle.sent = 0
+            window[id(bundle)] = positions
+            bundles.append(bundle)
+            for link in r.outgoing:
+                link.send_bundle(Transit(bundle))
+        # the real pulls: where an acting replica meets what was in flight before
+        heap: list[tuple[int, int, Replica]] = []
+        for r in acts:
+            due = self._next_arrival(r, acts[r], lane, -1, window)
+            if due is not None:
+                heappush(heap, (due, r.index, r))
+        while heap:
+            position, _, r = heappop(heap)
+            for bundle in bundles:
+                bundle.sent = int(np.searchsorted(window[id(bundle)], position))
+            self._seq, self._time = seq0 + position, start
+            if position and lane[position - 1] > start:
+                self._time = lane[position - 1]
+            for z, positions in acts.items():
+                self._catch_up(z, positions, lane, position, window)
+            self._pull(r, lane[position])
+            due = self._next_arrival(r, acts[r], lane, position, window)
+            if due is not None:
+                heappush(heap, (due, r.index, r))
+        for bundle in bundles:
+            bundle.sent = len(bundle)
+        for z, positions in acts.items():
+            self._catch_up(z, positions, lane, len(lane), window)
+
+    def _next_arrival(self, r: Replica, positions: np.ndarray, lane: list[float], after: int,
+                      window: dict[int, np.ndarray]) -> int | None:
+        """The lane position of ``r``'s first add after ``after`` at which it
+        pulls something that was in flight before the window (None: none)."""
+        first = int(np.searchsorted(positions, after, side="right"))
+        if first == len(positions):
+            return None
+        best = None
+        for link in r.incoming:
+            queue = link.queue
+            if not queue or not link.auto:
+                continue
+            ready, change = queue[0]
+            if change[1] == BUNDLE and id(change[3].bundle) in window:
+                continue  # the window's own records: caught up in blocks
+            arrival = max(ready, link.not_before)
+            k = bisect_left(positions, arrival, first, len(positions),
+                            key=lambda p: lane[p])
+            if k < len(positions) and (best is None or positions[k] < best):
+                best = int(positions[k])
+        return best
+
+    def _catch_up(self, r: Replica, positions: np.ndarray, lane: list[float], before: int,
+                  window: dict[int, np.ndarray]) -> None:
+        """Apply the window's records that ``r`` pulled at its adds before lane
+        position ``before``: those sent before its last such add and ready by then."""
+        last = int(np.searchsorted(positions, before)) - 1
+        if last < 0:
+            return
+        position = int(positions[last])
+        now = lane[position]
+        pieces: list[Piece] = []
+        for link in r.incoming:
+            queue = link.queue
+            if not queue or not link.auto or link.not_before > now:
+                continue
+            change = queue[0][1]
+            if change[1] != BUNDLE or id(change[3].bundle) not in window:
+                continue  # something from before the window is first: a real pull's
+            transit = change[3]
+            bundle = transit.bundle
+            sent = int(np.searchsorted(window[id(bundle)], position))
+            lo, end = transit.lo, transit.ready_end(now, sent)
+            if end > lo:
+                pieces.append((bundle, lo, end))
+                link.size -= end - lo
+                transit.lo = end
+                if end < len(bundle):
+                    queue[0] = (transit.ready(end), bundle_item(transit))
+                else:
+                    queue.popleft()
+        if pieces:
+            self._apply_batch(r, [], pieces, now)
+
+    def add_record_sequence(self, adds: Iterable[tuple[str, str, int, float]]) -> None:
+        """Add records one by one, ``(replica, base, number, now)`` in time
+        order, after :meth:`can_add_records` said yes for them: what ``execute``
+        of each ``Add`` does (replication pulled in first, a CSN, sent on)."""
+        keys: dict[str, str] = {}
+        by_name = self._by_name
+        track = self._track
+        for replica, base, n, now in adds:
+            r = by_name[replica]
+            if r.incoming:
+                self._pull(r, now)
+            key = keys.get(base)
+            if key is None:
+                key = keys[base] = dn_key(base)[0]
+            store = r.stores[key]
+            store.numbers.add(n)
+            csn = self._csn(r, now)
+            if track:
+                store.csns[n] = csn
+                self._fresh += 1
+                self._send(r, (csn, RECORD, key, n, store.container_dn), now)
+        self._maybe_purge()
+
+
+__all__ = ["RecordRuns", "Run"]
