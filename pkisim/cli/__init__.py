@@ -38,15 +38,23 @@ usage: pkisim COMMAND ARGUMENTS...   (pkisim --help, pkisim COMMAND --help)
 """
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``pkisim`` console script; returns the exit status."""
+def console() -> None:
+    """The ``pkisim`` command: :func:`main`, then exit with its status.  A signal
+    that arrives once the work is done (the report committed) is ignored while
+    the interpreter exits, instead of killing it with no word."""
+    sys.exit(main(exiting=True))
+
+
+def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
+    """``pkisim`` with ``argv`` (default: the command line); returns the exit status.
+    ``exiting``: the process ends right after (see :func:`console`)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         sys.stdout.write(USAGE)
         return EXIT_ERROR
     prog = "pkisim " + args[0] if not args[0].startswith("-") else "pkisim"
     try:
-        with interruptible():
+        with interruptible(then_ignore=exiting):
             return _dispatch(args)
     except Interrupted as stop:
         return fail(f"{prog}: interrupted by {stop.name}", stop.status)

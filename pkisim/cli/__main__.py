@@ -1,7 +1,5 @@
 """``python -m pkisim.cli``: the ``pkisim`` console script."""
 
-import sys
+from pkisim.cli import console
 
-from pkisim.cli import main
-
-sys.exit(main())
+console()

@@ -82,10 +82,14 @@ _received: list[int] = []
 
 
 @contextmanager
-def interruptible() -> Iterator[None]:
+def interruptible(*, then_ignore: bool = False) -> Iterator[None]:
     """While inside, SIGINT and SIGTERM raise :class:`Interrupted` (the first one;
     later ones wait, so that the clean-up finishes).  Leaving re-raises a signal
-    that some code swallowed.  Only the main thread can take signals."""
+    that some code swallowed.  Only the main thread can take signals.
+
+    ``then_ignore``: a process that exits right after (the ``pkisim`` command)
+    ignores them once done, instead of dying of a signal while it exits after
+    its work was committed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -102,7 +106,7 @@ def interruptible() -> Iterator[None]:
         check_interrupted()
     finally:
         for number, previous in old.items():
-            signal.signal(number, previous)
+            signal.signal(number, signal.SIG_IGN if then_ignore else previous)
 
 
 def check_interrupted() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from builders import Export, cs_cfg
 
-from pkisim.cli.audit import main_audit
+from pkisim.cli import main
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.subsystem import master_configs, new_repository
@@ -49,7 +49,7 @@ def test_a_next_range_overrun_by_a_transfer_is_read_and_reported(tmp_path: Path)
     args = ["--ldif", str(ldif), "--json", str(out)]
     for path in paths:
         args += ["--cs-cfg", str(path)]
-    status = main_audit(args)
+    status = main(["audit", *args])
     report = json.loads(out.read_text())
     assert status == 1
     found = {f["code"]: f["message"] for f in report["findings"]}
