@@ -14,7 +14,7 @@ microsecond) while every value is valid on its own.  :func:`estimate` reads a
 * **memory**: the request rows (``[metrics] requests``: ``full`` or
   ``aggregate``), the history and directory records of each issuance, the
   throughput table's bins and the trace, in bytes measured on runs of this code
-  (about 300 bytes an enrollment with full request rows);
+  (about 150 bytes an enrollment with full request rows);
 
 each part named after the scenario key that sets it.  :meth:`Budget.check`
 refuses an estimate over the budget with one line naming that key, its value,
@@ -34,9 +34,9 @@ from pkisim.ids.config import IdKind
 from pkisim.scenario.keys import KeyPath, dotted
 from pkisim.sim.config import DAY, Scenario
 
-#: Bytes per attempt: a request row and the history and directory records
-#: of an issuance (measured: 260-290 bytes at 10^5 enrollments, full).
-BYTES_PER_ATTEMPT = {"full": 300.0, "aggregate": 220.0}
+#: Bytes per attempt: a request row and the history and directory records of an
+#: issuance (measured at ten million: 127 full, under 100 aggregate; README "Performance").
+BYTES_PER_ATTEMPT = {"full": 150.0, "aggregate": 110.0}
 #: Bytes per throughput bin (three request kinds, counted and framed).
 BYTES_PER_BIN = 300.0
 #: Bytes per trace row (a Python float in a list, and its parsing).
@@ -45,8 +45,8 @@ BYTES_PER_TRACE_ROW = 40.0
 #: in bytes and in events' worth of time (measured: 0.06-0.1 s).
 BASE_BYTES = 64e6
 BASE_EVENTS = 5e3
-#: The default of ``--max-events``: 30 times the largest shipped scenario (a year of
-#: capacity-year); minutes to hours, as the scenario's faults and claims slow it down.
+#: The default of ``--max-events``: about three times the largest shipped scenario
+#: (year-at-scale: a year at 100,000 certificates a day, 5.8e7); hours at most.
 DEFAULT_MAX_EVENTS = 2e8
 
 
@@ -130,12 +130,11 @@ def estimate(scenario: Scenario) -> Estimate:
     span = f"over {_duration(d)}"
     w = s.workload
     per_attempt = BYTES_PER_ATTEMPT[s.requests_table]
-    issuing = len(s.directory.replicas)  # an issuance's record lands on every replica
     parts: list[Part] = []
 
     def requests(key: str, value: object, count: float, what: str) -> None:
         parts.append(Part(key, value, f"{amount(count)} {what} {span}", count,
-                          count * per_attempt * (1 + 0.1 * (issuing - 1))))
+                          count * per_attempt))
 
     if w.trace is not None:
         rows = _trace_rows(w.trace)

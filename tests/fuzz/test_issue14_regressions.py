@@ -193,7 +193,7 @@ def test_an_id_default_that_no_ca_takes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["check", "h.csv", "--op", "bogus"], "argument --op: invalid choice: 'bogus'"),
-    (["check", "h.csv", "--witnesses", "abc"], "argument --witnesses: "),
+    (["check", "h.csv", "--witnesses", "abc"], "argument --witnesses: not an integer: 'abc'"),
     (["check"], "the following arguments are required: history"),
     (["check", "h.csv", "extra"], "unrecognized arguments: 1 value (not shown)"),
     (["run"], "the following arguments are required: scenario"),
