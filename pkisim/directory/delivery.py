@@ -36,7 +36,7 @@ import math
 from collections.abc import Iterable, Sequence
 from heapq import heapify, heappop, heappush
 
-from pkisim.directory.bundles import Bundle, BundleRun
+from pkisim.directory.bundles import Bundle, BundleRun, Transit
 from pkisim.directory.entries import CONFLICT_ATTR, Attr, Csn, Entry, Mods
 from pkisim.directory.records import ANCIENT, Shape, record_number
 from pkisim.directory.replication import (
@@ -58,6 +58,8 @@ from pkisim.directory.replication import (
 _DROP = "drop"  # a change whose target was deleted on this replica
 #: Bundle records delivered together: (bundle, first index, end index).
 Piece = tuple[Bundle, int, int]
+#: Record numbers a queued item adds: (container key, first, last, its transit or None).
+Span = tuple[str, int, int, "Transit | None"]
 
 
 class Replication:
@@ -169,10 +171,17 @@ class Replication:
 
     def _deliver(self, links: list[Link], now: float, count: int | None) -> int:
         """Push the changes queued on ``links`` (up, with both replicas up), in
-        CSN order, whether ready or not; at most ``count``.  How many went."""
+        CSN order, whether ready or not; at most ``count``.  How many went.
+
+        A bundle goes up to the next change due on another link (ties between
+        links in link order, as one by one), or whole when everything is
+        delivered and its records can meet nothing on the way: no number on
+        the destination, none in another change for it, nothing parked for
+        them (they commute with everything else then)."""
         heap = [(link.queue[0][1][0], i, link) for i, link in enumerate(links)
                 if link.queue and link.up and link.src.up and link.dst.up]
         heapify(heap)
+        spans = _spans_by_destination(links) if count is None else {}
         delivered = 0
         while heap and (count is None or delivered < count):
             _, i, link = heappop(heap)
@@ -185,23 +194,40 @@ class Replication:
                 self._current = change[0]
                 self._apply(link.dst, change, now)
                 self._current = None
-            else:  # its records up to the next change due elsewhere
+            else:
                 transit = change[3]
+                bundle = transit.bundle
                 lo = transit.lo
-                end = transit.before(heap[0][0][1]) if heap else transit.bundle.sent
+                if not heap or (count is None
+                                and self._alone(link.dst, transit, spans[link.dst.index])):
+                    end = bundle.sent
+                else:
+                    end = transit.before(heap[0][0][1] + (i < heap[0][1]))
                 if count is not None:
                     end = min(end, lo + count - delivered)
                 transit.lo = end
                 link.size -= end - lo
                 delivered += end - lo
-                if end < len(transit.bundle):
+                if end < len(bundle):
                     queue[0] = (transit.ready(end), bundle_item(transit))
                 else:
                     queue.popleft()
-                self._apply_batch(link.dst, [], [(transit.bundle, lo, end)], now)
+                self._apply_batch(link.dst, [], [(bundle, lo, end)], now)
             if queue:
                 heappush(heap, (queue[0][1][0], i, link))
         return delivered
+
+    def _alone(self, r: Replica, transit: Transit, spans: list[Span]) -> bool:
+        """Can what is left of ``transit`` meet nothing on ``r``: no number
+        there yet, nothing parked for it, in no other change of ``spans``?"""
+        for run, a, b in transit.bundle.pieces(transit.lo, transit.bundle.sent):
+            if not self._clean(r, run, a, b):
+                return False
+            lo, hi = run.first + a, run.first + b - 1
+            for key, first, last, owner in spans:
+                if owner is not transit and key == run.key and first <= hi and lo <= last:
+                    return False
+        return True
 
     # ------------------------------------------------------------ applying
     def _apply_batch(self, r: Replica, singles: list[Change], pieces: list[Piece],
@@ -368,14 +394,40 @@ class Replication:
                 gone = r.gone
                 for uid, (settled, bound) in list(gone.items()):
                     if bound < floor[1]:
-                        if settled:  # every change naming it is applied or dropped
+                        if settled or mark < floor[1]:  # every change naming it is done
                             del gone[uid]
                             continue
                         gone[uid] = (True, mark)  # deleted everywhere: no new change names it
                     graves += 1
             self._graves = graves
         self._fresh = 0
-        self._purge_at = max(self._purge_min, kept + len(self._litter) + self._graves)
+        # a purge costs what is kept; a quarter of that noted since pays for it
+        self._purge_at = max(self._purge_min, (kept + len(self._litter) + self._graves) // 4)
+
+
+def item_spans(change: Change) -> list[Span]:
+    """The record numbers a queued item adds: (container key, first, last, owner)."""
+    kind, key = change[1], change[2]
+    if kind == RECORD:
+        return [(key, change[3], change[3], None)]
+    if kind == ADD:
+        rdn, _, parent = key.partition(",")
+        n = record_number(rdn)
+        return [] if n is None else [(parent, n, n, None)]
+    if kind == BUNDLE:
+        transit = change[3]
+        return [(run.key, run.first + a, run.first + b - 1, transit)
+                for run, a, b in transit.bundle.pieces(transit.lo, len(transit.bundle))]
+    return []
+
+
+def _spans_by_destination(links: list[Link]) -> dict[int, list[Span]]:
+    out: dict[int, list[Span]] = {}
+    for link in links:
+        spans = out.setdefault(link.dst.index, [])
+        for _, change in link.queue:
+            spans.extend(item_spans(change))
+    return out
 
 
 def _overlapping(runs: list[tuple[BundleRun, int, int]], singles: list[Change]) -> set[int]:
@@ -383,15 +435,7 @@ def _overlapping(runs: list[tuple[BundleRun, int, int]], singles: list[Change]) 
     if not runs or len(runs) + len(singles) < 2:
         return set()
     spans = [(run.key, run.first + a, run.first + b - 1, i) for i, (run, a, b) in enumerate(runs)]
-    for change in singles:
-        kind, key = change[1], change[2]
-        if kind == RECORD:
-            spans.append((key, change[3], change[3], -1))
-        elif kind == ADD:
-            rdn, _, parent = key.partition(",")
-            n = record_number(rdn)
-            if n is not None:
-                spans.append((parent, n, n, -1))
+    spans += [(key, lo, hi, -1) for change in singles for key, lo, hi, _ in item_spans(change)]
     spans.sort()
     met: set[int] = set()
     cluster: list[int] = []
@@ -409,4 +453,4 @@ def _overlapping(runs: list[tuple[BundleRun, int, int]], singles: list[Change]) 
     return met
 
 
-__all__ = ["Piece", "Replication"]
+__all__ = ["Piece", "Replication", "Span", "item_spans"]

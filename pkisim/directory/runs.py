@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 
 from pkisim.directory.bundles import Bundle, BundleRun, Transit
-from pkisim.directory.delivery import Piece, Replication
+from pkisim.directory.delivery import Piece, Replication, item_spans
 from pkisim.directory.records import dn_key, fits, record_number
-from pkisim.directory.replication import ADD, BUNDLE, RECORD, Replica, bundle_item
+from pkisim.directory.replication import ADD, BUNDLE, DELETE, MODIFY, RECORD, Replica, bundle_item
 
 #: A run for :meth:`RecordRuns.add_record_runs`: (replica, container, first
 #: number, lane positions of its records, increasing).
@@ -156,6 +156,7 @@ class RecordRuns(Replication):
     def _window(self, adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
                 lane: list[float], seq0: int, start: float) -> None:
         """Send each replica's records as a bundle and pull as the lane would."""
+        calm = {id(transit) for r in adds for transit in self._calm(r)}
         window: dict[int, np.ndarray] = {}  # id(bundle) -> its lane positions
         bundles: list[Bundle] = []
         acts: dict[Replica, np.ndarray] = {}
@@ -173,11 +174,13 @@ class RecordRuns(Replication):
             window[id(bundle)] = positions
             bundles.append(bundle)
             for link in r.outgoing:
-                link.send_bundle(Transit(bundle))
-        # the real pulls: where an acting replica meets what was in flight before
+                transit = Transit(bundle)
+                calm.add(id(transit))
+                link.send_bundle(transit)
+        # the real pulls: where an acting replica meets something that may not commute
         heap: list[tuple[int, int, Replica]] = []
         for r in acts:
-            due = self._next_arrival(r, acts[r], lane, -1, window)
+            due = self._next_arrival(r, acts[r], lane, -1, calm)
             if due is not None:
                 heappush(heap, (due, r.index, r))
         while heap:
@@ -188,41 +191,65 @@ class RecordRuns(Replication):
             if position and lane[position - 1] > start:
                 self._time = lane[position - 1]
             for z, positions in acts.items():
-                self._catch_up(z, positions, lane, position, window)
+                self._catch_up(z, positions, lane, position, window, calm)
             self._pull(r, lane[position])
-            due = self._next_arrival(r, acts[r], lane, position, window)
+            due = self._next_arrival(r, acts[r], lane, position, calm)
             if due is not None:
                 heappush(heap, (due, r.index, r))
         for bundle in bundles:
             bundle.sent = len(bundle)
         for z, positions in acts.items():
-            self._catch_up(z, positions, lane, len(lane), window)
+            self._catch_up(z, positions, lane, len(lane), window, calm)
+
+    def _calm(self, r: Replica) -> list[Transit]:
+        """The bundles queued for ``r`` whose records can meet nothing there
+        whenever they arrive in the window: no number on ``r`` yet, in no other
+        change for ``r``, no change parked on ``r`` or on its way naming one."""
+        items = [change for link in r.incoming for _, change in link.queue]
+        transits = [change[3] for change in items if change[1] == BUNDLE]
+        if not transits:
+            return []
+        spans = [span for change in items for span in item_spans(change)]
+        named = [change[3] for change in items if change[1] in (MODIFY, DELETE)]
+        calm = []
+        for transit in transits:
+            for run, a, b in transit.bundle.pieces(transit.lo, len(transit.bundle)):
+                lo, hi = run.first + a, run.first + b - 1
+                if (not self._clean(r, run, a, b)
+                        or any(owner is not transit and key == run.key and first <= hi
+                               and lo <= last for key, first, last, owner in spans)
+                        or any((rank := run.rank_of(uid)) is not None and a <= rank < b
+                               for uid in named)):
+                    break
+            else:
+                calm.append(transit)
+        return calm
 
     def _next_arrival(self, r: Replica, positions: np.ndarray, lane: list[float], after: int,
-                      window: dict[int, np.ndarray]) -> int | None:
+                      calm: set[int]) -> int | None:
         """The lane position of ``r``'s first add after ``after`` at which it
-        pulls something that was in flight before the window (None: none)."""
+        pulls something that is not calm (None: none in the window)."""
         first = int(np.searchsorted(positions, after, side="right"))
         if first == len(positions):
             return None
         best = None
         for link in r.incoming:
-            queue = link.queue
-            if not queue or not link.auto:
+            if not link.auto:
                 continue
-            ready, change = queue[0]
-            if change[1] == BUNDLE and id(change[3].bundle) in window:
-                continue  # the window's own records: caught up in blocks
-            arrival = max(ready, link.not_before)
-            k = bisect_left(positions, arrival, first, len(positions),
-                            key=lambda p: lane[p])
-            if k < len(positions) and (best is None or positions[k] < best):
-                best = int(positions[k])
+            for ready, change in link.queue:
+                if change[1] == BUNDLE and id(change[3]) in calm:
+                    continue  # caught up in blocks
+                arrival = max(ready, link.not_before)
+                k = bisect_left(positions, arrival, first, len(positions),
+                                key=lambda p: lane[p])
+                if k < len(positions) and (best is None or positions[k] < best):
+                    best = int(positions[k])
+                break
         return best
 
     def _catch_up(self, r: Replica, positions: np.ndarray, lane: list[float], before: int,
-                  window: dict[int, np.ndarray]) -> None:
-        """Apply the window's records that ``r`` pulled at its adds before lane
+                  window: dict[int, np.ndarray], calm: set[int]) -> None:
+        """Apply the calm records that ``r`` pulled at its adds before lane
         position ``before``: those sent before its last such add and ready by then."""
         last = int(np.searchsorted(positions, before)) - 1
         if last < 0:
@@ -234,21 +261,23 @@ class RecordRuns(Replication):
             queue = link.queue
             if not queue or not link.auto or link.not_before > now:
                 continue
-            change = queue[0][1]
-            if change[1] != BUNDLE or id(change[3].bundle) not in window:
-                continue  # something from before the window is first: a real pull's
-            transit = change[3]
-            bundle = transit.bundle
-            sent = int(np.searchsorted(window[id(bundle)], position))
-            lo, end = transit.lo, transit.ready_end(now, sent)
-            if end > lo:
-                pieces.append((bundle, lo, end))
-                link.size -= end - lo
-                transit.lo = end
+            while queue:
+                change = queue[0][1]
+                if change[1] != BUNDLE or id(change[3]) not in calm:
+                    break  # not calm: a real pull's
+                transit = change[3]
+                bundle = transit.bundle
+                sent = (int(np.searchsorted(window[id(bundle)], position))
+                        if id(bundle) in window else len(bundle))
+                lo, end = transit.lo, transit.ready_end(now, sent)
+                if end > lo:
+                    pieces.append((bundle, lo, end))
+                    link.size -= end - lo
+                    transit.lo = end
                 if end < len(bundle):
                     queue[0] = (transit.ready(end), bundle_item(transit))
-                else:
-                    queue.popleft()
+                    break
+                queue.popleft()
         if pieces:
             self._apply_batch(r, [], pieces, now)
 

@@ -1,0 +1,167 @@
+"""Record runs (pkisim/directory/runs.py) against the same adds one by one.
+
+A window's records added with ``add_record_runs`` travel as bundles and are
+applied as blocks; the reference adds them with ``execute`` of each ``Add`` in
+lane order.  Random topologies (2 to 4 replicas, lag or manual delivery),
+random writes that meet the runs' numbers (naming conflicts with records still
+in flight, revocations parked until their record arrives, deletes), faults
+(lag changes, cut links, partitions, replicas down) and deliveries: after
+every step, every replica must show the same entries, numbers and pending
+changes per link, and the directory the same naming conflicts and next CSN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pkisim.directory.memory import ReplicatedDirectory
+from pkisim.ids import protocol as p
+from tests.directory.scripts import (
+    ATTRS,
+    REQUESTS,
+    gap,
+    observe,
+    one_by_one,
+    play,
+    steps,
+    topology,
+    world,
+)
+from tests.directory.test_memory import RECORDS, TOP, record
+
+
+def runs_at_once(directory: ReplicatedDirectory, runs: list, times: list[float]) -> None:
+    directory.add_record_runs(runs, times)
+
+
+def sequence(directory: ReplicatedDirectory, runs: list, times: list[float]) -> None:
+    adds = sorted((position, replica, base, first + rank) for replica, base, first, positions
+                  in runs for rank, position in enumerate(positions))
+    directory.add_record_sequence((replica, base, n, times[position])
+                                  for position, replica, base, n in adds)
+
+
+def draw_script(data: st.DataObject, names: tuple[str, ...], size: int) -> list[tuple]:
+    """Steps; after a window, often a write that meets one of its records
+    (the same number added, or the record revoked, on some replica)."""
+    script = []
+    for _ in range(size):
+        step = data.draw(steps(names))
+        script.append((step, data.draw(gap)))
+        if step[0] == "window" and data.draw(st.booleans()):
+            _, base, first, count = data.draw(st.sampled_from(step[1]))
+            n = first + data.draw(st.integers(0, count - 1))
+            name = data.draw(st.sampled_from(names))
+            echo = ("record", name, n, base) if data.draw(st.booleans()) else ("revoke", name, n)
+            script.append((echo, data.draw(gap)))
+    return script
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_record_runs_are_the_adds_one_by_one_at_every_step(data):
+    names, lag = data.draw(topology())
+    script = draw_script(data, names, data.draw(st.integers(1, 40)))
+    reference, runs, seq = world(names, lag), world(names, lag), world(names, lag)
+    now = 0.0
+    for step, dt in script:
+        now += dt
+        after = play(reference, step, now, one_by_one)
+        assert play(runs, step, now, runs_at_once) == after
+        play(seq, step, now, sequence)
+        now = after
+        expected = observe(reference)
+        assert observe(runs) == expected, step
+        assert observe(seq) == expected, step
+    for directory in (reference, runs):
+        directory.heal_all(now=now + 1)
+        for name in names:
+            directory.up(name, now=now + 1)
+        directory.settle(now=now + 2)
+    assert observe(runs) == observe(reference)
+    assert runs.converged() == reference.converged()
+
+
+def test_a_run_arrives_record_by_record_under_lag():
+    """Each record of a bundle is ready at its own add time plus the lag."""
+    names = ("ds1", "ds2")
+    reference, runs = world(names, 0.5), world(names, 0.5)
+    positions = list(range(10))
+    times = [1.0 + 0.1 * i for i in positions]
+    one_by_one(reference, [("ds1", RECORDS, 1, positions)], times)
+    runs.add_record_runs([("ds1", RECORDS, 1, positions)], times)
+    for now in (1.4, 1.5, 1.75, 2.05, 2.4):
+        for directory in (reference, runs):
+            directory.entries("ds2", now=now)
+        assert observe(runs) == observe(reference)
+        assert runs.pending("ds1", "ds2") == reference.pending("ds1", "ds2")
+    assert runs.numbers("ds2", RECORDS) == [*range(1, 11), 1000]
+
+
+def test_a_run_meets_a_record_added_elsewhere_while_in_flight():
+    """A duplicate added on another replica while the run travels: the naming
+    conflict is resolved as one by one (the earlier CSN keeps the DN)."""
+    names = ("ds1", "ds2", "ds3")
+    reference, runs = world(names, 1.0), world(names, 1.0)
+    positions = list(range(5))
+    times = [1.0, 1.0, 1.2, 1.4, 1.4]
+    one_by_one(reference, [("ds1", RECORDS, 10, positions)], times)
+    runs.add_record_runs([("ds1", RECORDS, 10, positions)], times)
+    for directory in (reference, runs):
+        directory.execute(record(12), replica="ds2", now=1.5)  # ds1's 12 still in flight
+        directory.settle(now=5.0)
+    assert observe(runs) == observe(reference)
+    assert [(c.dn, c.replica) for c in runs.conflicts] == [
+        (f"cn=12,{RECORDS.replace(' ', '')}", name) for name in ("ds2", "ds1", "ds3")]
+    assert runs.converged()
+
+
+def test_a_window_of_several_replicas_pulls_what_was_in_flight_where_the_lane_would():
+    names = ("ds1", "ds2", "ds3")
+    reference, runs = world(names, 0.2), world(names, 0.2)
+    for directory in (reference, runs):  # in flight when the window starts
+        directory.execute(p.Add(f"cn=7,{RECORDS}", TOP), replica="ds3", now=0.9)
+        directory.execute(p.Add(f"cn=7,{REQUESTS}", TOP), replica="ds1", now=0.95)
+    lane = [("ds1", RECORDS, 20, [0, 2, 4, 6]), ("ds2", RECORDS, 40, [1, 3, 5]),
+            ("ds2", REQUESTS, 20, [7, 8])]
+    times = [1.0, 1.05, 1.1, 1.1, 1.2, 1.3, 1.35, 1.5, 1.5]
+    spans = [(replica, base, first, first + len(rows) - 1) for replica, base, first, rows in lane]
+    assert runs.can_add_records(spans, ATTRS)
+    one_by_one(reference, lane, times)
+    runs.add_record_runs(lane, times)
+    assert observe(runs) == observe(reference)
+    assert runs.in_flight() < reference.in_flight()  # the bundles travel as one item each
+
+
+def test_one_replica_adds_a_run_in_one_step():
+    reference, runs = world(("ds1",), 0.0), world(("ds1",), 0.0)
+    one_by_one(reference, [("ds1", RECORDS, 1, list(range(100)))], [3.0] * 100)
+    runs.add_records("ds1", RECORDS, 1, 100, now=3.0)
+    assert observe(runs) == observe(reference)
+    store = runs._replicas[0].stores[RECORDS.replace(" ", "").lower()]
+    assert store.numbers.runs == 1 and not store.csns and not store.csn_runs
+
+
+@pytest.mark.parametrize("lag", [0.0, 0.5])
+def test_record_csns_of_runs_are_forgotten_once_stable(lag):
+    names = ("ds1", "ds2", "ds3")
+    directory = world(names, lag)
+    directory._purge_min = directory._purge_at = 1
+    now = 1.0
+    for window in range(200):
+        rows = np.arange(30)
+        times = (now + rows * 0.01).tolist()
+        replica = names[window % 3]
+        directory.add_record_runs([(replica, RECORDS, 2000 + 30 * window, rows)], times)
+        now = times[-1] + 0.01
+        directory.entry(names[(window + 1) % 3], RECORDS, now=now)  # pulls
+    kept = sum(len(run) for r in directory._replicas for s in r.stores.values()
+               for run in s.csn_runs)
+    assert kept <= 3 * 30 * max(3, int(lag / 0.3) + 3)  # what is still in flight, not 6,000
+    directory.settle(now=now + 1)
+    directory._purge()
+    assert not any(s.csn_runs or s.csns for r in directory._replicas for s in r.stores.values())
+    assert directory.converged()
