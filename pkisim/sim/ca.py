@@ -297,11 +297,7 @@ class CaLife:
         does not know until its health checks fail."""
         if not node.serving and not node.installed:
             return
-        node.serving = False
-        self.balancer.wake()
-        node.epoch += 1
-        node.outstanding = 0
-        self.note(node, Op.CRASH, OpType.INFO, "host crashed")
+        self._down(node, "host crashed")
 
     def stop(self, node: CaNode) -> Process:
         """A planned stop: wait until the (drained) CA has answered every request."""
@@ -311,11 +307,15 @@ class CaLife:
             yield env.timeout(idle_at - env.now)
         while node.outstanding > 0:  # completions due at this very instant come first
             yield env.timeout(STOP_POLL)
+        self._down(node, "stopped")
+
+    def _down(self, node: CaNode, why: str) -> None:
+        """``node`` stops serving: what it was doing belongs to an older epoch."""
         node.serving = False
         self.balancer.wake()
         node.epoch += 1
         node.outstanding = 0
-        self.note(node, Op.CRASH, OpType.INFO, "stopped")
+        self.note(node, Op.CRASH, OpType.INFO, why)
 
     def decommission(self, node: CaNode) -> Process:
         """Out of the balancer for good; what is left of its ranges is stranded."""
