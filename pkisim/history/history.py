@@ -33,7 +33,7 @@ from __future__ import annotations
 import array
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -41,6 +41,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pkisim.history.columns import Column
+from pkisim.history.runtable import RunColumns, RunTable, check_runs, expand_rows, rows_at
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import (
     CacheLoaded,
@@ -154,55 +156,6 @@ class IssueColumns(NamedTuple):
     issuer: np.ndarray  # int32 code, 0 = the history's own issuer
 
 
-class _Column:
-    """A growable numpy column: appends copy into spare capacity; growth
-    reallocates (doubling), so views handed out earlier stay valid.
-
-    A ``sparse`` column (``hi``, ``flag``: nearly always zero) holds no data
-    until a non-zero value arrives; until then its view is a fresh
-    ``np.zeros``, whose pages the kernel maps only when written, so an
-    all-zero column costs no memory even while a checker reads it."""
-
-    def __init__(self, dtype: type[np.generic], *, sparse: bool = False) -> None:
-        self._dtype = dtype
-        self._data: np.ndarray | None = None if sparse else np.empty(1 << 12, dtype=dtype)
-        self._size = 0
-
-    def extend(self, chunk: np.ndarray) -> None:
-        data = self._data
-        if data is None:
-            if not np.any(chunk):
-                self._size += len(chunk)
-                return
-            data = self._data = np.zeros(max(1 << 12, 2 * (self._size + len(chunk))),
-                                         self._dtype)
-        elif not self._size and len(chunk) > len(data):  # a file's whole column: adopt it
-            self._data = np.array(chunk, dtype=data.dtype, copy=None, order="C")
-            if not self._data.flags.writeable or self._data.base is not None:
-                self._data = self._data.copy()
-            self._size = len(chunk)
-            return
-        end = self._size + len(chunk)
-        if end > len(data):
-            grown = np.empty(max(end, 2 * len(data)), data.dtype)
-            grown[: self._size] = data[: self._size]
-            self._data = data = grown
-        data[self._size:end] = chunk
-        self._size = end
-
-    def view(self) -> np.ndarray:
-        out = (np.zeros(self._size, self._dtype) if self._data is None
-               else self._data[: self._size])
-        out.flags.writeable = False
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the rows use (capacity grows by doubling, but untouched pages
-        of the spare capacity take no memory)."""
-        return 0 if self._data is None else self._size * self._data.itemsize
-
-
 class History:
     """A recorder of operations and the tables a checker reads.
 
@@ -213,17 +166,20 @@ class History:
     1
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compact: bool = True) -> None:
+        #: Store :meth:`issue_runs` windows as runs (else row by row; readers see the same rows).
+        self.compact = compact
+        self._runs = RunTable()
         self._names: dict[str, tuple[list[str], dict[str, int]]] = {
             "process": ([], {}), "replica": ([], {}), "issuer": ([""], {"": 0})}
-        self._time = _Column(np.float64)
-        self._process = _Column(np.int32)
-        self._replica = _Column(np.int16)
-        self._op = _Column(np.uint8)
-        self._type = _Column(np.uint8)
-        self._lo = _Column(np.uint64)
-        self._hi = _Column(np.uint64, sparse=True)
-        self._flag = _Column(np.uint8, sparse=True)
+        self._time = Column(np.float64)
+        self._process = Column(np.int32)
+        self._replica = Column(np.int16)
+        self._op = Column(np.uint8)
+        self._type = Column(np.uint8)
+        self._lo = Column(np.uint64)
+        self._hi = Column(np.uint64, sparse=True)
+        self._flag = Column(np.uint8, sparse=True)
         self._rows = 0
         self._others: dict[int, object] = {}  # row -> value not an int in [0, 2**128)
         self._issuers: dict[int, int] = {}  # row -> issuer code other than 0
@@ -305,6 +261,44 @@ class History:
         for column, data in zip(self._columns_raw(), chunk, strict=True):
             column.extend(data)
         self._rows += size
+
+    def issue_runs(self, time: np.ndarray, which: np.ndarray, process: Sequence[int],
+                   op: Sequence[int], first: Sequence[int], type: Sequence[int] | None = None,
+                   replica: Sequence[int] | None = None,
+                   issuer: Sequence[int] | None = None) -> None:
+        """Record a window of issuances made of runs of consecutive IDs (a batched
+        simulation's path): row ``i`` happened at ``time[i]`` and belongs to run
+        ``which[i]``; run ``r`` is ``process[r]``'s ``op[r]`` handing out
+        ``first[r]``, ``first[r] + 1``, ... in row order, with ``type`` (default
+        ok), ``replica`` (default none) and ``issuer`` (default 0) per run.  At
+        most one run per (process, op).  A compact history keeps the runs
+        (:mod:`pkisim.history.runtable`), any other the rows: every reader
+        sees the same rows either way."""
+        self._flush()
+        size = len(time)
+        if not size:
+            return
+        limits = (len(self._names["process"][0]), len(Op), len(OpType),
+                  len(self._names["replica"][0]), len(self._names["issuer"][0]))
+        per_run, values = check_runs(size, which, process, op, first, type, replica, issuer,
+                                     limits)
+        which = np.asarray(which)
+        time, which = np.ascontiguousarray(time, np.float64), which.astype(np.uint16)
+        table = self._runs if self.compact else RunTable()
+        table.add(self._rows if self.compact else 0, time, which, per_run[0], per_run[3],
+                  per_run[1], per_run[2], values, per_run[4])
+        if self.compact:
+            self._rows += size
+            return
+        columns = table.expand(0)
+        issuers = {int(i): int(columns[8][i]) for i in np.flatnonzero(columns[8])}
+        self.append_columns(columns[:8], issuers=issuers)
+
+    def issue_run(self, time: np.ndarray, process: int, op: Op, first: int,
+                  type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
+        """Record ``len(time)`` issuances of consecutive IDs from ``first``, one run."""
+        self.issue_runs(time, np.zeros(len(time), np.uint16), [process], [op], [first], [type],
+                        [replica], [issuer])
 
     def event(self, time: float, process: int, event: RangeEvent, replica: int = -1) -> None:
         """Record a range event a repository emitted (ClaimFailed as ``fail``)."""
@@ -389,7 +383,7 @@ class History:
         self._others.update({row0 + row: value for row, value in (others or {}).items()})
         self._issuers.update({row0 + row: code for row, code in (issuers or {}).items()})
 
-    def _columns_raw(self) -> tuple[_Column, ...]:
+    def _columns_raw(self) -> tuple[Column, ...]:
         return (self._time, self._process, self._replica, self._op, self._type,
                 self._lo, self._hi, self._flag)
 
@@ -404,17 +398,60 @@ class History:
         return self._position()
 
     def columns(self) -> IssueColumns:
-        """Zero-copy, read-only numpy views of the issue table."""
+        """Zero-copy, read-only numpy views of the issue table; a history with
+        runs (:attr:`has_runs`) expands them into new arrays (the checkers read
+        the runs instead: :meth:`runs`, :meth:`singles`)."""
+        singles = self.singles()
+        if not self.has_runs:
+            return singles
+        return IssueColumns(*expand_rows(self._runs, self.singles(), 0, self._rows))
+
+    def column_chunks(self, size: int = 1 << 20) -> Iterator[IssueColumns]:
+        """The issue table, ``size`` rows at a time (the last chunk shorter):
+        what a writer streams without expanding every run at once."""
+        self._flush()
+        for start in range(0, self._rows, size):
+            yield IssueColumns(*expand_rows(self._runs, self.singles(), start,
+                                             min(self._rows, start + size)))
+
+    @property
+    def has_runs(self) -> bool:
+        """Are some issue rows kept as runs (:meth:`issue_runs` on a compact history)?"""
+        return bool(self._runs.blocks)
+
+    def runs(self) -> RunColumns:
+        """The run table: a row per run of consecutive IDs (:mod:`pkisim.history.runtable`)."""
+        return self._runs.columns()
+
+    def singles(self) -> IssueColumns:
+        """Views of the issue rows stored one by one (every row, without runs);
+        :meth:`single_rows` gives their logical rows."""
         self._flush()
         cached = self._issuer_column
-        if cached is None or len(cached) != self._rows:
-            cached = np.zeros(self._rows, np.int32)
+        n = self._time._size
+        if cached is None or len(cached) != n:
+            cached = np.zeros(n, np.int32)
             if self._issuers:
                 rows = np.fromiter(self._issuers.keys(), np.int64, len(self._issuers))
-                cached[rows] = np.fromiter(self._issuers.values(), np.int32, len(self._issuers))
+                cached[self._runs.locate(rows)[1]] = np.fromiter(self._issuers.values(),
+                                                                 np.int32, len(self._issuers))
             cached.flags.writeable = False
             self._issuer_column = cached
         return IssueColumns(*(c.view() for c in self._columns_raw()), cached)
+
+    def single_rows(self) -> np.ndarray:
+        """The logical issue row of each row of :meth:`singles`."""
+        return self._runs.single_rows(len(self.singles().time))
+
+    def run_rows(self, run: int, rank: Sequence[int] | np.ndarray) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+        """Logical rows and times of the issuances of run ``run`` at ``rank``."""
+        return self._runs.run_rows(run, np.asarray(rank, np.int64))
+
+    def rows_at(self, rows: Sequence[int] | np.ndarray) -> IssueColumns:
+        """The issue-table fields of some logical rows, runs or not, without
+        expanding the table (a few rows: a witness's)."""
+        return IssueColumns(*rows_at(self._runs, self.singles(), np.asarray(rows, np.int64)))
 
     @property
     def events(self) -> tuple[EventRecord, ...]:
@@ -436,22 +473,27 @@ class History:
     def values(self, rows: Sequence[int] | np.ndarray | None = None) -> list[object]:
         """The exact values of some issue rows (all rows by default); None
         where a row has no value."""
+        if rows is not None and self.has_runs:
+            index = np.asarray(rows, dtype=np.int64)
+            return _exact_values(self.rows_at(index), self._others, np.arange(len(index)),
+                                 index)
         c = self.columns()
         index = np.arange(len(c.time)) if rows is None else np.asarray(rows, dtype=np.int64)
         return _exact_values(c, self._others, index)
 
     def issued_count(self, op: Op = Op.ISSUE_CERT, type: OpType | None = OpType.OK) -> int:
         """Issue rows of ``op`` with ``type`` (``None``: any type)."""
-        c = self.columns()
-        mask = c.op == op
+        c, r = self.singles(), self.runs()
+        mask, runs = c.op == op, r.op == op
         if type is not None:
             mask &= c.type == type
-        return int(np.count_nonzero(mask))
+            runs &= r.type == type
+        return int(np.count_nonzero(mask)) + int(r.count[runs].sum())
 
     @property
     def nbytes(self) -> int:
         """Bytes the issue table's rows use in its columns (excluding the pending chunk)."""
-        return sum(c.nbytes for c in self._columns_raw())
+        return sum(c.nbytes for c in self._columns_raw()) + self._runs.nbytes
 
     # -- frames ------------------------------------------------------------------
 
@@ -586,14 +628,17 @@ def is_jepsen_id(value: object, depth: int = 0) -> bool:
                                                           for v in value)
 
 
-def _exact_values(c: IssueColumns, others: dict[int, object],
-                  index: np.ndarray) -> list[object]:
+def _exact_values(c: IssueColumns, others: dict[int, object], index: np.ndarray,
+                  rows: np.ndarray | None = None) -> list[object]:
+    """Values of ``c``'s rows ``index``; ``rows``: their logical rows (the keys
+    of ``others``) when not ``index``."""
     lo, hi = c.lo[index].tolist(), c.hi[index].tolist()
     out: list[object] = [low | high << 64 if high else low
                              for low, high in zip(lo, hi, strict=True)]
     flags = c.flag[index]
     for i in np.flatnonzero(flags != VALUE_PRESENT).tolist():
-        out[i] = None if flags[i] == VALUE_NONE else others[int(index[i])]
+        out[i] = None if flags[i] == VALUE_NONE else others[int((index if rows is None
+                                                                   else rows)[i])]
     return out
 
 
