@@ -262,8 +262,9 @@ class History:
             column.extend(data)
         self._rows += size
 
-    def issue_runs(self, time: np.ndarray, which: np.ndarray, process: Sequence[int],
-                   op: Sequence[int], first: Sequence[int], type: Sequence[int] | None = None,
+    def issue_runs(self, time: Sequence[float] | np.ndarray, which: np.ndarray,
+                   process: Sequence[int], op: Sequence[int], first: Sequence[int],
+                   type: Sequence[int] | None = None,
                    replica: Sequence[int] | None = None,
                    issuer: Sequence[int] | None = None) -> None:
         """Record a window of issuances made of runs of consecutive IDs (a batched
@@ -294,7 +295,7 @@ class History:
         issuers = {int(i): int(columns[8][i]) for i in np.flatnonzero(columns[8])}
         self.append_columns(columns[:8], issuers=issuers)
 
-    def issue_run(self, time: np.ndarray, process: int, op: Op, first: int,
+    def issue_run(self, time: Sequence[float] | np.ndarray, process: int, op: Op, first: int,
                   type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
         """Record ``len(time)`` issuances of consecutive IDs from ``first``, one run."""
         self.issue_runs(time, np.zeros(len(time), np.uint16), [process], [op], [first], [type],

@@ -345,14 +345,16 @@ class _Plan:
                 (replicas[ca], bases[done], n, t) for ca, done, n, t in zip(
                     self.cas.tolist(), self.is_done.tolist(), self.numbers.tolist(),
                     self.times.tolist(), strict=True))
-        # the history, in lane order
+        # the history, in lane order: one run per (CA, begin or completion)
         pids = np.array([node.pid for node in batch.nodes], dtype=np.int64)
         rids = np.array([node.rid for node in batch.nodes], dtype=np.int64)
         is_done = self.is_done
-        batch.history.issue_block(
-            self.times, pids[self.cas], np.where(is_done, int(Op.ISSUE_CERT),
-                                                 int(Op.ISSUE_REQUEST)),
-            self.numbers, np.full(len(self.times), int(OpType.OK)), rids[self.cas])
+        groups, at, which = np.unique(self.cas * 2 + is_done, return_index=True,
+                                      return_inverse=True)
+        batch.history.issue_runs(
+            self.times, which, pids[groups // 2],
+            np.where(groups % 2, int(Op.ISSUE_CERT), int(Op.ISSUE_REQUEST)),
+            self.numbers[at].tolist(), np.full(len(groups), int(OpType.OK)), rids[groups // 2])
         # the request rows of the completions, in lane order
         done_rows = np.flatnonzero(is_done)
         who = self.who[done_rows]

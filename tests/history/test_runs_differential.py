@@ -194,3 +194,16 @@ def test_two_runs_of_one_ca_and_op_in_a_window_are_refused() -> None:
     with pytest.raises(ValueError, match="leave"):
         h.issue_run(np.zeros(2), ca, Op.ISSUE_CERT, 2**128 - 1)
     assert h.issue_rows == 0
+
+
+def test_the_driver_records_a_run() -> None:
+    from pkisim.driver import Driver
+
+    h = History()
+    driver = Driver(None, h, lambda: 0.0)  # type: ignore[arg-type]  # no directory needed
+    ca = driver.instance("ca1", "ds1")
+    driver.record_issue_run(ca, IdKind.REQUEST, 41, [1.0, 2.0, 3.0])
+    driver.record_issue(ca, IdKind.REQUEST, 44, time=4.0)
+    assert len(h.runs().row) == 1 and h.values() == [41, 42, 43, 44]
+    assert h.to_frame()["replica"].tolist() == ["ds1"] * 4
+    assert check_unique(h, Op.ISSUE_REQUEST).acknowledged_count == 4
