@@ -42,7 +42,14 @@ import numpy as np
 import pandas as pd
 
 from pkisim.history.columns import Column
-from pkisim.history.runtable import RunColumns, RunTable, check_runs, expand_rows, rows_at
+from pkisim.history.runtable import (
+    RunColumns,
+    RunTable,
+    check_runs,
+    coalesce,
+    expand_rows,
+    rows_at,
+)
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import (
     CacheLoaded,
@@ -339,6 +346,9 @@ class History:
         finally:
             for pending in self._pending:
                 pending.clear()
+        if self.compact:  # consecutive IDs become runs
+            single = coalesce(self._runs, row0, chunk, self._issuers, self._events)
+            chunk = chunk if single is None else tuple(data[single] for data in chunk)
         for column, data in zip(self._columns_raw(), chunk, strict=True):
             column.extend(data)
         self._rows += size

@@ -19,7 +19,7 @@ between runs, so a CA's IDs increase in row order within each run.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -237,11 +237,13 @@ def expand_rows(table: RunTable, singles: tuple[np.ndarray, ...], start: int,
             at = row - int(before[k])
             pieces.append(tuple(col[at:at + end - row] for col in singles))
         row = end
-    if not pieces:
-        return [col[:0].copy() for col in singles]
-    return [np.concatenate([p[i] for p in pieces]).astype(col.dtype, copy=False)
-            if len(pieces) > 1 else np.array(pieces[0][i], col.dtype)
-            for i, col in enumerate(singles)]
+    out = [col[:0].copy() if not pieces
+           else np.concatenate([p[i] for p in pieces]).astype(col.dtype, copy=False)
+           if len(pieces) > 1 else np.array(pieces[0][i], col.dtype)
+           for i, col in enumerate(singles)]
+    for column in out:
+        column.flags.writeable = False  # as the views of a history without runs
+    return out
 
 
 def rows_at(table: RunTable, singles: tuple[np.ndarray, ...], rows: np.ndarray
@@ -259,3 +261,88 @@ def rows_at(table: RunTable, singles: tuple[np.ndarray, ...], rows: np.ndarray
         for target, part in zip(out, table.expand(int(block[i]), at, at + 1), strict=True):
             target[i] = part[0]
     return out
+
+
+#: A block is kept only if it holds at least ``MIN_ROWS`` rows and ``ROWS_PER_RUN``
+#: rows per run: below that, rows one by one take less memory than the runs.
+MIN_ROWS = 16
+ROWS_PER_RUN = 6
+
+
+def coalesce(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...],
+             issuers: dict[int, int], events: Sequence[Any]) -> np.ndarray | None:
+    """:func:`find_runs` in a chunk of rows recorded one by one, logical rows
+    ``row0`` on (``issuers``: row -> issuer code other than 0; ``events``:
+    the event table, whose positions cut blocks); None when all stay single."""
+    size = len(chunk[0])
+    if size < MIN_ROWS:
+        return None
+    issuer = np.zeros(size, np.int32)
+    for row in range(row0, row0 + size) if issuers else ():
+        issuer[row - row0] = issuers.get(row, 0)
+    cuts: set[int] = set()
+    for event in reversed(events):  # the events recorded during the chunk
+        if event.position <= row0:
+            break
+        if event.position < row0 + size:
+            cuts.add(event.position - row0)
+    single = find_runs(table, row0, chunk, issuer, np.array(sorted(cuts), np.int64))
+    return None if single.all() else single
+
+
+def find_runs(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...], issuer: np.ndarray,
+              cuts: np.ndarray) -> np.ndarray:
+    """Find runs in a chunk of rows recorded one by one (logical rows ``row0``
+    on; ``chunk`` = time, process, replica, op, type, lo, hi, flag) and add
+    them to ``table`` as blocks; returns the mask of the rows left single.
+
+    A row continues the run of the previous row of its process and op when its
+    ID is one more and its type and replica are the same (64-bit IDs of the
+    history's own issuer only).  Blocks never span an event (``cuts``: the
+    chunk-relative rows before which an event was recorded) nor a single row,
+    and hold one run per process and op."""
+    time, process, replica, op, kind, lo, hi, flag = chunk
+    n = len(time)
+    index = np.arange(n)
+    candidate = (flag == 0) & (hi == 0) & (issuer == 0)
+    key = np.where(candidate, process.astype(np.int64) * 256 + op, -1 - index)
+    segment = np.searchsorted(cuts, index, side="right")
+    order = np.lexsort((index, key))
+    prev, this = order[:-1], order[1:]
+    same = (key[prev] == key[this]) & (segment[prev] == segment[this])
+    follows = np.zeros(n, bool)  # continues the previous row of its key
+    step = (lo[prev] != np.uint64(_MASK64)) & (lo[this] == lo[prev] + np.uint64(1))
+    follows[this] = same & step & (kind[this] == kind[prev]) & (replica[this] == replica[prev])
+    restart = np.zeros(n, bool)  # starts a new run after an earlier row of its key
+    restart[this] = same & ~follows[this]
+    starts = ~follows[order]
+    chain = np.empty(n, np.int64)
+    chain[order] = np.cumsum(starts) - 1
+    single = np.bincount(chain)[chain] < 2
+    begins = np.zeros(n, bool)
+    begins[0] = True
+    begins[cuts[(cuts > 0) & (cuts < n)]] = True
+    begins[1:] |= single[:-1]
+    begins |= restart
+    block = np.where(single, -1, np.cumsum(begins) - 1)
+    kept = ~single
+    if not kept.any():
+        return single
+    rows_in = np.flatnonzero(kept)
+    pairs, first_at, inverse = np.unique(np.stack((block[rows_in], key[rows_in]), axis=1),
+                                         axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    run_block = pairs[:, 0]
+    blocks, block_run0, runs_per = np.unique(run_block, return_index=True, return_counts=True)
+    sizes = np.bincount(block[rows_in])[blocks]
+    for b, run0, runs, size in zip(blocks.tolist(), block_run0.tolist(), runs_per.tolist(),
+                                   sizes.tolist(), strict=True):
+        if size < MIN_ROWS or size < ROWS_PER_RUN * runs or runs > MAX_RUNS:
+            single[rows_in[block[rows_in] == b]] = True
+            continue
+        mine = rows_in[block[rows_in] == b]
+        lead = rows_in[first_at[run0:run0 + runs]]  # each run's first row
+        which = (inverse[block[rows_in] == b] - run0).astype(np.uint16)
+        table.add(row0 + int(mine[0]), time[mine], which, process[lead], replica[lead],
+                  op[lead], kind[lead], lo[lead].tolist(), np.zeros(runs, np.int32))
+    return single
