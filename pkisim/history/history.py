@@ -274,14 +274,12 @@ class History:
                    type: Sequence[int] | None = None,
                    replica: Sequence[int] | None = None,
                    issuer: Sequence[int] | None = None) -> None:
-        """Record a window of issuances made of runs of consecutive IDs (a batched
-        simulation's path): row ``i`` happened at ``time[i]`` and belongs to run
-        ``which[i]``; run ``r`` is ``process[r]``'s ``op[r]`` handing out
-        ``first[r]``, ``first[r] + 1``, ... in row order, with ``type`` (default
-        ok), ``replica`` (default none) and ``issuer`` (default 0) per run.  At
-        most one run per (process, op).  A compact history keeps the runs
-        (:mod:`pkisim.history.runtable`), any other the rows: every reader
-        sees the same rows either way."""
+        """Record a window of runs of consecutive IDs (a batched simulation's
+        path): row ``i`` happened at ``time[i]`` in run ``which[i]``; run ``r``
+        is ``process[r]``'s ``op[r]`` handing out ``first[r]``, ``first[r] + 1``,
+        ... with ``type`` (ok), ``replica`` (none), ``issuer`` (0) per run, one
+        run per (process, op).  A compact history keeps runs, any other rows:
+        readers see the same rows (:mod:`pkisim.history.runtable`)."""
         self._flush()
         size = len(time)
         if not size:
@@ -347,7 +345,7 @@ class History:
             for pending in self._pending:
                 pending.clear()
         if self.compact:  # consecutive IDs become runs
-            single = coalesce(self._runs, row0, chunk, self._issuers, self._events)
+            single = coalesce(self._runs, row0, chunk, self._issuers, self._events, _cuts_runs)
             chunk = chunk if single is None else tuple(data[single] for data in chunk)
         for column, data in zip(self._columns_raw(), chunk, strict=True):
             column.extend(data)
@@ -454,8 +452,7 @@ class History:
         """The logical issue row of each row of :meth:`singles`."""
         return self._runs.single_rows(len(self.singles().time))
 
-    def run_rows(self, run: int, rank: Sequence[int] | np.ndarray) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
+    def run_rows(self, run: int, rank: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Logical rows and times of the issuances of run ``run`` at ``rank``."""
         return self._runs.run_rows(run, np.asarray(rank, np.int64))
 
@@ -586,6 +583,11 @@ class History:
         from pkisim.history import formats
 
         return formats.load(Path(path))
+
+
+def _cuts_runs(event: EventRecord) -> bool:
+    """Range snapshots and crashes, restarts, decommissionings end a block of runs."""
+    return event.kind is not None or event.op in (Op.CRASH, Op.RESTART, Op.DECOMMISSION)
 
 
 def _split_values(values: list, row0: int,

@@ -18,7 +18,7 @@ between runs, so a CA's IDs increase in row order within each run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -270,10 +270,12 @@ ROWS_PER_RUN = 6
 
 
 def coalesce(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...],
-             issuers: dict[int, int], events: Sequence[Any]) -> np.ndarray | None:
+             issuers: dict[int, int], events: Sequence[Any],
+             cuts_at: Callable[[Any], bool]) -> np.ndarray | None:
     """:func:`find_runs` in a chunk of rows recorded one by one, logical rows
     ``row0`` on (``issuers``: row -> issuer code other than 0; ``events``:
-    the event table, whose positions cut blocks); None when all stay single."""
+    the event table; the positions of those ``cuts_at`` picks cut blocks);
+    None when all rows stay single."""
     size = len(chunk[0])
     if size < MIN_ROWS:
         return None
@@ -284,7 +286,7 @@ def coalesce(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...],
     for event in reversed(events):  # the events recorded during the chunk
         if event.position <= row0:
             break
-        if event.position < row0 + size:
+        if event.position < row0 + size and cuts_at(event):
             cuts.add(event.position - row0)
     single = find_runs(table, row0, chunk, issuer, np.array(sorted(cuts), np.int64))
     return None if single.all() else single

@@ -51,8 +51,13 @@ window = st.tuples(st.just("window"),
                    st.lists(run, min_size=1, max_size=4, unique_by=lambda r: (r[0], r[1])),
                    st.integers(0, 2**32 - 1))
 #: The same as a window, recorded row by row: compact histories find the runs.
-lane = st.tuples(st.just("lane"), window.map(lambda w: w[1]), st.integers(0, 2**32 - 1))
-operations = st.lists(st.one_of(event, single, window, lane, lane), max_size=24)
+#: (A note in the middle of it, if any.)
+lane = st.tuples(st.just("lane"), window.map(lambda w: w[1]), st.integers(0, 2**32 - 1),
+                 st.sampled_from((None, Op.REVOKE, Op.CRASH)))
+#: Notes: a revocation does not end a block of runs, a crash or restart does.
+note = st.tuples(st.just("note"), st.integers(0, 2), st.sampled_from((Op.REVOKE, Op.CRASH,
+                                                                      Op.RESTART)))
+operations = st.lists(st.one_of(event, single, window, lane, lane, note), max_size=24)
 
 
 class Unexpanded(History):
@@ -95,6 +100,8 @@ def record(h: History, ops: list[tuple], texts: bool) -> History:
                 state = RangeState(None, None, begin, end)
                 h.event(t, codes[p], RangeClaimed(kind, state, begin, end, str(begin), begin,
                                                   end), 0)
+        elif op[0] == "note":
+            h.note(t, codes[op[1]], op[2], OpType.OK)
         elif op[0] == "single":
             _, p, f, value, kind, foreign = op
             if texts and value == 7:
@@ -102,7 +109,7 @@ def record(h: History, ops: list[tuple], texts: bool) -> History:
             h.issue(t, codes[p], f, None if kind is OpType.INVOKE else value, kind,
                     issuer=other if foreign else 0)
         else:
-            what, runs, seed = op
+            what, runs, seed, *middle = op
             runs = [(p, f, min(first, 2**128 - n), n, kind) for p, f, first, n, kind in runs]
             which = np.repeat(np.arange(len(runs)), [r[3] for r in runs])
             which = np.random.default_rng(seed).permutation(which)
@@ -114,7 +121,9 @@ def record(h: History, ops: list[tuple], texts: bool) -> History:
                              [r[2] for r in runs], [r[4] for r in runs], replicas)
                 continue
             rank = [0] * len(runs)
-            for time, r in zip(times.tolist(), which.tolist(), strict=True):
+            for i, (time, r) in enumerate(zip(times.tolist(), which.tolist(), strict=True)):
+                if middle and middle[0] is not None and i == len(which) // 2:
+                    h.note(time, codes[runs[r][0]], middle[0], OpType.OK)
                 p, f, first, _, kind = runs[r]
                 h.issue(time, codes[p], f, first + rank[r], kind, replicas[r])
                 rank[r] += 1
