@@ -43,11 +43,13 @@ import pandas as pd
 
 from pkisim.history.columns import Column
 from pkisim.history.runtable import (
+    MAX_RUNS,
     RunColumns,
     RunTable,
     check_runs,
     coalesce,
     expand_rows,
+    expand_window,
     rows_at,
 )
 from pkisim.ids.config import IdKind
@@ -288,22 +290,20 @@ class History:
                   len(self._names["replica"][0]), len(self._names["issuer"][0]))
         per_run, values = check_runs(size, which, process, op, first, type, replica, issuer,
                                      limits)
-        which = np.asarray(which)
-        time, which = np.ascontiguousarray(time, np.float64), which.astype(np.uint16)
-        table = self._runs if self.compact else RunTable()
-        table.add(self._rows if self.compact else 0, time, which, per_run[0], per_run[3],
-                  per_run[1], per_run[2], values, per_run[4])
-        if self.compact:
+        time, which = np.ascontiguousarray(time, np.float64), np.asarray(which, np.int64)
+        if self.compact and len(values) <= MAX_RUNS:
+            self._runs.add(self._rows, time, which.astype(np.uint8), per_run[0], per_run[3],
+                           per_run[1], per_run[2], values, per_run[4])
             self._rows += size
             return
-        columns = table.expand(0)
+        columns = expand_window(time, which, per_run, values)
         issuers = {int(i): int(columns[8][i]) for i in np.flatnonzero(columns[8])}
         self.append_columns(columns[:8], issuers=issuers)
 
     def issue_run(self, time: Sequence[float] | np.ndarray, process: int, op: Op, first: int,
                   type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
         """Record ``len(time)`` issuances of consecutive IDs from ``first``, one run."""
-        self.issue_runs(time, np.zeros(len(time), np.uint16), [process], [op], [first], [type],
+        self.issue_runs(time, np.zeros(len(time), np.uint8), [process], [op], [first], [type],
                         [replica], [issuer])
 
     def event(self, time: float, process: int, event: RangeEvent, replica: int = -1) -> None:

@@ -6,7 +6,7 @@ interleaved in the order they happened.  :meth:`History.issue_runs` records such
 a window as one **block**: the runs (one row of the **run table** each:
 process, replica, op, type, issuer, first value, count, first and last row and
 time) and, per issuance, only its time (float64) and which run of the block it
-belongs to (uint16), 10 bytes an issuance instead of the issue table's 24.  The
+belongs to (uint8), 9 bytes an issuance instead of the issue table's 24.  The
 value of an issuance is its run's first value plus its rank within the run.
 
 A block occupies consecutive logical rows of the history (rows recorded one by
@@ -26,8 +26,9 @@ import numpy as np
 from pkisim.history.columns import Column
 
 _MASK64 = (1 << 64) - 1
-#: Runs one block can hold (the ``which`` column is uint16).
-MAX_RUNS = 1 << 16
+#: Runs one block can hold (the ``which`` column is uint8); a window of more
+#: runs (128 CAs and more) is recorded row by row.
+MAX_RUNS = 1 << 8
 
 
 class RunColumns(NamedTuple):
@@ -74,7 +75,7 @@ class RunTable:
     def __init__(self) -> None:
         self._blocks: list[tuple[int, int, int, int, int]] = []  # row0, at, size, run0, runs
         self._time = Column(np.float64)
-        self._which = Column(np.uint16)
+        self._which = Column(np.uint8)
         self._runs = tuple(Column(dtype, sparse=i in (10, 11)) for i, dtype in enumerate(_DTYPES))
         self.rows = 0  # issuances in runs
         self._cache: tuple[int, RunColumns] | None = None
@@ -195,8 +196,6 @@ def check_runs(size: int, which: np.ndarray, process: Sequence[int], op: Sequenc
     process, op, type, replica and issuer codes); the per-run code arrays
     (process, op, type, replica, issuer) and first values."""
     n = len(first)
-    if n > MAX_RUNS:
-        raise ValueError(f"History.issue_runs: {n} runs in one window, at most {MAX_RUNS}")
     per_run = (np.asarray(process, np.int64), np.asarray(op, np.int64),
                np.full(n, 1, np.int64) if type is None else np.asarray(type, np.int64),
                np.full(n, -1, np.int64) if replica is None else np.asarray(replica, np.int64),
@@ -216,6 +215,17 @@ def check_runs(size: int, which: np.ndarray, process: Sequence[int], op: Sequenc
     if any(v < 0 or v + c - 1 >= 1 << 128 for v, c in zip(values, counts, strict=True)):
         raise ValueError("History.issue_runs: a run's IDs leave [0, 2**128)")
     return per_run, values
+
+
+def expand_window(time: np.ndarray, which: np.ndarray, per_run: tuple[np.ndarray, ...],
+                  first: list[int]) -> tuple[np.ndarray, ...]:
+    """A window :meth:`History.issue_runs` was given (``per_run``: process,
+    op, type, replica, issuer) as issue-table columns and an issuer column."""
+    process, op, kind, replica, issuer = (codes[which] for codes in per_run)
+    lo, hi = add128(np.array([v & _MASK64 for v in first], np.uint64)[which],
+                    np.array([v >> 64 for v in first], np.uint64)[which], ranks(which))
+    return (time, process.astype(np.int32), replica.astype(np.int16), op.astype(np.uint8),
+            kind.astype(np.uint8), lo, hi, np.zeros(len(time), np.uint8), issuer)
 
 
 def expand_rows(table: RunTable, singles: tuple[np.ndarray, ...], start: int,
@@ -344,7 +354,7 @@ def find_runs(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...], issuer:
             continue
         mine = rows_in[block[rows_in] == b]
         lead = rows_in[first_at[run0:run0 + runs]]  # each run's first row
-        which = (inverse[block[rows_in] == b] - run0).astype(np.uint16)
+        which = (inverse[block[rows_in] == b] - run0).astype(np.uint8)
         table.add(row0 + int(mine[0]), time[mine], which, process[lead], replica[lead],
                   op[lead], kind[lead], lo[lead].tolist(), np.zeros(runs, np.int32))
     return single

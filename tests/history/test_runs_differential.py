@@ -198,16 +198,16 @@ def test_runs_read_and_save_as_rows(tmp_path_factory: pytest.TempPathFactory,
 
 
 def test_a_window_of_runs_is_a_row_per_run() -> None:
-    """Memory grows with runs: a million issuances in two runs take 10 bytes
+    """Memory grows with runs: a million issuances in two runs take 9 bytes
     each (time, run index), not the issue table's 24."""
     h = History()
     ca = h.process("ca1")
     n = 1_000_000
-    which = np.tile(np.array([0, 1], np.uint16), n // 2)
+    which = np.tile(np.array([0, 1], np.uint8), n // 2)
     h.issue_runs(np.arange(n) * 0.001, which, [ca, ca], [Op.ISSUE_REQUEST, Op.ISSUE_CERT],
                  [1, 0x10000000])
     assert len(h.runs().row) == 2 and h.issue_rows == n
-    assert h.nbytes <= 10 * n + 4096
+    assert h.nbytes <= 9 * n + 4096
     assert check_unique(h).acknowledged_count == n // 2
     assert check_unique(h).highest == 0x10000000 + n // 2 - 1
     row = History(compact=False)
@@ -215,6 +215,15 @@ def test_a_window_of_runs_is_a_row_per_run() -> None:
     row.issue_runs(np.arange(n) * 0.001, which, [ca, ca], [Op.ISSUE_REQUEST, Op.ISSUE_CERT],
                    [1, 0x10000000])
     assert row.nbytes >= 24 * n
+
+
+def test_a_window_of_more_runs_than_a_block_holds_is_kept_as_rows() -> None:
+    h = History()
+    cas = [h.process(f"ca{i}") for i in range(300)]
+    which = np.arange(600) % 300
+    h.issue_runs(np.arange(600.0), which, cas, [Op.ISSUE_CERT] * 300, range(0, 3000, 10))
+    assert not h.has_runs and h.values()[:301] == [*range(0, 3000, 10), 1]
+    assert check_unique(h).acknowledged_count == 600
 
 
 def test_two_runs_of_one_ca_and_op_in_a_window_are_refused() -> None:
