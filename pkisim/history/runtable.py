@@ -318,33 +318,36 @@ def find_runs(table: RunTable, row0: int, chunk: tuple[np.ndarray, ...], issuer:
     index = np.arange(n)
     candidate = (flag == 0) & (hi == 0) & (issuer == 0)
     key = np.where(candidate, process.astype(np.int64) * 256 + op, -1 - index)
-    segment = np.searchsorted(cuts, index, side="right")
-    order = np.lexsort((index, key))
-    prev, this = order[:-1], order[1:]
-    same = (key[prev] == key[this]) & (segment[prev] == segment[this])
-    follows = np.zeros(n, bool)  # continues the previous row of its key
-    step = (lo[prev] != np.uint64(_MASK64)) & (lo[this] == lo[prev] + np.uint64(1))
-    follows[this] = same & step & (kind[this] == kind[prev]) & (replica[this] == replica[prev])
+    order = np.argsort(key, kind="stable")  # by process and op, then row
+    ks, ls = key[order], lo[order]
+    same = ks[1:] == ks[:-1]
+    if len(cuts):
+        segment = np.searchsorted(cuts, index, side="right")[order]
+        same &= segment[1:] == segment[:-1]
+    kd, rp = kind[order], replica[order]
+    # continues the previous row of its key (in the sorted order)
+    follows = same & (ls[:-1] != np.uint64(_MASK64)) & (ls[1:] == ls[:-1] + np.uint64(1))
+    follows &= (kd[1:] == kd[:-1]) & (rp[1:] == rp[:-1])
+    chain = np.cumsum(np.r_[True, ~follows], dtype=np.int64) - 1
+    single = np.empty(n, bool)
+    single[order] = np.bincount(chain)[chain] < 2
     restart = np.zeros(n, bool)  # starts a new run after an earlier row of its key
-    restart[this] = same & ~follows[this]
-    starts = ~follows[order]
-    chain = np.empty(n, np.int64)
-    chain[order] = np.cumsum(starts) - 1
-    single = np.bincount(chain)[chain] < 2
+    restart[order[1:]] = same & ~follows
     begins = np.zeros(n, bool)
     begins[0] = True
     begins[cuts[(cuts > 0) & (cuts < n)]] = True
     begins[1:] |= single[:-1]
     begins |= restart
-    block = np.where(single, -1, np.cumsum(begins) - 1)
+    block = np.where(single, -1, np.cumsum(begins, dtype=np.int64) - 1)
     kept = ~single
     if not kept.any():
         return single
     rows_in = np.flatnonzero(kept)
-    pairs, first_at, inverse = np.unique(np.stack((block[rows_in], key[rows_in]), axis=1),
-                                         axis=0, return_index=True, return_inverse=True)
+    # one run per (block, process and op): keys below 2**40, blocks below 2**23
+    pairs, first_at, inverse = np.unique(block[rows_in] << 40 | key[rows_in],
+                                         return_index=True, return_inverse=True)
     inverse = inverse.ravel()
-    run_block = pairs[:, 0]
+    run_block = pairs >> 40
     blocks, block_run0, runs_per = np.unique(run_block, return_index=True, return_counts=True)
     sizes = np.bincount(block[rows_in])[blocks]
     for b, run0, runs, size in zip(blocks.tolist(), block_run0.tolist(), runs_per.tolist(),
