@@ -19,13 +19,13 @@ Two tables, both in recording order (the order *is* the history; times are label
   before it, so a checker knows exactly which issuances saw which range state
   even when they share one simulated instant.
 
-The hot path (:meth:`History.issue`) appends to plain Python lists, which is
-about twice as fast as ``array.array.append``; every :data:`CHUNK` rows the
-lists are converted in C loops and copied into the numpy columns.  Columns
-double their capacity when full; pages of spare capacity are never touched, so
-the history costs about 25 bytes of memory per row, and a reader gets
-zero-copy read-only views (:meth:`History.columns`) that never block further
-recording.
+The hot path (:meth:`History.issue`) appends to plain Python lists (twice as
+fast as ``array.array.append``); every :data:`CHUNK` rows they are converted in
+C loops.  A compact history (the default) keeps consecutive IDs of one CA and
+op as **runs** (:mod:`pkisim.history.runtable`; :meth:`History.issue_runs`):
+9 bytes an issuance instead of 24; the checkers read the runs and
+:meth:`History.columns` expands them.  Columns double when full, untouched
+spare pages take no memory, and views never block further recording.
 """
 
 from __future__ import annotations
