@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pkisim.history import runchecks
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
 from pkisim.ids.config import check_strategy
 from pkisim.ids.strategies import strategy as strategy_row

@@ -549,7 +549,7 @@ def _read_csv(path: Path, source: str) -> History:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
     except csv.Error as err:
         raise HistoryFormatError(source, f"bad CSV ({err})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 
@@ -605,7 +605,7 @@ def _read_jsonl(path: Path, source: str) -> History:
                     _jsonl_op(history, text, source, line)
     except UnicodeDecodeError as err:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 

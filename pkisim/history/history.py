@@ -407,17 +407,15 @@ class History:
         return self._position()
 
     def columns(self) -> IssueColumns:
-        """Zero-copy, read-only numpy views of the issue table; a history with
-        runs (:attr:`has_runs`) expands them into new arrays (the checkers read
-        the runs instead: :meth:`runs`, :meth:`singles`)."""
+        """Zero-copy, read-only numpy views of the issue table; runs are expanded
+        into new arrays (checkers read :meth:`runs` and :meth:`singles`)."""
         singles = self.singles()
         if not self.has_runs:
             return singles
         return IssueColumns(*expand_rows(self._runs, self.singles(), 0, self._rows))
 
     def column_chunks(self, size: int = 1 << 20) -> Iterator[IssueColumns]:
-        """The issue table, ``size`` rows at a time (the last chunk shorter):
-        what a writer streams without expanding every run at once."""
+        """The issue table ``size`` rows at a time: runs expanded a chunk at a time."""
         self._flush()
         for start in range(0, self._rows, size):
             yield IssueColumns(*expand_rows(self._runs, self.singles(), start,
@@ -426,10 +424,12 @@ class History:
     @property
     def has_runs(self) -> bool:
         """Are some issue rows kept as runs (:meth:`issue_runs` on a compact history)?"""
+        self._flush()
         return bool(self._runs.blocks)
 
     def runs(self) -> RunColumns:
         """The run table: a row per run of consecutive IDs (:mod:`pkisim.history.runtable`)."""
+        self._flush()
         return self._runs.columns()
 
     def singles(self) -> IssueColumns:

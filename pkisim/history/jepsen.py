@@ -68,7 +68,7 @@ def read_edn(path: str | Path) -> History:
         raise HistoryFormatError(source, err.strerror or str(err)) from None
     except UnicodeDecodeError as err:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pkisim.history import runchecks
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
 from pkisim.history.timeline import fmt_id, id_key, id_kind, id_text, kind_of, rows_among
 

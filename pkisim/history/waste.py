@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pkisim.history import runchecks
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_PRESENT, EventRecord, History, Op, OpType
 from pkisim.history.timeline import Timeline, join128, op_of
 from pkisim.ids.config import IdKind

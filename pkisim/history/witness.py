@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pkisim.history import runchecks
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import (
     VALUE_OTHER,
     VALUE_PRESENT,

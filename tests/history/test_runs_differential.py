@@ -247,3 +247,30 @@ def test_the_driver_records_a_run() -> None:
     assert len(h.runs().row) == 1 and h.values() == [41, 42, 43, 44]
     assert h.to_frame()["replica"].tolist() == ["ds1"] * 4
     assert check_unique(h, Op.ISSUE_REQUEST).acknowledged_count == 4
+
+
+def test_rows_recorded_one_by_one_become_runs_between_range_events() -> None:
+    """Two CAs interleaving sequential serials: runs, cut where a range event
+    (or a crash) falls, not where a revocation note does; random serials
+    (RSNv3) and other rows stay rows."""
+    h = History()
+    ca1, ca2 = h.process("ca1"), h.process("ca2")
+    received_at = {ca1: 0x1000, ca2: 0x9000}
+    for ca, begin in received_at.items():
+        h.event(0.0, ca, RangeReceived(IdKind.CERT, RangeState(begin, begin + 0xFFF), begin,
+                                       begin + 0xFFF, "initial"))
+    rng = np.random.default_rng(1)
+    for i in range(2000):
+        ca = (ca1, ca2)[i % 2]
+        h.issue(float(i), ca, Op.ISSUE_CERT, received_at[ca] + i // 2)
+        if i == 700:
+            h.note(float(i), ca1, Op.REVOKE, OpType.OK, "0x1005")
+        if i == 1200:
+            h.note(float(i), ca2, Op.CRASH, OpType.INFO)
+    for i in range(100):
+        h.issue(3000.0 + i, ca1, Op.ISSUE_CERT, int(rng.integers(1 << 62)) | 1 << 62)
+    runs = h.runs()
+    assert sorted(runs.row.tolist()) == [0, 1, 1201, 1202]  # the crash cut, the note did not
+    assert runs.count.sum() == 2000 and len(h.singles().time) == 100
+    assert check_unique(h).acknowledged_count == 2100
+    assert check_ranges(h, sequential=False).counts()["outside-range"] == 1  # the random ones
