@@ -1,0 +1,331 @@
+"""The pytest plugin (entry point ``pytest11``, name ``pkisim``): pkisim's
+allocation state machine in another project's CI.
+
+* ``--pkisim-backend memory|slapd|slapd-pair|389ds`` (ini ``pkisim_backend``,
+  default ``memory``) chooses the directory the state machine runs against; a
+  back end whose server is not installed is a one-line usage error naming the
+  Debian package;
+* fixtures, each a back-end factory ``(replicas, sync) -> Backend`` as
+  :class:`~pkisim.testing.machine.MachineConfig` takes it, that stops the
+  servers it started when the test ends: ``pkisim_backend`` (the chosen one),
+  ``pkisim_memory``, ``pkisim_slapd``, ``pkisim_slapd_pair``, ``pkisim_ds389``;
+* :func:`check_preset` (and the ``pkisim_preset`` fixture, bound to the
+  chosen back end) runs a named preset (:mod:`pkisim.testing.presets`) and
+  enforces what it promises: a safe preset passes and reaches its coverage
+  goals, a bug preset is caught with the symptom it names;
+* the Hypothesis profile ``pkisim-ci`` (:mod:`pkisim.testing.profiles`),
+  selected by ``--pkisim-profile`` (ini ``pkisim_profile``) or
+  ``HYPOTHESIS_PROFILE``.
+
+Loading the plugin imports neither the state machine, SimPy, pandas nor
+matplotlib: they load when a fixture or :func:`check_preset` is used.
+``-p no:pkisim`` switches the plugin off.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pkisim.testing import profiles
+
+profiles.register()
+
+DEFAULT_BACKEND = "memory"
+
+
+@dataclass(frozen=True)
+class ServerBackend:
+    """One choice of ``--pkisim-backend``: where its factory lives, what it
+    needs installed, and how many examples a preset gets on it (a real server
+    is started afresh for every example)."""
+
+    name: str
+    factory: str  # "module:attribute"
+    #: (program, Debian package that installs it)
+    programs: tuple[tuple[str, str], ...] = ()
+    python_ldap: bool = False
+    root: bool = False
+    #: caps on the profile's ``max_examples`` and ``stateful_step_count`` (None: the profile's)
+    max_examples: int | None = None
+    steps: int | None = None
+    doc: str = ""
+
+    def missing(self) -> str | None:
+        """Why this back end cannot run here, in one line, or None."""
+        for program, package in self.programs:
+            if not os.path.exists(program):
+                return f"{program} is not installed (Debian package {package})"
+        if self.python_ldap and importlib.util.find_spec("ldap") is None:
+            return ("python-ldap is not installed (pip install 'pkisim[ldap]', "
+                    "or Debian package python3-ldap)")
+        if self.root and os.geteuid() != 0:
+            return "389-DS runs ns-slapd as the user dirsrv: the tests must run as root"
+        return None
+
+    def load(self) -> Callable[[tuple[str, ...], bool], Any]:
+        module, attribute = self.factory.split(":")
+        found = getattr(importlib.import_module(module), attribute, None)
+        if found is None:
+            raise pytest.UsageError(f"pkisim back end {self.name!r}: this pkisim has no "
+                                    f"{module}.{attribute}")
+        return found  # type: ignore[no-any-return]
+
+
+_SLAPD = (("/usr/sbin/slapd", "slapd"), ("/usr/sbin/slapadd", "slapd"),
+          ("/etc/ldap/schema/core.schema", "slapd"))
+
+BACKENDS: dict[str, ServerBackend] = {b.name: b for b in (
+    ServerBackend("memory", "pkisim.testing.machine:memory_backend",
+                  doc="the embedded replicated directory: replication held until delivered"),
+    ServerBackend("slapd", "pkisim.testing.servers.backends:slapd_backend", _SLAPD,
+                  python_ldap=True, max_examples=20, steps=20,
+                  doc="one OpenLDAP slapd per one-replica preset, a replicating pair for two"),
+    ServerBackend("slapd-pair", "pkisim.testing.plugin:slapd_pair_backend", _SLAPD,
+                  python_ldap=True, max_examples=5, steps=12,
+                  doc="always two replicating slapd (a one-replica preset's CAs use the first)"),
+    ServerBackend("389ds", "pkisim.testing.servers.backends:ds389_backend",
+                  (("/usr/sbin/ns-slapd", "389-ds-base"), ("/usr/sbin/dscreate", "389-ds-base"),
+                   ("/usr/sbin/dsconf", "389-ds-base")),
+                  python_ldap=True, root=True, max_examples=3, steps=10,
+                  doc="two 389 Directory Server suppliers replicating both ways"),
+)}
+
+
+def slapd_pair_backend(replicas: tuple[str, ...], sync: bool) -> Any:
+    """Two replicating slapd for any preset: a one-replica preset's CAs all use
+    the first, the second replicates from it and holds no CA."""
+    from pkisim.testing.servers.backends import SlapdPairBackend
+
+    if len(replicas) == 1:
+        replicas = (replicas[0], f"{replicas[0]}-peer")
+    return SlapdPairBackend(tuple(replicas), sync)
+
+
+@dataclass
+class BackendFactory:
+    """A back-end factory ``(replicas, sync) -> Backend`` for
+    :class:`~pkisim.testing.machine.MachineConfig`: it keeps the real servers it
+    started, and :meth:`close` stops those still running (the state machine's
+    teardown normally has)."""
+
+    name: str
+    _factory: Callable[[tuple[str, ...], bool], Any] = field(repr=False)
+    _open: list[Any] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def load(cls, name: str) -> BackendFactory:
+        return cls(name, BACKENDS[name].load())
+
+    def __call__(self, replicas: tuple[str, ...], sync: bool) -> Any:
+        backend = self._factory(tuple(replicas), sync)
+        if hasattr(backend, "close"):
+            self._open.append(backend)
+        return backend
+
+    def close(self) -> None:
+        while self._open:
+            self._open.pop().close()
+
+
+def _backend_fixture(name: str) -> Iterator[BackendFactory]:
+    problem = BACKENDS[name].missing()
+    if problem:
+        pytest.fail(f"pkisim back end {name!r}: {problem}", pytrace=False)
+    if name == "memory":
+        yield BackendFactory.load(name)
+        return
+    from pkisim.testing.servers.base import started_here
+
+    before = set(started_here())
+    factory = BackendFactory.load(name)
+    try:
+        yield factory
+    finally:
+        factory.close()
+    leaked = sorted(set(started_here()) - before)
+    assert not leaked, f"pkisim back end {name!r} left server processes running: {leaked}"
+
+
+@pytest.fixture
+def pkisim_backend(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
+    """The back end ``--pkisim-backend`` (or ini ``pkisim_backend``) chose."""
+    yield from _backend_fixture(chosen_backend(request.config))
+
+
+@pytest.fixture
+def pkisim_memory() -> Iterator[BackendFactory]:
+    """The embedded replicated directory (nothing to install)."""
+    yield from _backend_fixture("memory")
+
+
+@pytest.fixture
+def pkisim_slapd() -> Iterator[BackendFactory]:
+    """OpenLDAP slapd on 127.0.0.1: one server, or a replicating pair for two replicas."""
+    yield from _backend_fixture("slapd")
+
+
+@pytest.fixture
+def pkisim_slapd_pair() -> Iterator[BackendFactory]:
+    """Two replicating OpenLDAP slapd on 127.0.0.1, whatever the preset's replicas."""
+    yield from _backend_fixture("slapd-pair")
+
+
+@pytest.fixture
+def pkisim_ds389() -> Iterator[BackendFactory]:
+    """Two 389 Directory Server suppliers on 127.0.0.1, replicating both ways."""
+    yield from _backend_fixture("389ds")
+
+
+@pytest.fixture
+def pkisim_preset(pkisim_backend: BackendFactory) -> Callable[..., PresetRun]:
+    """``pkisim_preset(name)``: :func:`check_preset` on the chosen back end."""
+    def check(name: str, **options: Any) -> PresetRun:
+        return check_preset(name, pkisim_backend, **options)
+    return check
+
+
+# ---------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class PresetRun:
+    """What :func:`check_preset` saw: the goals reached (how often), and for a
+    bug preset the failure it caught and the schedule that caused it."""
+
+    preset: str
+    backend: str
+    max_examples: int
+    reached: dict[str, int]
+    failure: str | None = None
+    steps: tuple[str, ...] = ()
+
+
+def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND, *,
+                 max_examples: int | None = None, shrink: bool = False) -> PresetRun:
+    """Run the preset ``name`` on ``backend`` (a ``--pkisim-backend`` name or a
+    factory) under the loaded Hypothesis profile, and enforce what it promises.
+
+    A safe preset (``expect="pass"``) must pass and reach every goal it lists:
+    Hypothesis's failure, or an ``AssertionError`` naming the goals never
+    reached.  A bug preset must fail with the symptom it names; an
+    ``AssertionError`` when it is not caught in ``max_examples``, or fails
+    otherwise.  A failure that is expected is not shrunk unless ``shrink``.
+    Real servers get fewer examples than the profile gives the memory model.
+    """
+    from hypothesis import Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from pkisim.testing.presets import PRESETS
+
+    if name not in PRESETS:
+        raise ValueError(f"unknown pkisim preset {name!r}: one of {', '.join(sorted(PRESETS))}")
+    preset = PRESETS[name]
+    kind = BACKENDS.get(backend) if isinstance(backend, str) else BACKENDS.get(
+        getattr(backend, "name", ""))
+    label = backend if isinstance(backend, str) else getattr(backend, "name", repr(backend))
+    if isinstance(backend, str):
+        if kind is None:
+            raise ValueError(f"unknown pkisim back end {backend!r}: one of "
+                             f"{', '.join(BACKENDS)}")
+        backend = kind.load()
+    base = settings.default
+    examples = max_examples or min(base.max_examples, (kind and kind.max_examples) or 10**9)
+    steps = min(base.stateful_step_count, (kind and kind.steps) or 10**9)
+    expected = preset.expect != "pass"
+    phases = [p for p in base.phases if p is not Phase.explain
+              and (p is not Phase.shrink or shrink or not expected)]
+    cls = preset.machine(backend=backend)
+    run_settings = settings(base, max_examples=examples, stateful_step_count=steps,
+                            phases=phases, report_multiple_bugs=False)
+    where = f"pkisim preset {name!r} on the {label} back end ({examples} examples)"
+    try:
+        run_state_machine_as_test(cls, settings=run_settings)
+    except AssertionError as err:
+        if not expected:
+            err.add_note(where)
+            raise
+        message = str(err)
+        if not _shows(preset, message):
+            raise AssertionError(f"{where}: expected a {preset.expect!r} failure, got: "
+                                 f"{message}") from err
+        return PresetRun(name, label, examples, dict(cls.coverage.reached), message,
+                         tuple(cls.last_steps))
+    if expected:
+        raise AssertionError(f"{where}: the {preset.expect!r} bug was not caught")
+    missing = [g for g in preset.goals if not cls.coverage.reached[g]]
+    if missing:
+        raise AssertionError(f"{where}: never reached {', '.join(map(repr, missing))}")
+    return PresetRun(name, label, examples, dict(cls.coverage.reached))
+
+
+def _shows(preset: Any, message: str) -> bool:
+    """Does ``message`` show the bug the preset expects?  Two ranges that
+    overlap are duplicates not yet issued: the invariant that sees the overlap
+    fails first, so it counts for ``"duplicate"``."""
+    matches = getattr(preset, "matches", None)
+    if matches is not None:
+        return bool(matches(message))
+    return preset.expect in message or (preset.expect == "duplicate"
+                                        and "ranges overlap" in message)
+
+
+# ---------------------------------------------------------------- pytest hooks
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pkisim", "pkisim: Dogtag serial-number allocation properties")
+    group.addoption("--pkisim-backend", choices=tuple(BACKENDS), default=None,
+                    help="directory the pkisim state machine runs against (default: the "
+                         f"ini option pkisim_backend, else {DEFAULT_BACKEND})")
+    group.addoption("--pkisim-profile", default=None, metavar="NAME",
+                    help=f"load this Hypothesis profile ({profiles.PROFILE}: bounded, "
+                         "derandomised, for CI); default: ini pkisim_profile, else "
+                         "$HYPOTHESIS_PROFILE when registered")
+    parser.addini("pkisim_backend", f"pkisim back end ({', '.join(BACKENDS)})",
+                  default=DEFAULT_BACKEND)
+    parser.addini("pkisim_profile", "Hypothesis profile the pkisim plugin loads", default="")
+
+
+def chosen_backend(config: pytest.Config) -> str:
+    """The ``--pkisim-backend`` option, else the ini option (checked)."""
+    name = config.getoption("--pkisim-backend") or config.getini("pkisim_backend")
+    if name not in BACKENDS:
+        raise pytest.UsageError(f"ini option pkisim_backend = {name!r}: not one of "
+                                f"{', '.join(BACKENDS)}")
+    return str(name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = chosen_backend(config)
+    problem = BACKENDS[name].missing()
+    if problem:
+        raise pytest.UsageError(f"--pkisim-backend {name}: {problem}")
+    profile = config.getoption("--pkisim-profile") or config.getini("pkisim_profile")
+    from_env = not profile and os.environ.get("HYPOTHESIS_PROFILE")
+    if profile or from_env:
+        try:
+            from hypothesis import settings
+            from hypothesis.errors import InvalidArgument
+        except ImportError:
+            raise pytest.UsageError(f"Hypothesis profile {profile or from_env!r}: Hypothesis "
+                                    "is not installed (pip install 'pkisim[test]')") from None
+        try:
+            settings.load_profile(str(profile or from_env))
+        except InvalidArgument:
+            if profile:  # a name in $HYPOTHESIS_PROFILE may be the project's own, for later
+                raise pytest.UsageError(f"--pkisim-profile {profile}: no Hypothesis profile "
+                                        f"of that name (pkisim ships {profiles.PROFILE})"
+                                        ) from None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    name = chosen_backend(config)
+    return None if name == DEFAULT_BACKEND else f"pkisim back end: {name}"
+
+
+__all__ = ["BACKENDS", "BackendFactory", "PresetRun", "ServerBackend", "check_preset",
+           "chosen_backend", "slapd_pair_backend"]
+
