@@ -29,6 +29,7 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -55,6 +56,9 @@ class ServerBackend:
     #: caps on the profile's ``max_examples`` and ``stateful_step_count`` (None: the profile's)
     max_examples: int | None = None
     steps: int | None = None
+    #: Hypothesis deadline per example when longer than the profile's (a 389-DS
+    #: pair takes about 30 s to set up and 10 s to stop)
+    deadline: timedelta | None = None
     doc: str = ""
 
     def missing(self) -> str | None:
@@ -94,6 +98,7 @@ BACKENDS: dict[str, ServerBackend] = {b.name: b for b in (
                   (("/usr/sbin/ns-slapd", "389-ds-base"), ("/usr/sbin/dscreate", "389-ds-base"),
                    ("/usr/sbin/dsconf", "389-ds-base")),
                   python_ldap=True, root=True, max_examples=3, steps=10,
+                  deadline=timedelta(minutes=10),
                   doc="two 389 Directory Server suppliers replicating both ways"),
 )}
 
@@ -136,15 +141,18 @@ class BackendFactory:
 
 def _backend_fixture(name: str) -> Iterator[BackendFactory]:
     problem = BACKENDS[name].missing()
-    if problem:
-        pytest.fail(f"pkisim back end {name!r}: {problem}", pytrace=False)
+    try:
+        if problem:
+            raise pytest.UsageError(f"pkisim back end {name!r}: {problem}")
+        factory = BackendFactory.load(name)
+    except pytest.UsageError as err:
+        pytest.fail(str(err), pytrace=False)
     if name == "memory":
-        yield BackendFactory.load(name)
+        yield factory
         return
     from pkisim.testing.servers.base import started_here
 
     before = set(started_here())
-    factory = BackendFactory.load(name)
     try:
         yield factory
     finally:
@@ -243,8 +251,9 @@ def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND,
     phases = [p for p in base.phases if p is not Phase.explain
               and (p is not Phase.shrink or shrink or not expected)]
     cls = preset.machine(backend=backend)
+    deadline = (kind and kind.deadline) or base.deadline
     run_settings = settings(base, max_examples=examples, stateful_step_count=steps,
-                            phases=phases, report_multiple_bugs=False)
+                            phases=phases, report_multiple_bugs=False, deadline=deadline)
     where = f"pkisim preset {name!r} on the {label} back end ({examples} examples)"
     try:
         run_state_machine_as_test(cls, settings=run_settings)
@@ -306,6 +315,8 @@ def pytest_configure(config: pytest.Config) -> None:
     problem = BACKENDS[name].missing()
     if problem:
         raise pytest.UsageError(f"--pkisim-backend {name}: {problem}")
+    if name != DEFAULT_BACKEND:
+        BACKENDS[name].load()  # a back end this pkisim does not have is a usage error too
     profile = config.getoption("--pkisim-profile") or config.getini("pkisim_profile")
     from_env = not profile and os.environ.get("HYPOTHESIS_PROFILE")
     if profile or from_env:

@@ -82,6 +82,21 @@ def test_the_readme_module_on_slapd(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["pkisim back end: slapd"])
 
 
+@pytest.mark.ds389
+def test_the_readme_module_on_389ds(project: pytest.Pytester) -> None:
+    from pkisim.testing.servers import backends
+
+    project.makepyfile(**{MODULE_NAME[:-3]: readme_module()})
+    result = run(project, "--pkisim-profile", PROFILE, "--pkisim-backend", "389ds",
+                 "-k", "never_overlap")
+    if not hasattr(backends, "ds389_backend"):  # until the 389-DS back end lands
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert result.stderr.lines[0] == ("ERROR: pkisim back end '389ds': this pkisim has no "
+                                          "pkisim.testing.servers.backends.ds389_backend")
+        return
+    result.assert_outcomes(passed=1, deselected=3)
+
+
 def test_loading_the_plugin_imports_nothing_heavy(project: pytest.Pytester) -> None:
     project.makepyfile(test_light="""
         import sys
