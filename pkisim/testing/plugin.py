@@ -234,9 +234,10 @@ def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND,
     if name not in PRESETS:
         raise ValueError(f"unknown pkisim preset {name!r}: one of {', '.join(sorted(PRESETS))}")
     preset = PRESETS[name]
-    kind = BACKENDS.get(backend) if isinstance(backend, str) else BACKENDS.get(
-        getattr(backend, "name", ""))
-    label = backend if isinstance(backend, str) else getattr(backend, "name", repr(backend))
+    label = backend if isinstance(backend, str) else str(
+        getattr(backend, "name", None) or getattr(backend, "__name__", backend))
+    kind = BACKENDS.get(label) or next(
+        (b for b in BACKENDS.values() if b.factory.endswith(f":{label}")), None)
     if isinstance(backend, str):
         if kind is None:
             raise ValueError(f"unknown pkisim back end {backend!r}: one of "
@@ -324,8 +325,10 @@ def pytest_configure(config: pytest.Config) -> None:
             from hypothesis import settings
             from hypothesis.errors import InvalidArgument
         except ImportError:
-            raise pytest.UsageError(f"Hypothesis profile {profile or from_env!r}: Hypothesis "
-                                    "is not installed (pip install 'pkisim[test]')") from None
+            if not profile:
+                return
+            raise pytest.UsageError(f"--pkisim-profile {profile}: Hypothesis is not "
+                                    "installed (pip install 'pkisim[test]')") from None
         try:
             settings.load_profile(str(profile or from_env))
         except InvalidArgument:
