@@ -24,6 +24,7 @@ matplotlib: they load when a fixture or :func:`check_preset` is used.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -41,27 +42,40 @@ profiles.register()
 DEFAULT_BACKEND = "memory"
 
 
+def _named(path: str) -> Any:
+    """The object ``"module:attribute"`` names, or None when the module lacks it."""
+    module, attribute = path.split(":")
+    return getattr(importlib.import_module(module), attribute, None)
+
+
 @dataclass(frozen=True)
 class ServerBackend:
     """One choice of ``--pkisim-backend``: where its factory lives, what it
-    needs installed, and how many examples a preset gets on it (a real server
-    is started afresh for every example)."""
+    needs installed, and how many examples a preset gets on it."""
 
     name: str
-    factory: str  # "module:attribute"
+    #: "module:attribute" of the factory ``(replicas, sync) -> Backend`` or, with
+    #: ``shared``, of a function that takes the shared server and returns one
+    factory: str
     #: (program, Debian package that installs it)
     programs: tuple[tuple[str, str], ...] = ()
     python_ldap: bool = False
     root: bool = False
-    #: caps on the profile's ``max_examples`` and ``stateful_step_count`` (None: the profile's)
+    #: "module:Class" of a server started once and shared by every example
+    #: (:class:`~pkisim.testing.servers.base.ManagedServer`); else each example
+    #: starts its own
+    shared: str = ""
+    #: serves two replicas only: a one-replica preset gets a peer that holds no
+    #: CA and replicates from the CAs' directory
+    pair: bool = False
+    #: caps on the examples and ``stateful_step_count`` a preset gets (None: no cap)
     max_examples: int | None = None
     steps: int | None = None
-    #: Hypothesis deadline per example when longer than the profile's (a 389-DS
-    #: pair takes about 30 s to set up and 10 s to stop)
+    #: Hypothesis deadline per example when longer than the profile's
     deadline: timedelta | None = None
     doc: str = ""
 
-    def missing(self) -> str | None:
+    def problem(self) -> str | None:
         """Why this back end cannot run here, in one line, or None."""
         for program, package in self.programs:
             if not os.path.exists(program):
@@ -71,15 +85,26 @@ class ServerBackend:
                     "or Debian package python3-ldap)")
         if self.root and os.geteuid() != 0:
             return "389-DS runs ns-slapd as the user dirsrv: the tests must run as root"
+        if _named(self.factory) is None:
+            return f"this pkisim has no {self.factory.replace(':', '.')}"
         return None
 
-    def load(self) -> Callable[[tuple[str, ...], bool], Any]:
-        module, attribute = self.factory.split(":")
-        found = getattr(importlib.import_module(module), attribute, None)
-        if found is None:
-            raise pytest.UsageError(f"pkisim back end {self.name!r}: this pkisim has no "
-                                    f"{module}.{attribute}")
-        return found  # type: ignore[no-any-return]
+    @contextlib.contextmanager
+    def open(self, server: Any = None) -> Iterator[BackendFactory]:
+        """A factory for this back end that stops, on exit, every server it
+        started (the shared one too, unless ``server`` was handed in)."""
+        problem = self.problem()
+        if problem:
+            raise pytest.UsageError(f"pkisim back end {self.name!r}: {problem}")
+        make = _named(self.factory)
+        with contextlib.ExitStack() as stack:
+            if self.shared:
+                if server is None:
+                    server = stack.enter_context(_named(self.shared)())
+                make = make(server)
+            factory = BackendFactory(self.name, make, peer=self.pair)
+            stack.callback(factory.close)
+            yield factory
 
 
 _SLAPD = (("/usr/sbin/slapd", "slapd"), ("/usr/sbin/slapadd", "slapd"),
@@ -91,45 +116,36 @@ BACKENDS: dict[str, ServerBackend] = {b.name: b for b in (
     ServerBackend("slapd", "pkisim.testing.servers.backends:slapd_backend", _SLAPD,
                   python_ldap=True, max_examples=20, steps=20,
                   doc="one OpenLDAP slapd per one-replica preset, a replicating pair for two"),
-    ServerBackend("slapd-pair", "pkisim.testing.plugin:slapd_pair_backend", _SLAPD,
-                  python_ldap=True, max_examples=5, steps=12,
+    ServerBackend("slapd-pair", "pkisim.testing.servers.backends:SlapdPairBackend", _SLAPD,
+                  python_ldap=True, pair=True, max_examples=5, steps=12,
                   doc="always two replicating slapd (a one-replica preset's CAs use the first)"),
     ServerBackend("389ds", "pkisim.testing.servers.backends:ds389_backend",
                   (("/usr/sbin/ns-slapd", "389-ds-base"), ("/usr/sbin/dscreate", "389-ds-base"),
                    ("/usr/sbin/dsconf", "389-ds-base")),
-                  python_ldap=True, root=True, max_examples=3, steps=10,
-                  deadline=timedelta(minutes=10),
-                  doc="two 389 Directory Server suppliers replicating both ways"),
+                  python_ldap=True, root=True, shared="pkisim.testing.servers.ds389:Ds389Pair",
+                  pair=True, max_examples=10, steps=12, deadline=timedelta(minutes=5),
+                  doc="two 389 Directory Server suppliers replicating both ways, set up once "
+                      "(about 30 s); each example works below its own base"),
 )}
-
-
-def slapd_pair_backend(replicas: tuple[str, ...], sync: bool) -> Any:
-    """Two replicating slapd for any preset: a one-replica preset's CAs all use
-    the first, the second replicates from it and holds no CA."""
-    from pkisim.testing.servers.backends import SlapdPairBackend
-
-    if len(replicas) == 1:
-        replicas = (replicas[0], f"{replicas[0]}-peer")
-    return SlapdPairBackend(tuple(replicas), sync)
 
 
 @dataclass
 class BackendFactory:
     """A back-end factory ``(replicas, sync) -> Backend`` for
-    :class:`~pkisim.testing.machine.MachineConfig`: it keeps the real servers it
-    started, and :meth:`close` stops those still running (the state machine's
-    teardown normally has)."""
+    :class:`~pkisim.testing.machine.MachineConfig`: it keeps the back ends that
+    hold servers, and :meth:`close` closes those the state machine's teardown
+    did not (an interrupted example)."""
 
     name: str
     _factory: Callable[[tuple[str, ...], bool], Any] = field(repr=False)
+    peer: bool = False
     _open: list[Any] = field(default_factory=list, repr=False)
 
-    @classmethod
-    def load(cls, name: str) -> BackendFactory:
-        return cls(name, BACKENDS[name].load())
-
     def __call__(self, replicas: tuple[str, ...], sync: bool) -> Any:
-        backend = self._factory(tuple(replicas), sync)
+        replicas = tuple(replicas)
+        if self.peer and len(replicas) == 1:
+            replicas = (replicas[0], f"{replicas[0]}-peer")
+        backend = self._factory(replicas, sync)
         if hasattr(backend, "close"):
             self._open.append(backend)
         return backend
@@ -139,24 +155,21 @@ class BackendFactory:
             self._open.pop().close()
 
 
-def _backend_fixture(name: str) -> Iterator[BackendFactory]:
-    problem = BACKENDS[name].missing()
-    try:
-        if problem:
-            raise pytest.UsageError(f"pkisim back end {name!r}: {problem}")
-        factory = BackendFactory.load(name)
-    except pytest.UsageError as err:
-        pytest.fail(str(err), pytrace=False)
-    if name == "memory":
-        yield factory
+def _backend_fixture(request: pytest.FixtureRequest, name: str) -> Iterator[BackendFactory]:
+    kind = BACKENDS[name]
+    problem = kind.problem()
+    if problem:
+        pytest.fail(f"pkisim back end {name!r}: {problem}", pytrace=False)
+    if name == DEFAULT_BACKEND:
+        with kind.open() as factory:
+            yield factory
         return
     from pkisim.testing.servers.base import started_here
 
+    server = request.getfixturevalue("pkisim_ds389_pair") if kind.shared else None
     before = set(started_here())
-    try:
+    with kind.open(server) as factory:
         yield factory
-    finally:
-        factory.close()
     leaked = sorted(set(started_here()) - before)
     assert not leaked, f"pkisim back end {name!r} left server processes running: {leaked}"
 
@@ -164,31 +177,42 @@ def _backend_fixture(name: str) -> Iterator[BackendFactory]:
 @pytest.fixture
 def pkisim_backend(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     """The back end ``--pkisim-backend`` (or ini ``pkisim_backend``) chose."""
-    yield from _backend_fixture(chosen_backend(request.config))
+    yield from _backend_fixture(request, chosen_backend(request.config))
 
 
 @pytest.fixture
-def pkisim_memory() -> Iterator[BackendFactory]:
+def pkisim_memory(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     """The embedded replicated directory (nothing to install)."""
-    yield from _backend_fixture("memory")
+    yield from _backend_fixture(request, "memory")
 
 
 @pytest.fixture
-def pkisim_slapd() -> Iterator[BackendFactory]:
+def pkisim_slapd(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     """OpenLDAP slapd on 127.0.0.1: one server, or a replicating pair for two replicas."""
-    yield from _backend_fixture("slapd")
+    yield from _backend_fixture(request, "slapd")
 
 
 @pytest.fixture
-def pkisim_slapd_pair() -> Iterator[BackendFactory]:
+def pkisim_slapd_pair(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     """Two replicating OpenLDAP slapd on 127.0.0.1, whatever the preset's replicas."""
-    yield from _backend_fixture("slapd-pair")
+    yield from _backend_fixture(request, "slapd-pair")
 
 
 @pytest.fixture
-def pkisim_ds389() -> Iterator[BackendFactory]:
+def pkisim_ds389(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     """Two 389 Directory Server suppliers on 127.0.0.1, replicating both ways."""
-    yield from _backend_fixture("389ds")
+    yield from _backend_fixture(request, "389ds")
+
+
+@pytest.fixture(scope="session")
+def pkisim_ds389_pair() -> Iterator[Any]:
+    """The 389-DS pair the session's ``389ds`` examples share, started once."""
+    kind = BACKENDS["389ds"]
+    problem = kind.problem()
+    if problem:
+        pytest.fail(f"pkisim back end '389ds': {problem}", pytrace=False)
+    with _named(kind.shared)() as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -215,47 +239,54 @@ class PresetRun:
 
 def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND, *,
                  max_examples: int | None = None, shrink: bool = False) -> PresetRun:
-    """Run the preset ``name`` on ``backend`` (a ``--pkisim-backend`` name or a
-    factory) under the loaded Hypothesis profile (``pkisim-ci`` when none was
-    chosen), and enforce what it promises.
+    """Run the preset ``name`` on ``backend`` (a ``--pkisim-backend`` name, whose
+    servers are started and stopped here, or a factory) under the loaded
+    Hypothesis profile (``pkisim-ci`` when none was chosen), and enforce what
+    the preset promises.
 
     A safe preset (``expect="pass"``) must pass and reach every goal it lists:
     Hypothesis's failure, or an ``AssertionError`` naming the goals never
     reached.  A bug preset must fail with the symptom it names; an
-    ``AssertionError`` when it is not caught in ``max_examples``, or fails
-    otherwise.  A failure that is expected is not shrunk unless ``shrink``.
-    Real servers get fewer examples than the profile gives the memory model.
+    ``AssertionError`` when it is not caught, or fails otherwise.  A failure
+    that is expected is not shrunk unless ``shrink``.  The examples are the
+    preset's own (``Preset.examples``, else the profile's), capped on real
+    servers (:data:`BACKENDS`), unless ``max_examples`` says otherwise.
     """
-    from hypothesis import Phase, settings
-    from hypothesis.stateful import run_state_machine_as_test
-
     from pkisim.testing.presets import PRESETS
 
     if name not in PRESETS:
         raise ValueError(f"unknown pkisim preset {name!r}: one of {', '.join(sorted(PRESETS))}")
-    preset = PRESETS[name]
-    label = backend if isinstance(backend, str) else str(
-        getattr(backend, "name", None) or getattr(backend, "__name__", backend))
-    kind = BACKENDS.get(label) or next(
-        (b for b in BACKENDS.values() if b.factory.endswith(f":{label}")), None)
     if isinstance(backend, str):
-        if kind is None:
+        if backend not in BACKENDS:
             raise ValueError(f"unknown pkisim back end {backend!r}: one of "
                              f"{', '.join(BACKENDS)}")
-        backend = kind.load()
+        with BACKENDS[backend].open() as factory:
+            return check_preset(name, factory, max_examples=max_examples, shrink=shrink)
+    label = str(getattr(backend, "name", None) or getattr(backend, "__name__", backend))
+    kind = BACKENDS.get(label) or next(
+        (b for b in BACKENDS.values() if b.factory.endswith(f":{label}")), None)
+    return _run(PRESETS[name], backend, label, kind, max_examples, shrink)
+
+
+def _run(preset: Any, backend: Callable[..., Any], label: str, kind: ServerBackend | None,
+         max_examples: int | None, shrink: bool) -> PresetRun:
+    from hypothesis import Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
     # the profile the run chose, else pkisim-ci (not Hypothesis's 200 ms deadline)
     base = (settings.default if settings.get_current_profile_name() != "default"
             else settings.get_profile(profiles.PROFILE))
-    examples = max_examples or min(base.max_examples, (kind and kind.max_examples) or 10**9)
+    cap = (kind and kind.max_examples) or 10**9
+    examples = max_examples or min(getattr(preset, "examples", base.max_examples), cap)
     steps = min(base.stateful_step_count, (kind and kind.steps) or 10**9)
     expected = preset.expect != "pass"
     phases = [p for p in base.phases if p is not Phase.explain
               and (p is not Phase.shrink or shrink or not expected)]
     cls = preset.machine(backend=backend)
-    deadline = (kind and kind.deadline) or base.deadline
     run_settings = settings(base, max_examples=examples, stateful_step_count=steps,
-                            phases=phases, report_multiple_bugs=False, deadline=deadline)
-    where = f"pkisim preset {name!r} on the {label} back end ({examples} examples)"
+                            phases=phases, report_multiple_bugs=False,
+                            deadline=(kind and kind.deadline) or base.deadline)
+    where = f"pkisim preset {preset.name!r} on the {label} back end ({examples} examples)"
     try:
         run_state_machine_as_test(cls, settings=run_settings)
     except AssertionError as err:
@@ -266,14 +297,14 @@ def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND,
         if not _shows(preset, message):
             raise AssertionError(f"{where}: expected a {preset.expect!r} failure, got: "
                                  f"{message}") from err
-        return PresetRun(name, label, examples, dict(cls.coverage.reached), message,
+        return PresetRun(preset.name, label, examples, dict(cls.coverage.reached), message,
                          tuple(cls.last_steps))
     if expected:
         raise AssertionError(f"{where}: the {preset.expect!r} bug was not caught")
     missing = [g for g in preset.goals if not cls.coverage.reached[g]]
     if missing:
         raise AssertionError(f"{where}: never reached {', '.join(map(repr, missing))}")
-    return PresetRun(name, label, examples, dict(cls.coverage.reached))
+    return PresetRun(preset.name, label, examples, dict(cls.coverage.reached))
 
 
 def _shows(preset: Any, message: str) -> bool:
@@ -313,11 +344,9 @@ def chosen_backend(config: pytest.Config) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     name = chosen_backend(config)
-    problem = BACKENDS[name].missing()
+    problem = BACKENDS[name].problem() if name != DEFAULT_BACKEND else None
     if problem:
         raise pytest.UsageError(f"--pkisim-backend {name}: {problem}")
-    if name != DEFAULT_BACKEND:
-        BACKENDS[name].load()  # a back end this pkisim does not have is a usage error too
     profile = config.getoption("--pkisim-profile") or config.getini("pkisim_profile")
     from_env = not profile and os.environ.get("HYPOTHESIS_PROFILE")
     if profile or from_env:
@@ -344,5 +373,5 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 __all__ = ["BACKENDS", "BackendFactory", "PresetRun", "ServerBackend", "check_preset",
-           "chosen_backend", "slapd_pair_backend"]
+           "chosen_backend"]
 

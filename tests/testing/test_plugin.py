@@ -77,7 +77,7 @@ def test_the_readme_safe_preset_on_a_real_server(project: pytest.Pytester, backe
                  "-k", "never_overlap")
     if backend == "389ds" and not hasattr(backends, "ds389_backend"):  # until it lands
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        assert result.stderr.lines[0] == ("ERROR: pkisim back end '389ds': this pkisim has no "
+        assert result.stderr.lines[0] == ("ERROR: --pkisim-backend 389ds: this pkisim has no "
                                           "pkisim.testing.servers.backends.ds389_backend")
         return
     result.assert_outcomes(passed=1, deselected=3)
@@ -205,15 +205,10 @@ def test_a_caught_bug_returns_its_message_and_schedule() -> None:
 def test_a_preset_on_a_slapd_pair_and_a_factory_by_name() -> None:
     """A one-replica preset on a replicating pair (its CAs on the first server);
     a factory passed by itself is known by its name and gets its back end's budget."""
-    from pkisim.testing.plugin import BackendFactory
     from pkisim.testing.servers.backends import slapd_backend
     from pkisim.testing.servers.base import started_here
 
-    factory = BackendFactory.load("slapd-pair")
-    try:
-        run_ = check_preset("legacy2-one-directory", factory)
-    finally:
-        factory.close()
+    run_ = check_preset("legacy2-one-directory", "slapd-pair")
     assert run_.backend == "slapd-pair" and run_.max_examples == 5
     assert run_.reached["range exhausted"] > 0
     run_ = check_preset("random-128", slapd_backend)
