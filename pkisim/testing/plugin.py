@@ -238,19 +238,21 @@ class PresetRun:
 
 
 def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND, *,
-                 max_examples: int | None = None, shrink: bool = False) -> PresetRun:
+                 goals: tuple[str, ...] | None = None, max_examples: int | None = None,
+                 shrink: bool = False) -> PresetRun:
     """Run the preset ``name`` on ``backend`` (a ``--pkisim-backend`` name, whose
     servers are started and stopped here, or a factory) under the loaded
     Hypothesis profile (``pkisim-ci`` when none was chosen), and enforce what
     the preset promises.
 
-    A safe preset (``expect="pass"``) must pass and reach every goal it lists:
-    Hypothesis's failure, or an ``AssertionError`` naming the goals never
-    reached.  A bug preset must fail with the symptom it names; an
-    ``AssertionError`` when it is not caught, or fails otherwise.  A failure
-    that is expected is not shrunk unless ``shrink``.  The examples are the
-    preset's own (``Preset.examples``, else the profile's), capped on real
-    servers (:data:`BACKENDS`), unless ``max_examples`` says otherwise.
+    A safe preset (``expect="pass"``) must pass and reach every goal it lists
+    (or ``goals``: a real server's few examples reach fewer): Hypothesis's
+    failure, or an ``AssertionError`` naming the goals never reached.  A bug
+    preset must fail with the symptom it names; an ``AssertionError`` when it
+    is not caught, or fails otherwise.  A failure that is expected is not
+    shrunk unless ``shrink``.  The examples are the preset's own
+    (``Preset.examples``, else the profile's), capped on real servers
+    (:data:`BACKENDS`), unless ``max_examples`` says otherwise.
     """
     from pkisim.testing.presets import PRESETS
 
@@ -261,15 +263,18 @@ def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND,
             raise ValueError(f"unknown pkisim back end {backend!r}: one of "
                              f"{', '.join(BACKENDS)}")
         with BACKENDS[backend].open() as factory:
-            return check_preset(name, factory, max_examples=max_examples, shrink=shrink)
+            return check_preset(name, factory, goals=goals, max_examples=max_examples,
+                                shrink=shrink)
     label = str(getattr(backend, "name", None) or getattr(backend, "__name__", backend))
     kind = BACKENDS.get(label) or next(
         (b for b in BACKENDS.values() if b.factory.endswith(f":{label}")), None)
-    return _run(PRESETS[name], backend, label, kind, max_examples, shrink)
+    preset = PRESETS[name]
+    return _run(preset, backend, label, kind, preset.goals if goals is None else goals,
+                max_examples, shrink)
 
 
 def _run(preset: Any, backend: Callable[..., Any], label: str, kind: ServerBackend | None,
-         max_examples: int | None, shrink: bool) -> PresetRun:
+         goals: tuple[str, ...], max_examples: int | None, shrink: bool) -> PresetRun:
     from hypothesis import Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
@@ -301,7 +306,7 @@ def _run(preset: Any, backend: Callable[..., Any], label: str, kind: ServerBacke
                          tuple(cls.last_steps))
     if expected:
         raise AssertionError(f"{where}: the {preset.expect!r} bug was not caught")
-    missing = [g for g in preset.goals if not cls.coverage.reached[g]]
+    missing = [g for g in goals if not cls.coverage.reached[g]]
     if missing:
         raise AssertionError(f"{where}: never reached {', '.join(map(repr, missing))}")
     return PresetRun(preset.name, label, examples, dict(cls.coverage.reached))

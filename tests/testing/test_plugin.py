@@ -175,10 +175,13 @@ def test_the_slapd_fixture_stops_what_a_test_left_running(project: pytest.Pytest
 
 
 # ---------------------------------------------------------------- check_preset
-def test_a_safe_preset_passes_and_reports_its_goals() -> None:
-    run_ = check_preset("legacy2-one-directory", max_examples=30)
-    assert run_.failure is None and run_.reached["range exhausted"] > 0
-    assert run_.backend == "memory" and run_.max_examples == 30
+def test_a_safe_preset_passes_and_reaches_every_goal() -> None:
+    preset = PRESETS["legacy2-one-directory"]
+    run_ = check_preset(preset.name)
+    assert run_.failure is None and preset.goals
+    assert all(run_.reached[goal] > 0 for goal in preset.goals), run_.reached
+    # the memory model runs the preset's own number of examples (else the profile's)
+    assert run_.backend == "memory" and run_.max_examples == getattr(preset, "examples", 100)
 
 
 def test_a_goal_never_reached_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,6 +189,8 @@ def test_a_goal_never_reached_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -
         "one-directory-partitions", MachineConfig("legacy2"), goals=("claim during partition",)))
     with pytest.raises(AssertionError, match="never reached 'claim during partition'"):
         check_preset("one-directory-partitions", max_examples=10)
+    # the goals a test names replace the preset's
+    assert check_preset("one-directory-partitions", goals=(), max_examples=10).failure is None
 
 
 def test_a_bug_preset_that_is_not_caught_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,10 +213,10 @@ def test_a_preset_on_a_slapd_pair_and_a_factory_by_name() -> None:
     from pkisim.testing.servers.backends import slapd_backend
     from pkisim.testing.servers.base import started_here
 
-    run_ = check_preset("legacy2-one-directory", "slapd-pair")
+    run_ = check_preset("legacy2-one-directory", "slapd-pair", goals=("range exhausted",))
     assert run_.backend == "slapd-pair" and run_.max_examples == 5
     assert run_.reached["range exhausted"] > 0
-    run_ = check_preset("random-128", slapd_backend)
+    run_ = check_preset("random-128", slapd_backend, goals=())
     assert run_.backend == "slapd_backend" and run_.max_examples == 20
     assert started_here() == []
 
