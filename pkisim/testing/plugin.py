@@ -8,7 +8,8 @@ allocation state machine in another project's CI.
 * fixtures, each a back-end factory ``(replicas, sync) -> Backend`` as
   :class:`~pkisim.testing.machine.MachineConfig` takes it, that stops the
   servers it started when the test ends: ``pkisim_backend`` (the chosen one),
-  ``pkisim_memory``, ``pkisim_slapd``, ``pkisim_slapd_pair``, ``pkisim_ds389``;
+  ``pkisim_memory``, ``pkisim_slapd``, ``pkisim_slapd_pair``, ``pkisim_ds389``
+  (on the session's 389-DS pair, ``pkisim_ds389_pair``);
 * :func:`check_preset` (and the ``pkisim_preset`` fixture, bound to the
   chosen back end) runs a named preset (:mod:`pkisim.testing.presets`) and
   enforces what it promises: a safe preset passes and reaches its coverage
