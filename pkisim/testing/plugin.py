@@ -181,28 +181,22 @@ def pkisim_backend(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
     yield from _backend_fixture(request, chosen_backend(request.config))
 
 
-@pytest.fixture
-def pkisim_memory(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
-    """The embedded replicated directory (nothing to install)."""
-    yield from _backend_fixture(request, "memory")
+def _fixture(backend: str, doc: str) -> Any:
+    """The fixture ``pkisim_<backend>``: a factory for that back end."""
+    def fixture(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
+        yield from _backend_fixture(request, backend)
+    fixture.__doc__ = doc
+    name = "pkisim_" + {"389ds": "ds389"}.get(backend, backend.replace("-", "_"))
+    return pytest.fixture(name=name)(fixture)
 
 
-@pytest.fixture
-def pkisim_slapd(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
-    """OpenLDAP slapd on 127.0.0.1: one server, or a replicating pair for two replicas."""
-    yield from _backend_fixture(request, "slapd")
-
-
-@pytest.fixture
-def pkisim_slapd_pair(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
-    """Two replicating OpenLDAP slapd on 127.0.0.1, whatever the preset's replicas."""
-    yield from _backend_fixture(request, "slapd-pair")
-
-
-@pytest.fixture
-def pkisim_ds389(request: pytest.FixtureRequest) -> Iterator[BackendFactory]:
-    """Two 389 Directory Server suppliers on 127.0.0.1, replicating both ways."""
-    yield from _backend_fixture(request, "389ds")
+pkisim_memory = _fixture("memory", "The embedded replicated directory (nothing to install).")
+pkisim_slapd = _fixture("slapd", "OpenLDAP slapd on 127.0.0.1: one server, or a replicating "
+                                 "pair for two replicas.")
+pkisim_slapd_pair = _fixture("slapd-pair", "Two replicating OpenLDAP slapd on 127.0.0.1, "
+                                           "whatever the preset's replicas.")
+pkisim_ds389 = _fixture("389ds", "Two 389 Directory Server suppliers on 127.0.0.1, "
+                                 "replicating both ways.")
 
 
 @pytest.fixture(scope="session")
