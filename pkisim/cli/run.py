@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         raise locate(err, args.scenario, overrides) from None
     destination = args.out or Path("runs") / f"{_slug(scenario.name)}-seed{scenario.seed}"
-    staging = out.Staging(destination)
     progress = _Progress(scenario, enabled=not args.quiet)
+    staging = out.Staging(destination)
     try:
         result, summary = _run_into(staging.path, scenario, args, progress)
         check_interrupted()
