@@ -137,6 +137,9 @@ class OcspService:
 
     def start(self) -> None:
         self.env.process(self.pool.health_checks(self.env))
+        for a, b in self.spec.publish_fail:
+            self.subsystem.recorder.faults.append(
+                ("ocsp-publish-fail", "all CAs", a, b if math.isfinite(b) else math.nan))
 
     def _serving(self, node: SubsystemNode) -> None:
         if self.pool.member(node) is None:
@@ -205,8 +208,9 @@ class OcspService:
 
     # ------------------------------------------------------------ measuring
     def tables(self) -> dict[str, pd.DataFrame]:
-        """``ocsp_staleness`` (per revocation and instance), ``ocsp_requests``
-        (per instance) and ``ocsp_publish`` (per publication)."""
+        """``ocsp`` (per instance: requests, timeouts, ``good`` answers about
+        revoked certificates, staleness quantiles in seconds), ``ocsp_staleness``
+        (per revocation and instance) and ``ocsp_publish`` (per publication)."""
         crl = self.crl
         rng = self.seeds.numpy("ocsp/requests")
         count = int(rng.poisson(self.spec.request_rate * self.duration))
@@ -225,23 +229,30 @@ class OcspService:
         which = np.minimum(lo + (picks * (hi - lo)).astype(np.int64), hi - 1)
         rev = np.where(asks, order[np.clip(which, 0, None)] if len(order) else -1, -1)
         held = self._held(times, target)
-        answered = asks & serving
-        revoked = answered & (rev_gen[rev] >= 0) & (held >= rev_gen[rev]) if len(rev_gen) \
-            else answered & False
-        stale = answered & ~revoked
+        answered_ = asks & serving
+        revoked = answered_ & (rev_gen[rev] >= 0) & (held >= rev_gen[rev]) if len(rev_gen) \
+            else answered_ & False
+        stale = answered_ & ~revoked
         names = [n.name for n in self.nodes]
+        staleness = self._staleness(times, target, rev, revoked, stale, names)
         rows = []
         for k, node in enumerate(self.nodes):
             mine = target == k
+            of = staleness[staleness["ocsp"] == node.name]
+            answered = of["staleness"].dropna().to_numpy(dtype=float)
+            visible = of["visible_staleness"].dropna().to_numpy(dtype=float)
             rows.append({"ocsp": node.name, "role": node.spec.role, "replica": node.replica,
                          "requests": int(mine.sum()), "timeouts": int((mine & ~serving).sum()),
-                         "about_revoked": int((mine & answered).sum()),
+                         "about_revoked": int((mine & answered_).sum()),
                          "revoked_answers": int((mine & revoked).sum()),
-                         "stale_good_answers": int((mine & stale).sum())})
-        requests = pd.DataFrame(rows)
-        staleness = self._staleness(times, target, rev, revoked, stale, names)
+                         "stale_good_answers": int((mine & stale).sum()),
+                         "staleness_p50": _q(answered, 0.5), "staleness_p95": _q(answered, 0.95),
+                         "staleness_max": _q(answered, 1.0), "visible_p50": _q(visible, 0.5),
+                         "visible_max": _q(visible, 1.0),
+                         "never_answered_revoked": int(of["answered_at"].isna().sum())})
+        per_instance = pd.DataFrame(rows)
         publish = pd.DataFrame(self.published, columns=["time", "ca", "crl", "outcome", "cause"])
-        return {"ocsp_staleness": staleness, "ocsp_requests": requests, "ocsp_publish": publish}
+        return {"ocsp": per_instance, "ocsp_staleness": staleness, "ocsp_publish": publish}
 
     def _route(self, times: np.ndarray) -> np.ndarray:
         """The instance index each request goes to (-1: none in the pool), round-robin."""
@@ -322,22 +333,15 @@ class OcspService:
             "stale_answers": stale_count})
 
 
+def _q(values: np.ndarray, p: float) -> float:
+    return float(np.quantile(values, p)) if len(values) else math.nan
+
+
 def ocsp_summary(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """The OCSP part of ``summary.json``: per instance, staleness quantiles."""
-    stale = tables["ocsp_staleness"]
-    out: dict[str, Any] = {}
-    for row in tables["ocsp_requests"].itertuples(index=False):
-        mine = stale[stale["ocsp"] == row.ocsp]
-        values = mine["staleness"].dropna().to_numpy(dtype=float)
-        visible = mine["visible_staleness"].dropna().to_numpy(dtype=float)
-        out[row.ocsp] = {
-            "requests": row.requests, "timeouts": row.timeouts,
-            "revoked_answers": row.revoked_answers, "stale_good_answers": row.stale_good_answers,
-            "staleness_p50": float(np.quantile(values, 0.5)) if len(values) else None,
-            "staleness_max": float(values.max()) if len(values) else None,
-            "visible_staleness_p50": float(np.quantile(visible, 0.5)) if len(visible) else None,
-            "visible_staleness_max": float(visible.max()) if len(visible) else None,
-            "never_answered_revoked": int(mine["answered_at"].isna().sum())}
+    """The OCSP part of ``summary.json``: the per-instance table, publications."""
+    out = {str(row["ocsp"]): {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                              for k, v in row.items() if k != "ocsp"}
+           for row in tables["ocsp"].to_dict(orient="records")}
     publish = tables["ocsp_publish"]
     failed = publish[publish["outcome"] == "fail"]
     return {"instances": out, "published": int((publish["outcome"] == "ok").sum()),

@@ -48,6 +48,9 @@ def build_result(world: Simulation) -> m.RunResult:
                               "staleness": in_crl - revoked_at,
                               "served_staleness": served - revoked_at})
     extra, extra_summary = world.pki.collect()
+    checked = verdict(world)
+    if extra_summary.get("replica_ids", {}).get("valid") is False:
+        checked["valid"] = False  # two servers of one replication topology share an ID
     stats = {"lane_events": world.lane.events, "arrivals": world.flow.next_id,
              "in_flight_at_end": world.lane.pending(DONE)}
     return m.RunResult(
@@ -57,7 +60,7 @@ def build_result(world: Simulation) -> m.RunResult:
         failures=m.failures_frame(requests), claims=m.claims_frame(world.history),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
-        verdict=verdict(world), stats=stats, ok_totals=totals, extra=extra,
+        verdict=checked, stats=stats, ok_totals=totals, extra=extra,
         extra_summary=extra_summary)
 
 

@@ -38,12 +38,12 @@ from pkisim.ids.subsystem import new_repository, replica_strategy
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.config import Distribution
-from pkisim.sim.driver import Aborted
+from pkisim.sim.driver import Aborted, SimDriver
 from pkisim.sim.workload import Draws
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
-    from pkisim.sim.driver import SimDriver
+    from pkisim.sim.lane import Lane
     from pkisim.sim.metrics import Recorder
 
 Process = Generator[simpy.Event, Any, Any]
@@ -168,11 +168,15 @@ class Subsystem:
     ``on_serving`` hooks (called with the node) let a service (the OCSP's
     balancer) follow who serves."""
 
-    def __init__(self, spec: SubsystemSpec, *, env: simpy.Environment, driver: SimDriver,
-                 directory: ReplicatedDirectory, history: History, seeds: Seeds,
-                 ledger: ReplicaIdLedger, strategy: str, recorder: Recorder) -> None:
-        self.spec, self.env, self.driver, self.directory = spec, env, driver, directory
-        self.history, self.seeds, self.ledger, self.strategy = history, seeds, ledger, strategy
+    def __init__(self, spec: SubsystemSpec, *, lane: Lane, directory: ReplicatedDirectory,
+                 seeds: Seeds, ledger: ReplicaIdLedger, strategy: str,
+                 recorder: Recorder) -> None:
+        self.spec, self.env, self.directory = spec, lane.env, directory
+        #: The subsystem's own history: its replica-ID space is its own (another
+        #: suffix), so its ranges are checked apart from the CAs'.
+        self.history = history = History()
+        self.driver = SimDriver(lane.env, directory, history, lane.now, lane.call_at)
+        self.seeds, self.ledger, self.strategy = seeds, ledger, strategy
         self.recorder = recorder
         self.tree = DogtagTree(spec.base)
         self.nodes = {inst.name: SubsystemNode(inst, i, spec, history, seeds)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pkisim.history import check_ranges
 from pkisim.history.replica_ids import (
     HistoryReplicaIds,
     ReplicaIdLedger,
@@ -57,8 +58,7 @@ class RestOfPki:
                                              {c.name: c for c in scenario.cas}, world.seeds)
 
     def _subsystem(self, world: Simulation, spec: SubsystemSpec) -> Subsystem:
-        subsystem = Subsystem(spec, env=world.env, driver=world.driver,
-                              directory=world.directory, history=world.history,
+        subsystem = Subsystem(spec, lane=world.lane, directory=world.directory,
                               seeds=world.seeds, ledger=self.ledger,
                               strategy=world.scenario.strategy, recorder=world.recorder)
         subsystem.catch_up = self.cas.catch_up
@@ -80,7 +80,10 @@ class RestOfPki:
         self.cas.catch_up()
         replica_ids = check_replica_ids(self.ledger.assignments)
         tables = {"replica_ids": self.ledger.frame()}
-        summary: dict[str, Any] = {"replica_ids": replica_ids.to_dict()}
+        summary: dict[str, Any] = {"replica_ids": {
+            **replica_ids.to_dict(),
+            # each subsystem's replica-ID ranges, checked in its own ID space
+            "ranges": {s.spec.kind: check_ranges(s.history).counts() for s in self.subsystems}}}
         if self.ocsp is not None:
             ocsp = self.ocsp.tables()
             tables.update(ocsp)
