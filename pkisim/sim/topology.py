@@ -83,7 +83,8 @@ class RestOfPki:
         summary: dict[str, Any] = {"replica_ids": {
             **replica_ids.to_dict(),
             # each subsystem's replica-ID ranges, checked in its own ID space
-            "ranges": {s.spec.kind: check_ranges(s.history).counts() for s in self.subsystems}}}
+            "range_violations": {s.spec.kind: sum(check_ranges(s.history).counts().values())
+                                 for s in self.subsystems}}}
         if self.ocsp is not None:
             ocsp = self.ocsp.tables()
             tables.update(ocsp)
