@@ -1,0 +1,91 @@
+"""``pkisim audit`` reads CRL issuing points: the CA's and the OCSP's (issue 16, item 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from builders import DAY, END, Export, gtime
+
+from pkisim.audit import ForecastOptions, read_ldif_deployment
+from pkisim.audit.report import audit
+from pkisim.cli import main
+from pkisim.errors import ConfigError
+from pkisim.ids.config import IdKind
+
+HOUR = 3600.0
+
+
+def _point(export: Export, dn: str, number: int | str, this: float, next_: float) -> None:
+    export.add(dn, [("objectClass", "top"), ("objectClass", "crlIssuingPointRecord"),
+                    ("cn", dn.split(",")[0].split("=", 1)[1]), ("crlNumber", str(number)),
+                    ("crlSize", "42"), ("thisUpdate", gtime(this)), ("nextUpdate", gtime(next_)),
+                    ("certificateRevocationList", "\0AAEC")], this)
+
+
+def _ocsp_only(tmp_path: Path, next_update: float) -> Path:
+    """An OCSP database: its replica-ID counter and range, one issuing point."""
+    export = Export(base="o=pki-tomcat-OCSP")
+    export.skeleton({export.tree.counter_dn(IdKind.REPLICA, "legacy2"): [1100]})
+    export.range_record(IdKind.REPLICA, "legacy2", 1000, 1099, "ocsp2.example.com")
+    export.add(f"ou=ocsp,{export.base}", [("objectClass", "top"),
+                                          ("objectClass", "organizationalUnit"), ("ou", "ocsp")])
+    _point(export, f"cn=CA Signing Certificate,ou=crlIssuingPoints,ou=ocsp,{export.base}", 17,
+           next_update - 4 * HOUR, next_update)
+    path = tmp_path / "ocsp.ldif"
+    path.write_text(export.text())
+    return path
+
+
+def test_an_ocsp_database_is_read_and_its_expired_crl_is_a_problem(tmp_path: Path) -> None:
+    path = _ocsp_only(tmp_path, next_update=END - DAY)
+    dep = read_ldif_deployment(path)
+    assert [(p.owner, p.number) for p in dep.crl_points] == [("ocsp", 17)]
+    assert dep.counters[0].kind is IdKind.REPLICA  # the OCSP's replica-ID counter
+    assert not dep.unknown  # the issuing point's attributes are Dogtag's schema
+    report = audit(dep, ForecastOptions(now=END))
+    codes = [f.code for f in report.problems]
+    assert codes == ["crl-past-next-update"]
+    assert "expired CRL" in report.problems[0].message
+    fresh = audit(read_ldif_deployment(_ocsp_only(tmp_path, END + HOUR)), ForecastOptions(now=END))
+    assert not fresh.problems
+    assert [f.code for f in fresh.findings] == ["crl-issuing-point"]
+
+
+def test_an_ocsp_behind_the_ca_is_found_in_a_shared_suffix(tmp_path: Path) -> None:
+    """FreeIPA-style: the CA and the OCSP in one suffix; the OCSP holds CRL 9,
+    the CA generated 12."""
+    export = Export(base="o=ipaca")
+    export.skeleton({export.tree.counter_dn(IdKind.CERT, "legacy2"): [0x20000001]})
+    export.cert(5, END - 2 * DAY)
+    export.add(f"ou=ocsp,{export.base}", [("objectClass", "top"),
+                                          ("objectClass", "organizationalUnit"), ("ou", "ocsp")])
+    export.add(f"ou=crlIssuingPoints,ou=ocsp,{export.base}", [
+        ("objectClass", "top"), ("objectClass", "organizationalUnit"), ("ou", "crlIssuingPoints")])
+    _point(export, export.tree.crl_record_dn, 12, END - HOUR, END + 3 * HOUR)
+    _point(export, f"cn=CA Signing Certificate,ou=crlIssuingPoints,ou=ocsp,{export.base}", 9,
+           END - 4 * HOUR, END + HOUR)
+    path = tmp_path / "ipaca.ldif"
+    path.write_text(export.text())
+    out = tmp_path / "audit.json"
+    status = main(["audit", "--ldif", str(path), "--json", str(out), "--now",
+                   gtime(END)])
+    assert status == 1
+    report = json.loads(out.read_text())
+    assert [p["owner"] for p in report["crl_issuing_points"]] == ["ca", "ocsp"]
+    behind = [f for f in report["findings"] if f["code"] == "ocsp-crl-behind"]
+    assert len(behind) == 1 and "3 CRL(s) never reached the OCSP" in behind[0]["message"]
+    assert not [f for f in report["findings"] if f["code"] == "crl-past-next-update"]
+
+
+def test_a_bad_crl_number_is_one_line_naming_the_entry(tmp_path: Path) -> None:
+    export = Export(base="o=pki-tomcat-OCSP")
+    export.skeleton({export.tree.counter_dn(IdKind.REPLICA, "legacy2"): [1000]})
+    _point(export, f"cn=x,ou=crlIssuingPoints,ou=ca,{export.base}", "12a", END, END + HOUR)
+    path = tmp_path / "bad.ldif"
+    path.write_text(export.text())
+    with pytest.raises(ConfigError) as info:
+        read_ldif_deployment(path)
+    assert "crlNumber" in str(info.value) and "bad.ldif:" in str(info.value)
+    assert "\n" not in str(info.value)
