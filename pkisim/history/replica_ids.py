@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pkisim.errors import AllocationError
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind
 
@@ -173,13 +174,18 @@ class HistoryReplicaIds:
     process names to their Directory Server instances.  :meth:`catch_up` reads
     the events recorded since its last call into ``ledger`` (call it before a
     live assignment of another subsystem of the same suffix, and at the end).
+    ``take(clone)``, if given, takes the numbers from the clone's own replica-ID
+    repository (so that its later transfers do not hand them out again);
+    without it they are read off the slice.
     """
 
     def __init__(self, history: History, servers: Mapping[str, str], *, subsystem: str,
-                 suffix: str, ledger: ReplicaIdLedger) -> None:
+                 suffix: str, ledger: ReplicaIdLedger,
+                 take: Callable[[str], Callable[[], int]] | None = None) -> None:
         self.history, self.servers, self.subsystem, self.suffix = (history, servers, subsystem,
                                                                    suffix)
         self.ledger = ledger
+        self.take = take
         self._seen = 0
 
     def catch_up(self) -> ReplicaIdLedger:
@@ -192,11 +198,11 @@ class HistoryReplicaIds:
                 continue  # a master's initial range: replication is enabled at its first clone
             clone, donor = names[e.process], e.detail.removeprefix("transfer:")
             order = [self.servers[name] for name in (donor, clone) if name in self.servers]
-            numbers = iter(range(e.begin, e.end + 1))
+            take = (iter(range(e.begin, e.end + 1)).__next__ if self.take is None
+                    else self.take(clone))
             try:
-                self.ledger.enable(e.time, self.subsystem, clone, order, self.suffix,
-                                   numbers.__next__)
-            except StopIteration:
+                self.ledger.enable(e.time, self.subsystem, clone, order, self.suffix, take)
+            except (StopIteration, AllocationError):
                 self.ledger.failed(e.time, self.subsystem, clone, self.servers.get(clone, "?"),
                                    self.suffix, "the received replica-ID slice is too small")
         self._seen = len(events)

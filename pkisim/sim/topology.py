@@ -9,13 +9,16 @@ the run's only when the scenario has one of them, so a CA-only run measures
 exactly what it did before.
 
 Replica IDs: the OCSP and TKS installations take theirs live from their
-replica-ID repositories (:mod:`pkisim.sim.tks`); the CAs' are read from the
-history's replica-ID slices (:class:`~pkisim.history.replica_ids.HistoryReplicaIds`)
-as they happen, so the CA model, and every CA-only result, stay as they were.
+replica-ID repositories (:mod:`pkisim.sim.tks`); a CA clone takes its own from
+its replica-ID repository when it is installed (``CaLife.on_install``), the
+slice it received read from the history
+(:class:`~pkisim.history.replica_ids.HistoryReplicaIds`).  Only in a run with
+TKS, OCSP or drift: a CA-only run records and measures what it did before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -26,6 +29,7 @@ from pkisim.history.replica_ids import (
     ReplicaIdLedger,
     check_replica_ids,
 )
+from pkisim.ids.config import IdKind
 from pkisim.sim.drift import ProfileDrift
 from pkisim.sim.ocsp import OcspService, ocsp_summary
 from pkisim.sim.tks import Subsystem, SubsystemSpec
@@ -41,8 +45,12 @@ class RestOfPki:
         scenario = world.scenario
         self.active = any(x is not None for x in (scenario.tks, scenario.ocsp, scenario.drift))
         self.ledger = ReplicaIdLedger()
+        self.world = world
         self.cas = HistoryReplicaIds(world.history, {c.name: c.replica for c in scenario.cas},
-                                     subsystem="CA", suffix=world.tree.base, ledger=self.ledger)
+                                     subsystem="CA", suffix=world.tree.base, ledger=self.ledger,
+                                     take=self._ca_take if self.active else None)
+        if self.active:  # a CA clone takes its IDs when it is installed
+            world.life.on_install.append(lambda node: self.cas.catch_up())
         self.subsystems: list[Subsystem] = []
         self.tks = self._subsystem(world, scenario.tks) if scenario.tks is not None else None
         self.ocsp: OcspService | None = None
@@ -56,6 +64,18 @@ class RestOfPki:
         if scenario.drift is not None and scenario.drift.profiles:
             world.flow.refuse = ProfileDrift(scenario.drift,
                                              {c.name: c for c in scenario.cas}, world.seeds)
+
+    def _ca_take(self, name: str) -> Callable[[], int]:
+        """Take replica IDs from CA ``name``'s own repository (recorded in the history)."""
+        world = self.world
+        node = world.life.node(name)
+
+        def take() -> int:
+            assert node.repos is not None
+            number = world.driver.take(node, node.repos[IdKind.REPLICA])
+            world.driver.record_issue(node, IdKind.REPLICA, number)
+            return number
+        return take
 
     def _subsystem(self, world: Simulation, spec: SubsystemSpec) -> Subsystem:
         subsystem = Subsystem(spec, lane=world.lane, directory=world.directory,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pkisim.history.history import Op
 from pkisim.history.replica_ids import (
     MAX_REPLICA_ID,
     ReplicaIdAssignment,
@@ -98,3 +99,23 @@ def test_many_clones_exhaust_a_range_that_is_never_refilled() -> None:
     assert summary["tks"]["tks20"]["installed"]
     failed = world.pki.ledger.frame().dropna(subset=["detail"])
     assert "no next range" in failed[failed["instance"] == "tks21"]["detail"].iloc[0]
+
+
+def test_ca_clones_of_clones_take_their_ids_from_their_own_range() -> None:
+    """ca3 is a clone of ca2: ca2 used 2 of its 5 IDs, so its transfer to ca3
+    comes from a range it claims, not from the IDs it already gave out."""
+    replicas = ("ds1", "ds2", "ds3")
+    cas = (CaSpec("ca1", "ds1", role="master"), CaSpec("ca2", "ds2", donor="ca1"),
+           CaSpec("ca3", "ds3", donor="ca2", created_at=120.0))
+    tks = SubsystemSpec("TKS", (InstanceSpec("tks1", "ds1", role="master"),),
+                        suffix="o=tks,o=pki-tomcat", topology="o=pki-tomcat-other")
+    scenario = Scenario("ca-chain", duration=600.0, cas=cas, directory=DirectorySpec(replicas),
+                        workload=Workload(enroll_rate=0.5), tks=tks)
+    world = Simulation(scenario, seed=3)
+    result = world.run()
+    assert result.summary()["replica_ids"]["valid"]
+    frame = world.pki.ledger.frame()
+    ca = frame[frame["subsystem"] == "CA"].set_index("server")["replica_id"].to_dict()
+    assert ca["ds1"] == 96 and ca["ds2"] == 97 and ca["ds3"] >= 1000
+    # the CA history records the replica IDs the clones took
+    assert world.history.issued_count(Op.ISSUE_REPLICA) == 3
