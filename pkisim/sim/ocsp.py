@@ -18,9 +18,10 @@ The model:
   cumulative, carries the revocations.
 * An OCSP instance answers from the CRL record in its own replica at the
   time of the request: a certificate is ``revoked`` once a CRL listing it has
-  arrived there.  When the record arrived is found by reading the replica when
-  it is due (``publish + lag``) and then every :data:`PROBE` seconds until it
-  is there.
+  arrived there.  While that replica is down (a ``replica-down`` fault) it
+  answers ``tryLater`` (counted as ``directory_down``).  When the record
+  arrived is found by reading the replica when it is due (``publish + lag``)
+  and then every :data:`PROBE` seconds until it is there.
 * OCSP requests arrive as a Poisson stream (``request_rate``) and are spread
   round-robin over the OCSP instances in the balancer's pool (health checks as
   for the CAs); one sent to an instance that is down times out.  A share
@@ -208,8 +209,9 @@ class OcspService:
 
     # ------------------------------------------------------------ measuring
     def tables(self) -> dict[str, pd.DataFrame]:
-        """``ocsp`` (per instance: requests, timeouts, ``good`` answers about
-        revoked certificates, staleness quantiles in seconds), ``ocsp_staleness``
+        """``ocsp`` (per instance: requests, timeouts, ``tryLater`` answers,
+        ``good`` answers about revoked certificates, staleness quantiles in
+        seconds), ``ocsp_staleness``
         (per revocation and instance) and ``ocsp_publish`` (per publication)."""
         crl = self.crl
         rng = self.seeds.numpy("ocsp/requests")
@@ -229,7 +231,8 @@ class OcspService:
         which = np.minimum(lo + (picks * (hi - lo)).astype(np.int64), hi - 1)
         rev = np.where(asks, order[np.clip(which, 0, None)] if len(order) else -1, -1)
         held = self._held(times, target)
-        answered_ = asks & serving
+        down = self._directory_down(times, target)
+        answered_ = asks & serving & ~down
         revoked = answered_ & (rev_gen[rev] >= 0) & (held >= rev_gen[rev]) if len(rev_gen) \
             else answered_ & False
         stale = answered_ & ~revoked
@@ -243,6 +246,7 @@ class OcspService:
             visible = of["visible_staleness"].dropna().to_numpy(dtype=float)
             rows.append({"ocsp": node.name, "role": node.spec.role, "replica": node.replica,
                          "requests": int(mine.sum()), "timeouts": int((mine & ~serving).sum()),
+                         "directory_down": int((mine & serving & down).sum()),
                          "about_revoked": int((mine & answered_).sum()),
                          "revoked_answers": int((mine & revoked).sum()),
                          "stale_good_answers": int((mine & stale).sum()),
@@ -280,6 +284,19 @@ class OcspService:
             state = np.asarray([s for _, s in node.changes])
             i = np.searchsorted(at, times[mine], side="right") - 1
             out[mine] = np.where(i >= 0, state[np.clip(i, 0, None)], False)
+        return out
+
+    def _directory_down(self, times: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Requests to an instance whose directory replica is down (a
+        ``replica-down`` fault): it cannot read its CRL and answers ``tryLater``."""
+        out = np.zeros(len(times), dtype=bool)
+        windows = [(target_, start, end) for kind, target_, start, end
+                   in self.subsystem.recorder.faults if kind == "replica-down"]
+        for k, node in enumerate(self.nodes):
+            for replica, start, end in windows:
+                if replica == node.replica:
+                    stop = self.duration if math.isnan(end) else end
+                    out |= (target == k) & (times >= start) & (times < stop)
         return out
 
     def _held(self, times: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -67,7 +67,9 @@ class InstanceSpec:
 
 @dataclass(frozen=True, slots=True)
 class OutageSpec:
-    """An instance down from ``at`` for ``duration`` seconds (``None``: for good)."""
+    """A subsystem's fault from ``at`` for ``duration`` seconds (``None``: for
+    good): ``down`` (instance ``target`` stops serving) or, for the OCSP,
+    ``publish-fail`` (:class:`~pkisim.sim.ocsp.OcspSpec` ``publish_fail``)."""
 
     kind: str
     target: str

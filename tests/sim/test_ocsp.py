@@ -157,3 +157,16 @@ def test_the_scenario_file_reads_ocsp_and_names_bad_keys() -> None:
         scenario_from_dict(_document(replica_ids={"serialIncrement": 5}))
     with pytest.raises(ConfigError, match=r"ocsp\.publishing_cas\[0\]"):
         scenario_from_dict(_document(publishing_cas=["ca7"]))
+
+
+def test_an_instance_whose_replica_is_down_answers_try_later() -> None:
+    fault = Fault("replica-down", 4 * HOUR, "ds3", HOUR)
+    result = _run(_scenario(faults=(fault,)))
+    table = result.extra["ocsp"].set_index("ocsp")
+    # a third of 3/s for an hour, give or take
+    assert 2500 < table.loc["ocsp3", "directory_down"] < 4700
+    assert table.loc[["ocsp1", "ocsp2"], "directory_down"].sum() == 0
+    # what was published meanwhile reaches ds3 when it is back
+    mine = _stale(result, "ocsp3")
+    during = mine[mine["in_crl_at"].between(4 * HOUR, 5 * HOUR, inclusive="left")]
+    assert len(during) and (during["visible_at"] >= 5 * HOUR).all()
