@@ -8,8 +8,8 @@ The model:
 * Each CRL the CRL CA generates (:class:`~pkisim.sim.crl.CrlService`) is
   published, ``publish_latency`` seconds later, to the OCSP master, which
   stores it in its CRL issuing point record (the OCSP subsystem's own suffix,
-  ``cn=MasterCRL,ou=crlIssuingPoints,ou=ca,o=pki-tomcat-OCSP``) on its directory
-  replica.  The record replicates to the clones' replicas like any write
+  ``cn=MasterCRL,ou=crlIssuingPoints,ou=ocsp,o=pki-tomcat-OCSP``) on its
+  directory replica.  The record replicates to the clones' replicas like any write
   (lag, partitions, replica outages and lag spikes all apply).  A CA whose
   CS.cfg has no OCSP publisher (``publishing_cas``: the publishing point is
   configured on the master CA only, planning guide 2.7.9) publishes nothing;
@@ -123,7 +123,9 @@ class OcspService:
         self.env = subsystem.env
         self.directory, self.crl, self.seeds, self.lag = directory, crl, seeds, lag
         self.duration = duration
-        self.dn = subsystem.tree.crl_record_dn
+        tree = subsystem.tree
+        self.containers = (tree.dn("ou=ocsp"), tree.dn("ou=crlIssuingPoints,ou=ocsp"))
+        self.dn = f"cn=MasterCRL,{self.containers[1]}"
         self.nodes = list(subsystem.nodes.values())
         self.master = next(n for n in self.nodes if n.spec.role == "master")
         self.pool = _Pool(balancer, self.env)
@@ -137,6 +139,11 @@ class OcspService:
         self._probing: dict[str, int] = {}  # the newest generation a replica is probed for
 
     def start(self) -> None:
+        """After the subsystem's tree is bootstrapped: the OCSP's containers."""
+        self.directory.bootstrap(
+            [p.Add(dn, p.normalize_attrs({"objectClass": ("top", "organizationalUnit"),
+                                          "ou": dn.split(",", 1)[0].split("=", 1)[1]}))
+             for dn in self.containers], now=self.env.now)
         self.env.process(self.pool.health_checks(self.env))
         for a, b in self.spec.publish_fail:
             self.subsystem.recorder.faults.append(

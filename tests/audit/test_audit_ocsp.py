@@ -89,3 +89,45 @@ def test_a_bad_crl_number_is_one_line_naming_the_entry(tmp_path: Path) -> None:
         read_ldif_deployment(path)
     assert "crlNumber" in str(info.value) and "bad.ldif:" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.ldap
+def test_a_live_ocsp_database_on_slapd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The OCSP's database on a real OpenLDAP server, read live: its replica-ID
+    counter and its CRL issuing point, whose CRL has expired."""
+    from pkisim.ids import protocol as p
+    from pkisim.ids.config import pkispawn_defaults
+    from pkisim.ids.tree import DogtagTree
+    from pkisim.testing.servers.slapd import Slapd
+
+    base = "o=pki-tomcat-OCSP"
+    with Slapd(base=base) as server:
+        tree = DogtagTree(base)
+        directory = server.directory()
+        directory.bootstrap(tree.bootstrap([pkispawn_defaults(IdKind.REPLICA, "legacy2")]))
+        attrs = p.normalize_attrs({"objectClass": ("top", "crlIssuingPointRecord"),
+                                   "cn": "MasterCRL", "crlNumber": 17,
+                                   "thisUpdate": gtime(END - 5 * HOUR),
+                                   "nextUpdate": gtime(END - HOUR)})
+        for rdn in ("ou=ocsp", "ou=crlIssuingPoints,ou=ocsp"):
+            ou = p.normalize_attrs({"objectClass": ("top", "organizationalUnit"),
+                                    "ou": rdn.split(",")[0][3:]})
+            assert directory.execute(p.Add(tree.dn(rdn), ou), replica="ds1", now=0.0).ok
+        point = tree.dn("cn=MasterCRL,ou=crlIssuingPoints,ou=ocsp")
+        added = directory.execute(p.Add(point, attrs), replica="ds1", now=0.0)
+        assert added.ok, added
+        password = tmp_path / "pw"
+        password.write_text(server.password)
+        password.chmod(0o600)
+        out = tmp_path / "live.json"
+        status = main(["audit", "--url", server.url, "--bind-dn", server.bind_dn,
+                       "--password-file", str(password), "--base", base, "--now", gtime(END),
+                       "--json", str(out)])
+    capsys.readouterr()
+    report = json.loads(out.read_text())
+    assert status == 1
+    assert [(c["owner"], c["crl_number"])
+            for c in report["crl_issuing_points"]] == [("ocsp", 17)]
+    assert [f["code"] for f in report["findings"] if f["severity"] == "problem"] == [
+        "crl-past-next-update"]
+    assert [c["kind"] for c in report["next_range"]] == ["replica"]
