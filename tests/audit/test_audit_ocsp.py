@@ -12,7 +12,11 @@ from pkisim.audit import ForecastOptions, read_ldif_deployment
 from pkisim.audit.report import audit
 from pkisim.cli import main
 from pkisim.errors import ConfigError
-from pkisim.ids.config import IdKind
+from pkisim.ids import protocol as p
+from pkisim.ids.config import IdKind, pkispawn_defaults
+from pkisim.ids.tree import DogtagTree
+from pkisim.testing.servers.ds389 import DS_MANAGER_DN, Ds389Pair
+from pkisim.testing.servers.slapd import Slapd
 
 HOUR = 3600.0
 
@@ -95,11 +99,6 @@ def test_a_bad_crl_number_is_one_line_naming_the_entry(tmp_path: Path) -> None:
 def test_a_live_ocsp_database_on_slapd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The OCSP's database on a real OpenLDAP server, read live: its replica-ID
     counter and its CRL issuing point, whose CRL has expired."""
-    from pkisim.ids import protocol as p
-    from pkisim.ids.config import pkispawn_defaults
-    from pkisim.ids.tree import DogtagTree
-    from pkisim.testing.servers.slapd import Slapd
-
     base = "o=pki-tomcat-OCSP"
     with Slapd(base=base) as server:
         tree = DogtagTree(base)
@@ -131,3 +130,41 @@ def test_a_live_ocsp_database_on_slapd(tmp_path: Path, capsys: pytest.CaptureFix
     assert [f["code"] for f in report["findings"] if f["severity"] == "problem"] == [
         "crl-past-next-update"]
     assert [c["kind"] for c in report["next_range"]] == ["replica"]
+
+
+@pytest.mark.ds389
+def test_an_ocsp_behind_its_ca_on_a_389ds_pair(ds389: Ds389Pair, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """FreeIPA-style shared suffix on real 389-DS supplier pair: the CA's
+    MasterCRL (CRL 12) and the OCSP's issuing point (CRL 9) written on ds1,
+    audited live on ds2 after replication."""
+    tree = DogtagTree(ds389.base)
+    first = next(iter(ds389.directories().values()))
+    first.bootstrap(tree.bootstrap([pkispawn_defaults(IdKind.REPLICA, "legacy2")]))
+
+    def add(dn: str, attrs: dict[str, object]) -> None:
+        assert first.execute(p.Add(dn, p.normalize_attrs(attrs)), replica="ds1", now=0.0).ok
+
+    for rdn in ("ou=ocsp", "ou=crlIssuingPoints,ou=ocsp"):
+        add(tree.dn(rdn), {"objectClass": ("top", "organizationalUnit"),
+                           "ou": rdn.split(",")[0][3:]})
+    for dn, number in ((tree.crl_record_dn, 12),
+                       (tree.dn("cn=MasterCRL,ou=crlIssuingPoints,ou=ocsp"), 9)):
+        add(dn, {"objectClass": ("top", "crlIssuingPointRecord"), "cn": "MasterCRL",
+                 "crlNumber": number, "thisUpdate": gtime(END - HOUR),
+                 "nextUpdate": gtime(END + 3 * HOUR)})
+    ds389.wait_converged()
+    pw = tmp_path / "pw"
+    pw.write_text(ds389.password)
+    out = tmp_path / "live.json"
+    status = main(["audit", "--url", ds389.url[1], "--bind-dn", DS_MANAGER_DN,
+                   "--password-file", str(pw), "--base", ds389.base, "--now", gtime(END),
+                   "--json", str(out)])
+    capsys.readouterr()
+    report = json.loads(out.read_text())
+    assert status == 1
+    assert sorted((c["owner"], c["crl_number"]) for c in report["crl_issuing_points"]) == [
+        ("ca", 12), ("ocsp", 9)]
+    problems = [f for f in report["findings"] if f["severity"] == "problem"]
+    assert [f["code"] for f in problems] == ["ocsp-crl-behind"]
+    assert "3 CRL(s)" in problems[0]["message"]
