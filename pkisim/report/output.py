@@ -53,7 +53,7 @@ except ImportError:  # no flock: stale files of dead runs cannot be told from li
 from pkisim.sim.metrics import RunResult
 
 #: Tables also written as CSV (small whatever the run's size).
-CSV_TABLES = ("failures", "forecast", "faults", "claims")
+CSV_TABLES = ("failures", "forecast", "faults", "claims", "ocsp", "replica_ids")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
