@@ -28,6 +28,7 @@ Only ``legacy2`` (SSNv2 ranges): its numbers are plain decimal ranges.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -80,6 +81,8 @@ class SoakPlan:
     update_every: int = 1000
     downtime: tuple[float, float] = (0.2, 2.0)  # seconds the server stays down
     time_limit: float | None = None  # stop (incomplete) after this many seconds
+    max_kills: int | None = None  # at most this many allocator SIGKILLs
+    max_server_kills: int | None = None  # at most this many server SIGKILLs
 
     def check(self) -> None:
         for key in ("processes", "serials", "increment", "batch_size", "update_every"):
@@ -264,7 +267,14 @@ def run_soak(target: Target, plan: SoakPlan, folder: Path, *,
     procs: dict[str, Any] = {}
     log, began = SoakLog(), time.monotonic()
 
+    sizes: dict[str, int] = {}
+
+    def journal_size(name: str) -> int:
+        path = journal_path(folder, name)
+        return path.stat().st_size if path.exists() else 0
+
     def launch(spec: _Worker) -> None:
+        sizes[spec.name] = journal_size(spec.name)  # killed again once it journaled more
         procs[spec.name] = ctx.Process(target=worker_main, args=(spec,), name=spec.name,
                                        daemon=True)
         procs[spec.name].start()
@@ -295,16 +305,21 @@ def run_soak(target: Target, plan: SoakPlan, folder: Path, *,
                     raise RuntimeError(f"soak: workers failed {len(log.crashes)} times; "
                                        f"last: {log.crashes[-1]}")
                 launch(spec)
-            if now >= next_kill:
-                alive = [s for s in specs if s.name not in finished and procs[s.name].is_alive()]
+            if now >= next_kill and (plan.max_kills is None
+                                     or log.allocator_kills < plan.max_kills):
+                # only a CA that journaled since its start: each life does some work
+                alive = [s for s in specs if s.name not in finished and procs[s.name].is_alive()
+                         and journal_size(s.name) > sizes[s.name]]
                 if alive:
                     victim = alive[rng.randrange(len(alive))]
-                    os.kill(procs[victim.name].pid, signal.SIGKILL)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(procs[victim.name].pid, signal.SIGKILL)
                     procs[victim.name].join()
                     log.allocator_kills += 1
                     launch(victim)
-                next_kill = now + gap(plan.kill_every)
-            if server is not None and now >= next_server_kill:
+                    next_kill = now + gap(plan.kill_every)
+            if server is not None and now >= next_server_kill and (
+                    plan.max_server_kills is None or log.server_kills < plan.max_server_kills):
                 down = rng.uniform(*plan.downtime)
                 server.kill()
                 log.server_kills += 1
@@ -408,23 +423,18 @@ def account(directory: LdapDirectory, folder: Path, names: list[str],
             continue
         inside = np.flatnonzero(done[b:e + 1])
         high = b + int(inside[-1]) if inside.size else b - 1
-        tail = slice(high + 1, e + 1)
+        numbers = np.arange(b, e + 1)
+        gaps = numbers[~done[b:e + 1]]
+        _mark_at(cause, gaps[failed[gaps]], "wasted: record store failed (server down)")
+        _mark_at(cause, _checkpoint_batches(checkpoints, gaps, plan.batch_size),
+                 "lost: checkpoint stored, process killed before it journaled")
         if how == "record only":
             label = "lost: claimed (pkiRange record) by a process killed before it journaled"
         elif (b, e) in held.get(name, ()):
             label = "wasted: range tail still held at the end"
         else:
             label = "wasted: range left with its tail unused"
-        _mark(cause, tail, label)
-        below = np.arange(b, high + 1)
-        gaps = below[~done[b:high + 1]]
-        if gaps.size:
-            _mark_at(cause, gaps[failed[gaps]], "wasted: record store failed (server down)")
-            rest = gaps[~failed[gaps] & (cause[gaps] == 0)]
-            if rest.size:
-                _mark_at(cause, rest[np.isin(rest, _checkpoint_batches(checkpoints, rest,
-                                                                       plan.batch_size))],
-                         "lost: checkpoint stored, process killed before it journaled")
+        _mark(cause, slice(high + 1, e + 1), label)
     unclaimed = (cause[1:top + 1] == 0) & ~done[1:top + 1]
     cover = np.zeros(top + 2, dtype=bool)
     for b, e, _, _ in claims:
