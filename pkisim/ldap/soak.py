@@ -195,6 +195,9 @@ def _issue(spec: _Worker, folder: Path) -> None:
     plan, name = spec.plan, spec.name
     state, jpath = folder / f"{name}.state.json", journal_path(folder, name)
     journal = _CountingJournal(jpath, acknowledged(jpath))
+    if journal.ok >= plan.serials:  # killed after its last acknowledgement: done
+        journal.close()
+        return
     pause = 0.05
     while True:  # a CA whose directory is down does not start: try again
         alloc = LdapAllocator(spec.target.directory(), name,
@@ -417,6 +420,7 @@ def account(directory: LdapDirectory, folder: Path, names: list[str],
     held = _held_at_end(folder, names)
 
     done = issued > 0
+    unjournaled = [n for n in checkpoints if n > top or not done[n]]
     for b, e, name, how in claims:
         e = min(e, top)
         if e < b:
@@ -426,7 +430,7 @@ def account(directory: LdapDirectory, folder: Path, names: list[str],
         numbers = np.arange(b, e + 1)
         gaps = numbers[~done[b:e + 1]]
         _mark_at(cause, gaps[failed[gaps]], "wasted: record store failed (server down)")
-        _mark_at(cause, _checkpoint_batches(checkpoints, gaps, plan.batch_size),
+        _mark_at(cause, _checkpoint_batches(unjournaled, gaps, plan.batch_size),
                  "lost: checkpoint stored, process killed before it journaled")
         if how == "record only":
             label = "lost: claimed (pkiRange record) by a process killed before it journaled"
@@ -494,8 +498,8 @@ def _mark_at(cause: np.ndarray, at: np.ndarray, label: str) -> None:
 
 
 def _checkpoint_batches(checkpoints: list[int], gaps: np.ndarray, batch: int) -> np.ndarray:
-    """The gap numbers that lie at most ``batch`` below a stored checkpoint
-    record that is itself not journaled (a batch stored, then a kill)."""
+    """The gap numbers less than ``batch`` below one of ``checkpoints`` (stored
+    records that no journal acknowledged: a batch stored, then a kill)."""
     marks = np.asarray(checkpoints, dtype=np.int64)
     if not marks.size:
         return np.empty(0, dtype=np.int64)
