@@ -10,7 +10,9 @@ Only the public API of :mod:`pkisim.ldap` (``LdapAllocator``, ``LdapDirectory``)
   read+CAS+add+search (plus Dogtag's ``hasRangeConflict`` subtree search, which
   ``checkRanges`` runs whenever a next range is held below the low-water mark:
   the allocator's full claim cycle).  The four loops alternate, ``ROUNDS``
-  rounds of ``CLAIMS`` claims each; each rate is the median of its rounds.
+  rounds of ``CLAIMS`` claims each; each rate is the median of its rounds, and
+  so is the client's CPU time per claim (this process's: what the allocator
+  adds on top of python-ldap, whatever the server's latency).
   Target: allocator >= 0.9 x read+CAS+add;
 * **serials per second per process** from held ranges with a checkpoint
   record every 1,000 serials, four processes at once (a barrier starts them).
@@ -33,6 +35,7 @@ import ldap  # type: ignore[import-untyped]
 from machine_info import write_results  # benchmarks/, the script's own folder
 
 from pkisim.history import Op, OpType
+from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.subsystem import master_configs
 from pkisim.ids.tree import DogtagTree
@@ -57,25 +60,34 @@ class AllocatorClaims:
 
     def __init__(self, server: Slapd, begin: int) -> None:
         self.ops: Counter[str] = Counter()
+        self.won = 0  # successful nextRange compare-and-swaps, counted as they return
         self.alloc = LdapAllocator(server.directory(), "bench",
                                    configs("bench", begin, INCREMENT, INCREMENT),
                                    records="none", update_every=INCREMENT, update_interval=0,
-                                   after_command=lambda c, r: self.ops.update([type(c).__name__]))
+                                   after_command=self.count)
         self.alloc.start()
 
-    def claims(self) -> int:
-        return sum(e.op is Op.CLAIM and e.type is OpType.OK and e.kind is IdKind.CERT
-                   for e in self.alloc.history.events)
+    def count(self, command: p.Command, result: p.Result) -> None:
+        self.ops[type(command).__name__] += 1
+        if isinstance(command, p.Modify) and result.ok:
+            self.won += 1
 
-    def round(self) -> float:
+    def claims(self) -> int:
+        return self.won
+
+    def history_claims(self) -> int:
+        return sum(e.op is Op.CLAIM and e.type is OpType.OK for e in self.alloc.history.events)
+
+    def round(self) -> tuple[float, float]:
         before = self.claims()
         take = self.alloc.next_serial
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         while self.claims() - before < CLAIMS:
             for _ in range(INCREMENT):
                 take()
-        elapsed = time.perf_counter() - started
-        return (self.claims() - before) / elapsed
+        done = self.claims() - before
+        return (done / (time.perf_counter() - started),
+                (time.process_time() - cpu) / done)
 
 
 class RawClaims:
@@ -89,9 +101,9 @@ class RawClaims:
         self.dn = tree.counter_dn(IdKind.CERT, "legacy2")
         self.container = tree.range_container_dn(IdKind.CERT, "legacy2")
 
-    def round(self) -> float:
+    def round(self) -> tuple[float, float]:
         conn = self.conn
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in range(CLAIMS):
             value = conn.search_s(self.dn, ldap.SCOPE_BASE, "(objectClass=*)")[0][1][
                 "nextRange"][0]
@@ -107,7 +119,7 @@ class RawClaims:
                 conn.search_s(self.container, ldap.SCOPE_SUBTREE,
                               "(&(nsds5ReplConflict=*)(objectClass=pkiRange)(host=raw)"
                               f"(SecurePort=8443)(beginRange={value.decode()}))")
-        return CLAIMS / (time.perf_counter() - started)
+        return CLAIMS / (time.perf_counter() - started), (time.process_time() - cpu) / CLAIMS
 
 
 def claims(server: Slapd) -> dict[str, Any]:
@@ -119,10 +131,14 @@ def claims(server: Slapd) -> dict[str, Any]:
         "raw_read_cas_add": RawClaims(server, record=True, search=False),
         "raw_read_cas_add_search": RawClaims(server, record=True, search=True)}
     rates: dict[str, list[float]] = {name: [] for name in loops}
+    cpu: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(ROUNDS):
         for name, loop in loops.items():
-            rates[name].append(loop.round())
+            rate, seconds = loop.round()
+            rates[name].append(rate)
+            cpu[name].append(seconds)
     alloc = loops["allocator"]
+    assert alloc.history_claims() == alloc.claims(), "every CAS that won is a claim"
     per_claim = {op: round(n / alloc.claims(), 2) for op, n in sorted(alloc.ops.items())}
     alloc.alloc.close()
     median = {name: round(statistics.median(r), 1) for name, r in rates.items()}
@@ -130,6 +146,8 @@ def claims(server: Slapd) -> dict[str, Any]:
             "claims_per_s_median": median,
             "claims_per_s_rounds": {k: [round(x, 1) for x in v] for k, v in rates.items()},
             "allocator_commands_per_claim": per_claim,
+            "client_cpu_us_per_claim_median": {k: round(statistics.median(v) * 1e6, 1)
+                                               for k, v in cpu.items()},
             "ratio_vs_raw_read_cas": round(median["allocator"] / median["raw_read_cas"], 3),
             "ratio_vs_raw_read_cas_add": round(median["allocator"]
                                                / median["raw_read_cas_add"], 3),
