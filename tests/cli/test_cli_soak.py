@@ -74,3 +74,30 @@ def test_password_from_file_or_env_only(tmp_path: Path, capsys: pytest.CaptureFi
     monkeypatch.setenv("PKISIM_BIND_PASSWORD", SECRET)
     line = fails(url, capsys)
     assert line.startswith("ldap://127.0.0.1:1/: cn=Manager,o=pki-tomcat: cannot reach"), line
+
+
+@pytest.mark.ldap
+def test_a_small_soak_on_a_live_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--url with the password from a file: exit 0, the report written, the
+    password in no output and no file."""
+    from pkisim.testing.servers.slapd import Slapd
+
+    with Slapd() as slapd:
+        secret = tmp_path / "pw"
+        secret.write_text(slapd.password + "\n")
+        out = tmp_path / "out"
+        status = main(["soak", "--url", slapd.url, "--bind-dn", slapd.bind_dn,
+                       "--password-file", str(secret), "--base", "ou=soak1,o=pki-tomcat",
+                       "--processes", "2", "--serials", "3000", "--increment", "1000",
+                       "--out", str(out)])
+        stdout, stderr = capsys.readouterr()
+        assert status == 0, stderr
+        assert "VERDICT: VALID" in stdout and "issued 6,000 distinct serials" in stdout
+        assert (out / "soak.json").exists() and (out / "soak.txt").read_text() in stdout
+        for text in [stdout, stderr, *(p.read_text() for p in out.iterdir())]:
+            assert slapd.password not in text
+        # the same tree again: refused, one line
+        again = fails(["--url", slapd.url, "--bind-dn", slapd.bind_dn, "--password-file",
+                       str(secret), "--base", "ou=soak1,o=pki-tomcat", "--out",
+                       str(tmp_path / "again")], capsys)
+        assert "holds a used tree under ou=soak1,o=pki-tomcat" in again
