@@ -207,10 +207,11 @@ def _machine() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for name, argv in (("slapd", ["/usr/sbin/slapd", "-VV"]),):
+    for name, argv, line in (("slapd", ["/usr/sbin/slapd", "-VV"], 0),
+                             ("389-ds", ["/usr/sbin/ns-slapd", "-v"], 1)):
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
-            versions[name] = (done.stdout + done.stderr).strip().splitlines()[0][:120]
+            versions[name] = (done.stdout + done.stderr).strip().splitlines()[line][:120]
         except (OSError, IndexError, subprocess.SubprocessError):
             versions[name] = "unknown"
     return {"cpus": os.cpu_count(), "cpu_model": model, "python": platform.python_version(),
