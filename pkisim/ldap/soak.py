@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pkisim.errors import AllocationError, ConfigError, DirectoryError
+from pkisim.errors import AllocationError, ConfigError, DirectoryError, PkisimError
 from pkisim.history import Op, check_ranges, check_unique
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
@@ -56,6 +56,11 @@ from pkisim.seeding import Seeds
 STRATEGY = "legacy2"
 #: A worker that failed (not killed by us) this many times ends the soak.
 MAX_CRASHES = 20
+
+
+class SoakError(PkisimError):
+    """A soak that could not go on: its CA processes keep failing, or the
+    server it killed would not start again."""
 
 
 class ServerControl(Protocol):
@@ -305,8 +310,8 @@ def run_soak(target: Target, plan: SoakPlan, folder: Path, *,
                     continue
                 log.crashes.append(f"{spec.name} exit {proc.exitcode}: {_last_log(folder, spec)}")
                 if len(log.crashes) > MAX_CRASHES:
-                    raise RuntimeError(f"soak: workers failed {len(log.crashes)} times; "
-                                       f"last: {log.crashes[-1]}")
+                    raise SoakError(f"soak: CA processes failed {len(log.crashes)} times; "
+                                    f"last: {log.crashes[-1]}")
                 launch(spec)
             if now >= next_kill and (plan.max_kills is None
                                      or log.allocator_kills < plan.max_kills):
@@ -327,7 +332,11 @@ def run_soak(target: Target, plan: SoakPlan, folder: Path, *,
                 server.kill()
                 log.server_kills += 1
                 time.sleep(down)
-                server.start()
+                try:
+                    server.start()
+                except Exception as err:  # the test servers' ServerError, one line
+                    raise SoakError(f"soak: the server did not start again after SIGKILL "
+                                    f"{log.server_kills}: {err}") from None
                 log.server_down_seconds += down
                 next_server_kill = time.monotonic() + gap(plan.kill_server_every)
             if progress is not None:
