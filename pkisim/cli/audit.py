@@ -26,7 +26,14 @@ from pkisim.audit.export import scenario_data, to_toml
 from pkisim.audit.forecast import ForecastOptions
 from pkisim.audit.report import audit
 from pkisim.audit.source import generalized_time, load_cas, read_ldif_deployment, read_live
-from pkisim.cli.util import UsageError, WriteError, is_stdout, same_file, write_output
+from pkisim.cli.util import (
+    UsageError,
+    WriteError,
+    is_stdout,
+    read_password_file,
+    same_file,
+    write_output,
+)
 from pkisim.errors import ConfigError
 from pkisim.ids.tree import DEFAULT_BASE
 from pkisim.scenario import parse_duration, scenario_from_dict
@@ -139,27 +146,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise ConfigError("--scenario-out", str(args.scenario_out), "is also the --json file")
 
 
-_MAX_PASSWORD = 4096
-
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_file is not None:
-        try:
-            with args.password_file.open(encoding="utf-8") as f:
-                first = f.readline(_MAX_PASSWORD + 1)
-        except (OSError, UnicodeDecodeError) as err:
-            reason = getattr(err, "strerror", None) or type(err).__name__
-            raise ConfigError("--password-file", str(args.password_file),
-                              f"cannot be read: {reason}") from None
-        password = first.rstrip("\r\n")
-        if not password:
-            raise ConfigError("--password-file", str(args.password_file),
-                              "is empty (the first line is the password)")
-        if len(password) > _MAX_PASSWORD:
-            raise ConfigError("--password-file", str(args.password_file),
-                              f"its first line is longer than {_MAX_PASSWORD:,} characters: "
-                              "not a password file")
-        return password
+        return read_password_file(args.password_file)
     if not sys.stdin.isatty():
         raise UsageError("pkisim audit: no terminal to prompt for the password: "
                          "give --password-file")

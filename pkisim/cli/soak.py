@@ -38,13 +38,13 @@ from pkisim.cli.util import (
     UsageError,
     amount,
     integer_at_least,
+    read_password_file,
 )
 from pkisim.errors import ConfigError
 from pkisim.ids.tree import DEFAULT_BASE
 
 SERVERS = ("slapd", "slapd-pair", "389ds-pair")
 PASSWORD_ENV = "PKISIM_BIND_PASSWORD"
-_MAX_PASSWORD = 4096
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -150,17 +150,7 @@ def _password(args: argparse.Namespace) -> str:
             raise UsageError(f"pkisim soak: --url needs the bind password: give "
                              f"--password-file or set ${PASSWORD_ENV}")
         return password
-    try:
-        with args.password_file.open(encoding="utf-8") as f:
-            first = f.readline(_MAX_PASSWORD + 1).rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or type(err).__name__
-        raise ConfigError("--password-file", str(args.password_file),
-                          f"cannot be read: {reason}") from None
-    if not first or len(first) > _MAX_PASSWORD:
-        raise ConfigError("--password-file", str(args.password_file),
-                          "its first line must be the password (1 to 4,096 characters)")
-    return first
+    return read_password_file(args.password_file)
 
 
 class _Control:

@@ -266,3 +266,24 @@ def write_output(out: str | Path, text: str) -> None:
 def _put(stream: TextIO, text: str) -> None:
     stream.write(text)
     stream.flush()
+
+
+#: The longest first line a password file may hold.
+MAX_PASSWORD = 4096
+
+
+def read_password_file(path: Path, key: str = "--password-file") -> str:
+    """The bind password: the first line of ``path`` (never shown in an error)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = f.readline(MAX_PASSWORD + 1)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise ConfigError(key, str(path), f"cannot be read: {reason}") from None
+    password = first.rstrip("\r\n")
+    if not password:
+        raise ConfigError(key, str(path), "is empty (the first line is the password)")
+    if len(password) > MAX_PASSWORD:
+        raise ConfigError(key, str(path), f"its first line is longer than {MAX_PASSWORD:,} "
+                          "characters: not a password file")
+    return password

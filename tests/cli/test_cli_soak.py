@@ -68,8 +68,8 @@ def test_password_from_file_or_env_only(tmp_path: Path, capsys: pytest.CaptureFi
     assert line == f"--password-file = '{missing}': cannot be read: No such file or directory"
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
-    assert "its first line must be the password" in fails([*url, "--password-file", str(empty)],
-                                                          capsys)
+    line = fails([*url, "--password-file", str(empty)], capsys)
+    assert "is empty (the first line is the password)" in line
     # a server that is not there: one line naming it, never the password
     monkeypatch.setenv("PKISIM_BIND_PASSWORD", SECRET)
     line = fails(url, capsys)
