@@ -44,6 +44,7 @@ from pkisim.audit.model import (
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg, load_ca
+from pkisim.ids.layout import CA
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 from pkisim.limits import id_digits, port
 
@@ -91,7 +92,7 @@ def _layout() -> dict[str, list[tuple[str, IdKind, str]]]:
         roles = out.setdefault(dn[:-len(",o=x")].lower(), [])
         if not any(r[0] == role for r in roles):
             roles.append((role, kind, family))
-    for kind in IdKind:
+    for kind in CA.spaces:
         for family, strategy in ((V1, "legacy"), (V2, "legacy2")):
             family = family if kind is not IdKind.REPLICA else V1
             put(tree.counter_dn(kind, strategy), "counter", kind, family)

@@ -22,6 +22,7 @@ from pkisim.driver import Instance
 from pkisim.errors import AllocationError, ConfigError, DirectoryUnavailable
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.layout import CA
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
@@ -152,7 +153,7 @@ class CaLife:
         for kind, config in configs.items():
             if config.host == "localhost":
                 configs[kind] = config.evolve(host=node.name)
-        missing = [k for k in IdKind if k not in configs]
+        missing = [k for k in CA.spaces if k not in configs]
         if missing:
             defaults = master_configs(self.strategy, host=node.name)
             for kind in missing:
