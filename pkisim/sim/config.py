@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy
+
+if TYPE_CHECKING:
+    from pkisim.sim.kra_config import KraSpec
 
 DAY = 86400.0
 
@@ -329,6 +332,8 @@ class Scenario:
     start_date: str = "2026-01-01"
     throughput_bin: float = 60.0
     requests_table: Literal["full", "aggregate"] = "full"
+    #: The KRAs (``[kra]``, :mod:`pkisim.sim.kra`); ``None``: the run has none.
+    kra: KraSpec | None = None
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy, key="strategy")

@@ -25,6 +25,7 @@ from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.strategies import STRATEGY
 from pkisim.sim.config import DAY
+from pkisim.sim.kra import kra_verdict
 from pkisim.sim.requests import DONE
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def verdict(world: Simulation) -> dict[str, Any]:
     crl_ok = not (crl_rules["crl-number"] or crl_rules["two-generators"] or crl_rules["no-role"])
     witnesses = explain_duplicates(history, certs, limit=10)
     witnesses += explain_duplicates(history, requests, limit=10)
-    return {
+    out = {
         "valid": certs.valid and requests.valid and crl_ok,
         "issued": certs.acknowledged_count,
         "duplicated_count": certs.duplicated_count,
@@ -156,3 +157,8 @@ def verdict(world: Simulation) -> dict[str, Any]:
                 "bound": bound},
         "explanations": [str(w) for w in witnesses],
     }
+    if world.kra is not None:  # key IDs, KRA request IDs, recovered keys
+        out["kra"] = kra_verdict(world.kra, history)
+        out["valid"] = out["valid"] and out["kra"]["valid"]
+        out["explanations"] += out["kra"]["explanations"]
+    return out

@@ -91,7 +91,7 @@ def test_kra_configs_follow_dogtag() -> None:
     assert {c.strategy for c in master_configs("legacy-random", subsystem=KRA).values()} \
         == {"legacy"}
     assert master_configs("random", subsystem=KRA)[KEY].strategy == "random"
-    with pytest.raises(ConfigError, match="kra.keyStatusUpdateInterval"):
+    with pytest.raises(ConfigError, match=r"kra\.keyStatusUpdateInterval"):
         legacy[KEY].evolve(update_interval=-1)
 
 
