@@ -133,3 +133,16 @@ def test_bad_kra_tables_are_one_line_errors(change: dict[str, Any], message: str
     with pytest.raises(ConfigError, match=message) as err:
         scenario_from_dict(document(**change))
     assert "\n" not in str(err.value)
+
+
+def test_pkisim_check_reads_key_ids_from_a_saved_history(tmp_path: Path) -> None:
+    """The saved history of the legacy kra-clones run: ``pkisim check --op key``
+    exits 1 (duplicated key IDs), as for serials; ``--op cert`` exits 0."""
+    from pkisim.cli import main
+
+    report = tmp_path / "report"
+    assert main(["run", str(ROOT / "scenarios" / "kra-clones.toml"), "--out", str(report),
+                 "--no-plots", "--quiet"]) == 1
+    history = report / "history.parquet"
+    assert main(["check", str(history), "--op", "key"]) == 1
+    assert main(["check", str(history), "--op", "cert"]) == 0
