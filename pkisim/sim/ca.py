@@ -284,13 +284,7 @@ class CaLife:
             return
         while not node.gone:
             yield self.env.timeout(interval)
-            if node.serving and node.repos is not None:
-                try:
-                    yield from self.driver.drive(node, node.repos.update_task())
-                except Aborted:
-                    pass
-                except AllocationError as err:
-                    self.note(node, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
+            yield from self.driver.update_task_run(node)
 
     # ------------------------------------------------------------ failures
     def crash(self, node: CaNode) -> None:

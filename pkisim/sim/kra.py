@@ -52,7 +52,7 @@ from pkisim.ids.subsystem import KraRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.balancer import Balancer
-from pkisim.sim.driver import Aborted, SimDriver
+from pkisim.sim.driver import SimDriver
 from pkisim.sim.kra_config import KraInstance, KraSpec
 
 if TYPE_CHECKING:
@@ -179,13 +179,7 @@ class KraService:
             return
         while True:
             yield self.env.timeout(interval)
-            if node.serving and node.repos is not None:
-                try:
-                    yield from self.driver.drive(node, node.repos.update_task())
-                except Aborted:
-                    pass
-                except AllocationError as err:
-                    self.driver.note(node, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
+            yield from self.driver.update_task_run(node)
 
     def outage(self, node: KraNode, at: float, duration: float) -> Process:
         """``node`` goes down at ``at`` (in-memory state lost) and restarts after
