@@ -65,8 +65,10 @@ KEY, KEY_REQUEST = IdKind.KEY, IdKind.KEY_REQUEST
 #: How long an agent waits before trying an approval again that found no
 #: request record on its KRA's replica (not replicated yet, or that KRA down).
 APPROVAL_RETRY = 5.0
-#: How often the KRA of the last approval looks whether all approvals arrived.
+#: How soon the requester first asks the KRA of the last approval whether all
+#: approvals arrived; each further look waits twice as long, up to a minute.
 COMPLETION_POLL = 1.0
+MAX_POLL = 60.0
 #: How long a KRA whose start failed waits before it is started again.
 RESTART_DELAY = 30.0
 
@@ -323,17 +325,19 @@ class KraService:
                 yield self.env.timeout(APPROVAL_RETRY)
         assert last is not None
         need = self.spec.recovery_agents
+        poll = COMPLETION_POLL
         while True:  # the KRA of the last approval completes once every approval is there
             if last.serving:
                 entry = self.directory.execute(p.Read(dn), replica=last.replica,
                                                now=self.clock()).entry
                 if entry is not None and len(entry.get("approvedby", ())) >= need:
                     break
-            if self.env.now + COMPLETION_POLL > deadline:
+            if self.env.now >= deadline:
                 self._done(t0, "fail", "approvals did not replicate in time", key, node, last,
                            retries)
                 return
-            yield self.env.timeout(COMPLETION_POLL)
+            yield self.env.timeout(min(poll, deadline - self.env.now))
+            poll = min(2 * poll, MAX_POLL)
         self.directory.execute(p.Modify(dn, (p.Mod(p.ModOp.REPLACE, "requestState",
                                                    ("complete",)),)),
                                replica=last.replica, now=self.clock())
@@ -421,5 +425,5 @@ def kra_verdict(kra: KraService, history: History) -> dict[str, Any]:
     }
 
 
-__all__ = ["APPROVAL_RETRY", "COMPLETION_POLL", "KraNode", "KraService", "Recovery",
+__all__ = ["APPROVAL_RETRY", "COMPLETION_POLL", "MAX_POLL", "KraNode", "KraService", "Recovery",
            "kra_verdict"]
