@@ -134,6 +134,16 @@ class KraService:
         self._picks = seeds.numpy("kra/recovery-pick")
         self._approvals = seeds.numpy("kra/approvals")
         self._requests = 0
+        self.requests_issued = 0  # KRA request IDs taken (archivals and recoveries)
+
+    @property
+    def master_replica(self) -> str:
+        """The replica of the KRA master (where the forecast reads ``nextRange``)."""
+        return self.spec.master.replica
+
+    def issued(self, kind: IdKind) -> int:
+        """Key IDs (archived keys) or KRA request IDs handed out so far."""
+        return sum(n.archived for n in self.nodes) if kind is KEY else self.requests_issued
 
     # ------------------------------------------------------------ installation
     def install(self) -> None:
@@ -215,6 +225,7 @@ class KraService:
         try:
             request = self.driver.take(node, node.repos.request)
             stored = self.driver.store(node, node.repos.request, request)
+            self.requests_issued += 1
             self.driver.record_issue(node, KEY_REQUEST, request,
                                      OpType.OK if stored.ok else OpType.FAIL, t)
             if not stored.ok:
@@ -267,6 +278,7 @@ class KraService:
         except AllocationError:
             self._done(t0, "fail", "request ids exhausted", key, node, None, 0)
             return
+        self.requests_issued += 1
         self.driver.record_issue(node, KEY_REQUEST, rid, OpType.OK, t0)
         dn = self.tree.record_dn(KEY_REQUEST, rid)
         if spec.recovery == "sync":
