@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.radix import Radix
 from pkisim.ids.strategies import STRATEGY
+
+if TYPE_CHECKING:
+    from pkisim.audit.ocsp import CrlPoint
 
 #: Range families: where a strategy keeps its records (``ou=ranges`` or ``ou=ranges_v2``).
 V1, V2 = "v1", "v2"
@@ -167,6 +171,8 @@ class Deployment:
     cas: tuple[CaConfig, ...] = ()
     entries: int = 0
     unknown: tuple[UnknownAttribute, ...] = ()
+    #: CRL issuing points, the CA's and the OCSP's (:mod:`pkisim.audit.ocsp`).
+    crl_points: tuple[CrlPoint, ...] = ()
     #: ``ca``, or ``kra`` for a KRA's database (``ou=keyRepository,ou=kra``).
     subsystem: str = "ca"
 

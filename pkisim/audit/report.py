@@ -16,6 +16,7 @@ from pkisim.audit.forecast import (
     now_of,
 )
 from pkisim.audit.model import PROBLEM, Deployment, Finding
+from pkisim.audit.ocsp import check_crl_points
 from pkisim.ids.config import IdKind
 from pkisim.report.forecast import never_text
 
@@ -58,6 +59,9 @@ class AuditReport:
                         "host": r.host, "secure_port": r.secure_port,
                         "conflict": r.conflict} for r in dep.ranges],
             "conflicts": [{"dn": c.dn, "nsds5ReplConflict": c.conflict} for c in dep.conflicts],
+            "crl_issuing_points": [{"dn": c.dn, "owner": c.owner, "crl_number": c.number,
+                                    "this_update": iso(c.this_update),
+                                    "next_update": iso(c.next_update)} for c in dep.crl_points],
             "records": _records(dep),
             "findings": [f.to_dict() for f in self.findings],
             "forecast": [f.to_dict() for f in self.forecasts],
@@ -119,7 +123,8 @@ def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditRepor
     """Check and forecast a reconstructed deployment."""
     options = options or ForecastOptions()
     forecasts = forecast(dep, options)
-    findings = check_ranges(dep) + forecast_findings(forecasts, options)
+    findings = (check_ranges(dep) + forecast_findings(forecasts, options)
+                + check_crl_points(dep.crl_points, now_of(dep, options)))
     return AuditReport(dep, tuple(findings), tuple(forecasts), now_of(dep, options), options)
 
 

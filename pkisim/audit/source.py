@@ -41,6 +41,7 @@ from pkisim.audit.model import (
     RangeRecord,
     UnknownAttribute,
 )
+from pkisim.audit.ocsp import CRL_POINT_ATTRIBUTES, CRL_POINT_CLASS, CrlPoint, crl_point
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.ids.config import IdKind
 from pkisim.ids.cscfg import CSCfg, load_subsystem
@@ -69,6 +70,7 @@ DOGTAG_CLASSES: dict[str, frozenset[str]] = {
         "cn", "requestid", "dateofcreate", "dateofmodify", "requeststate", "requestresult",
         "requestowner", "requestagentgroup", "requestsourceid", "requesttype", "requestflag",
         "requesterror", "usermessages", "adminmessages", "realm"}),
+    CRL_POINT_CLASS: CRL_POINT_ATTRIBUTES,
 }
 #: ``extensibleObject`` (RFC 4512) allows any attribute: Dogtag adds it to request
 #: entries for their ``extdata-*`` attributes.
@@ -146,6 +148,7 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
     ranges: list[RangeRecord] = []
     issued: list[Issued] = []
     conflicts: list[ConflictEntry] = []
+    points: list[CrlPoint] = []
     unknown = _Unknown()
     nbase = normalize_dn(base) if base else None
     count = 0
@@ -164,6 +167,9 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
         relative = ndn[:-len(nbase)].rstrip(",")
         kra = kra or relative in _KRA_MARKERS
         rdn, _, parent = relative.partition(",")
+        point = crl_point(entry, relative, _where(entry))
+        if point is not None:
+            points.append(point)
         for role, kind, family in _LAYOUT.get(relative, ()):
             if role == "counter" and entry.get("nextrange"):
                 counters.append(_counter(entry, kind, family))
@@ -179,7 +185,7 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
                 issued.append(Issued(kind, serial, entry.dn, _time(entry), conflict))
     if count == 0:
         raise ConfigError("file", source, "holds no entries")
-    if not (counters or ranges or issued):
+    if not (counters or ranges or issued or points):
         raise ConfigError("base", base, "no Dogtag tree below it (no nextRange, pkiRange or "
                           "cn=<serial> entries): give the right --base", source=source)
     if kra:
@@ -189,7 +195,7 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
     ranges.sort(key=lambda r: (r.kind.value, r.family, r.begin, r.dn))
     return Deployment(source, base or DEFAULT_BASE, tuple(counters), tuple(ranges),
                       tuple(issued), tuple(conflicts), tuple(cas), count, unknown.found(),
-                      "kra" if kra else "ca")
+                      tuple(points), "kra" if kra else "ca")
 
 
 def _where(entry: LdifEntry) -> str:

@@ -366,9 +366,13 @@ def _no_constant(name: str) -> object:
 def _json_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > MAX_ID_DIGITS[10]:
-        raise ValueError(f"a number of {digits:,} digits: numbers have at most "
-                         f"{MAX_ID_DIGITS[10]} (1024 bits)")
+        raise ValueError(too_many_digits(digits))
     return int(text)
+
+
+def too_many_digits(digits: int) -> str:
+    """Why a number written with ``digits`` decimal digits is refused unread."""
+    return f"a number of {digits:,} digits: numbers have at most {MAX_ID_DIGITS[10]} (1024 bits)"
 
 
 def _time(value: object, source: str, line: int | None, key: str) -> float:

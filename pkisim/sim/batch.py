@@ -88,7 +88,8 @@ class Batch:
         self.others = [s for s in flow.streams[1:]]
         self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals)
                         and scenario.load_balancer.policy == "round-robin"
-                        and not flow.archival_fraction and not flow.on_demand)
+                        and not flow.archival_fraction and not flow.on_demand
+                        and flow.refuse is None)
         self.windows = 0  # windows computed here (for the benchmark)
         self.batched_events = 0  # lane events those windows stood for
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))

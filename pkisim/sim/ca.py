@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -136,6 +136,9 @@ class CaLife:
     crl: CrlService
     outages: ReplicaOutages
     nodes: Mapping[str, CaNode]  # by name
+    #: Called with each CA when it is first installed (the replica-ID ledger of
+    #: pkisim.sim.topology, in a run with other subsystems).
+    on_install: list[Callable[[CaNode], None]] = field(default_factory=list)
 
     def node(self, name: str) -> CaNode:
         return self.nodes[name]
@@ -241,6 +244,8 @@ class CaLife:
             node.installed = True
             self.balancer.add(node, in_pool=self.env.now == 0)
             self.env.process(self.update_task(node))
+            for hook in self.on_install:
+                hook(node)
         self.crl.on_start(node)
 
     def start(self, node: CaNode, *, first: bool = False) -> Process:

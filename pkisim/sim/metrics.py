@@ -342,12 +342,16 @@ class RunResult:
     #: ``[metrics] requests = "aggregate"``: the ``ok`` attempts, which have no
     #: rows in ``requests`` (which then holds the other attempts only).
     ok_totals: OkTotals | None = None
+    #: The rest of the PKI's tables (``ocsp_staleness``, ``replica_ids``, ...) and
+    #: summary sections (:mod:`pkisim.sim.topology`); empty in a CA-only run.
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    extra_summary: dict[str, Any] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The metric tables by name (for writing them out)."""
-        return {name: getattr(self, name) for name in (
+        return {**{name: getattr(self, name) for name in (
             "requests", "throughput", "failures", "claims", "space", "forecast", "crl",
-            "crl_staleness", "faults")}
+            "crl_staleness", "faults")}, **self.extra}
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable digest with a fixed key order."""
@@ -395,5 +399,6 @@ class RunResult:
             "faults": len(self.faults),
             "forecast": self.forecast.to_dict(orient="records"),
             "stats": self.stats,
+            **self.extra_summary,
         }
         return _jsonable(out)

@@ -50,6 +50,10 @@ def build_result(world: Simulation) -> m.RunResult:
                               "in_crl_at": in_crl, "served_at": served,
                               "staleness": in_crl - revoked_at,
                               "served_staleness": served - revoked_at})
+    extra, extra_summary = world.pki.collect()
+    checked = verdict(world)
+    if extra_summary.get("replica_ids", {}).get("valid") is False:
+        checked["valid"] = False  # two servers of one replication topology share an ID
     stats = {"lane_events": world.lane.events, "arrivals": world.flow.next_id,
              "in_flight_at_end": world.lane.pending(DONE)}
     return m.RunResult(
@@ -59,7 +63,8 @@ def build_result(world: Simulation) -> m.RunResult:
         failures=m.failures_frame(requests), claims=m.claims_frame(world.history),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
-        verdict=verdict(world), stats=stats, ok_totals=totals)
+        verdict=checked, stats=stats, ok_totals=totals, extra=extra,
+        extra_summary=extra_summary)
 
 
 def forecast_frame(world: Simulation) -> pd.DataFrame:

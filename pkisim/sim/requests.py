@@ -23,6 +23,7 @@ the error, or from the client's deadline), as new rows with the same ``id``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heapreplace
 from typing import TYPE_CHECKING
 
@@ -128,6 +129,9 @@ class RequestFlow:
         self.streams.append((CRL_FETCH, PoissonArrivals(
             workload, workload.crl_fetch_rate, seeds.numpy("workload/crl-fetch"), until)))
         self.handlers = (self.arrive, self.retry, self.begin, self.done)
+        #: Configuration drift (:mod:`pkisim.sim.drift`): the failure cause of an
+        #: enrollment on a CA, '' if none; ``None``: no drift to check.
+        self.refuse: Callable[[Request, CaNode, float], str] | None = None
 
     def prime(self) -> None:
         """Put each stream's first arrival in the lane."""
@@ -244,6 +248,11 @@ class RequestFlow:
         if req.archival and not node.kra:
             self.finish(req, t, node, FAIL, "key archival refused")
             return
+        if self.refuse is not None:
+            cause = self.refuse(req, node, t)
+            if cause:
+                self.finish(req, t, node, FAIL, cause)
+                return
         if req.archival and self.kra is not None:  # over the connector, before signing
             cause = self.kra.archive(req.id, t)
             if cause:

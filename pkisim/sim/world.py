@@ -56,6 +56,7 @@ from pkisim.sim.lane import Lane
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
 from pkisim.sim.requests import RequestFlow
+from pkisim.sim.topology import RestOfPki
 
 Process = Generator[simpy.Event, Any, Any]
 
@@ -110,6 +111,7 @@ class Simulation:
         self.flow = flow = RequestFlow(scenario, seeds, lane=lane, balancer=balancer,
                                        driver=driver, directory=directory, tree=tree,
                                        recorder=recorder, crl=crl)
+        self.pki = RestOfPki(self)  # TKS, OCSP, drift, replica IDs (before the batch: drift)
         self.batch = Batch(scenario, flow, lane=lane, balancer=balancer, nodes=self.nodes,
                            directory=directory, history=history, recorder=recorder,
                            tree=tree) if fast else None
@@ -171,6 +173,7 @@ class Simulation:
             life.install_now(node)
             self.directory.settle(now=0.0)  # installed one after another, long before the run
         self.crl.assign(self.node(self._crl_name))
+        self.pki.start()
         if self.kra is not None:
             self.kra.install()
         for node in self.nodes:
