@@ -52,7 +52,8 @@ from pkisim.history.jepsen import unique_ids
 from pkisim.history.uniqueness import UniquenessResult, check_unique
 from pkisim.history.witness import DuplicateWitness, explain_duplicates
 
-OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST}
+OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST,
+       "key": Op.ISSUE_KEY, "key-request": Op.ISSUE_KEY_REQUEST}  # a KRA's key IDs and requests
 FORMATS = ("pkisim", "jepsen")
 
 

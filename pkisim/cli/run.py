@@ -212,6 +212,13 @@ def _verdict(summary: dict[str, Any]) -> str:
         problems.append(f"{requests:,} duplicate request IDs")
     if summary.get("range_violations"):
         problems.append(f"{summary['range_violations']:,} range violations")
+    kra = verdict.get("kra", {})
+    for what, n in (("duplicate key IDs", kra.get("key_ids", {}).get("duplicated_count")),
+                    ("duplicate KRA request IDs",
+                     kra.get("request_ids", {}).get("duplicated_count")),
+                    ("wrong keys recovered", kra.get("recovery", {}).get("wrong_keys"))):
+        if n:
+            problems.append(f"{n:,} {what}")
     crl = verdict.get("crl", {})
     if not crl.get("valid", True):
         problems.append("CRL: " + ", ".join(f"{k} {v}" for k, v in crl["violations"].items()))
@@ -247,6 +254,8 @@ def summary_table(result: RunResult, summary: dict[str, Any], destination: Path)
         ("faults", _faults_row(result)),
     ]
     rows[-1:-1] = _rest_of_pki_rows(summary)
+    if "kra" in verdict:
+        rows.append(("KRA", _kra_rows(verdict["kra"])))
     explanations = verdict.get("explanations", [])
     if explanations:
         rows.append(("first duplicates", [line for e in explanations[:2] for line in _wrap(e)]))
@@ -256,6 +265,22 @@ def summary_table(result: RunResult, summary: dict[str, Any], destination: Path)
         for i, text in enumerate(values):
             lines.append(f"  {label if i == 0 else '':<20} {text}")
     return "\n".join(lines)
+
+
+def _kra_rows(kra: dict[str, Any]) -> list[str]:
+    """Archivals, duplicates and recoveries of the run's KRAs (:mod:`pkisim.sim.kra`)."""
+    rec = kra["recovery"]
+    failed = ", ".join(f"{n:,} {cause}" for cause, n in kra["archive_failures"].items())
+    rows = [f"{kra['archived']:,} keys archived" + (f"; failed: {failed}" if failed else ""),
+            f"{kra['key_ids']['duplicated_count']:,} duplicate key IDs, "
+            f"{kra['request_ids']['duplicated_count']:,} duplicate KRA request IDs",
+            f"recoveries ({rec['mode']}, {rec['agents']} agents): "
+            + (", ".join(f"{n:,} {o}" for o, n in rec["outcomes"].items()) or "none")]
+    rows += [f"{n:>9,}  {cause}" for cause, n in rec["failures"].items()]
+    if rec["latency_median"] is not None:
+        rows.append(f"recovery latency: median {rec['latency_median']:.0f} s, "
+                    f"max {rec['latency_max']:.0f} s")
+    return rows
 
 
 def _rest_of_pki_rows(summary: dict[str, Any]) -> list[tuple[str, str | list[str]]]:

@@ -93,6 +93,8 @@ class Op(enum.IntEnum):
     CRL = 12
     DECOMMISSION = 13  # a CA removed from the topology: its ranges are gone for good
     OTHER = 14  # an operation of a foreign history (Jepsen nemesis, reads, ...): f in detail
+    ISSUE_KEY = 15  # a KRA's archived-key ID
+    ISSUE_KEY_REQUEST = 16  # a KRA's request ID
 
 
 #: The ID space each issuing operation draws from.
@@ -100,6 +102,8 @@ ISSUE_OPS: dict[Op, IdKind] = {
     Op.ISSUE_CERT: IdKind.CERT,
     Op.ISSUE_REQUEST: IdKind.REQUEST,
     Op.ISSUE_REPLICA: IdKind.REPLICA,
+    Op.ISSUE_KEY: IdKind.KEY,
+    Op.ISSUE_KEY_REQUEST: IdKind.KEY_REQUEST,
 }
 #: The issuing operation of each ID space.
 ISSUE_OP: dict[IdKind, Op] = {kind: op for op, kind in ISSUE_OPS.items()}

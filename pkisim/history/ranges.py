@@ -388,10 +388,19 @@ def _held(event: EventRecord) -> dict[str, tuple[int, int]]:
             if b is not None and e is not None and b <= e}
 
 
+_KRA_KINDS = (IdKind.KEY, IdKind.KEY_REQUEST)
+_KRA_OPS = (int(Op.ISSUE_KEY), int(Op.ISSUE_KEY_REQUEST))
+
+
 def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
     held: dict[tuple[int, IdKind], dict[str, tuple[int, int]]] = {}
     active: dict[IdKind, set[tuple]] = {}
     found = []
+    # Each subsystem's database has its own replica-ID space (a CA's and a
+    # KRA's in different suffixes): a process is a KRA if it has key IDs.
+    c = history.columns()
+    kra = set(np.unique(c.process[np.isin(c.op, _KRA_OPS)]).tolist())
+    kra |= {e.process for e in timeline.events if e.kind in _KRA_KINDS}
     for event in timeline.events:
         if event.op is Op.DECOMMISSION:
             for key in [k for k in held if k[0] == event.process]:
@@ -402,6 +411,7 @@ def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
         kind = event.kind
         held[(event.process, kind)] = _held(event)
         intervals = [(p, slot, b, e) for (p, k), ranges in held.items() if k is kind
+                     and (p in kra) == (event.process in kra)
                      for slot, (b, e) in ranges.items()]
         now: dict[tuple, tuple] = {}
         for i, (p1, s1, b1, e1) in enumerate(intervals):

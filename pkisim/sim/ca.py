@@ -22,6 +22,7 @@ from pkisim.driver import Instance
 from pkisim.errors import AllocationError, ConfigError, DirectoryUnavailable
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.layout import CA
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
@@ -155,7 +156,7 @@ class CaLife:
         for kind, config in configs.items():
             if config.host == "localhost":
                 configs[kind] = config.evolve(host=node.name)
-        missing = [k for k in IdKind if k not in configs]
+        missing = [k for k in CA.spaces if k not in configs]
         if missing:
             defaults = master_configs(self.strategy, host=node.name)
             for kind in missing:
@@ -288,13 +289,7 @@ class CaLife:
             return
         while not node.gone:
             yield self.env.timeout(interval)
-            if node.serving and node.repos is not None:
-                try:
-                    yield from self.driver.drive(node, node.repos.update_task())
-                except Aborted:
-                    pass
-                except AllocationError as err:
-                    self.note(node, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
+            yield from self.driver.update_task_run(node)
 
     # ------------------------------------------------------------ failures
     def crash(self, node: CaNode) -> None:

@@ -21,6 +21,7 @@ from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy
 
 if TYPE_CHECKING:
     from pkisim.sim.drift import DriftSpec
+    from pkisim.sim.kra_config import KraSpec
     from pkisim.sim.ocsp import OcspSpec
     from pkisim.sim.tks import SubsystemSpec
 
@@ -338,6 +339,8 @@ class Scenario:
     tks: SubsystemSpec | None = None
     ocsp: OcspSpec | None = None
     drift: DriftSpec | None = None
+    #: The KRAs (``[kra]``, :mod:`pkisim.sim.kra`); ``None``: the run has none.
+    kra: KraSpec | None = None
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy, key="strategy")

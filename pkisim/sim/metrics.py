@@ -43,6 +43,8 @@ _DTYPES = (np.int32, np.int32, np.int8, np.int16, np.float64, np.float32, np.flo
 #: The largest number each ID space can hold: RFC 5280 serials are positive
 #: and at most 20 octets; request IDs are Java longs; 389-DS replica IDs 1-65534.
 CEILINGS = {"cert": 2**159 - 1, "request": 2**63 - 1}
+# a KRA's key IDs are stored as certificate serials are, its request IDs as requests
+CEILINGS.update({"key": CEILINGS["cert"], "key-request": CEILINGS["request"]})
 
 
 def bin_count(duration: float, bin_width: float) -> int:

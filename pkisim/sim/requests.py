@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from pkisim.sim.ca import CaNode
     from pkisim.sim.crl import CrlService
     from pkisim.sim.driver import SimDriver
+    from pkisim.sim.kra import KraService
     from pkisim.sim.lane import Lane
 
 # fast-lane event codes
@@ -114,6 +115,8 @@ class RequestFlow:
         self.take = driver.take
         self.store = driver.store
         self.record = driver.record_issue
+        #: The run's KRAs, if any (set by the world): archivals go there.
+        self.kra: KraService | None = None
         until = scenario.duration
         self.streams: list[tuple[int, PoissonArrivals | TraceArrivals]] = []
         if workload.trace is not None:
@@ -247,6 +250,11 @@ class RequestFlow:
             return
         if self.refuse is not None:
             cause = self.refuse(req, node, t)
+            if cause:
+                self.finish(req, t, node, FAIL, cause)
+                return
+        if req.archival and self.kra is not None:  # over the connector, before signing
+            cause = self.kra.archive(req.id, t)
             if cause:
                 self.finish(req, t, node, FAIL, cause)
                 return
