@@ -398,8 +398,9 @@ def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
     found = []
     # Each subsystem's database has its own replica-ID space (a CA's and a
     # KRA's in different suffixes): a process is a KRA if it has key IDs.
-    c = history.columns()
-    kra = set(np.unique(c.process[np.isin(c.op, _KRA_OPS)]).tolist())
+    kra: set[int] = set()
+    for c in (history.singles(), history.runs()):  # runs stay runs
+        kra |= set(np.unique(c.process[np.isin(c.op, _KRA_OPS)]).tolist())
     kra |= {e.process for e in timeline.events if e.kind in _KRA_KINDS}
     for event in timeline.events:
         if event.op is Op.DECOMMISSION:
