@@ -1,8 +1,14 @@
-"""A growable numpy column: the storage of the history's tables."""
+"""A growable numpy column, the storage of the history's tables, and how the
+issue table's values are read back from its ``lo``/``hi``/``flag`` columns."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+#: Value flags of the issue table.
+VALUE_PRESENT, VALUE_NONE, VALUE_OTHER = 0, 1, 2
 
 
 class Column:
@@ -52,3 +58,29 @@ class Column:
         """Bytes the rows use (capacity grows by doubling, but untouched pages
         of the spare capacity take no memory)."""
         return 0 if self._data is None else self._size * self._data.itemsize
+
+
+def exact_values(c: Any, others: dict[int, object], index: np.ndarray,
+                 rows: np.ndarray | None = None) -> list[object]:
+    """Values of ``c``'s rows ``index``; ``rows``: their logical rows (the keys
+    of ``others``) when not ``index``."""
+    lo, hi = c.lo[index].tolist(), c.hi[index].tolist()
+    out: list[object] = [low | high << 64 if high else low
+                         for low, high in zip(lo, hi, strict=True)]
+    flags = c.flag[index]
+    for i in np.flatnonzero(flags != VALUE_PRESENT).tolist():
+        out[i] = None if flags[i] == VALUE_NONE else others[int((index if rows is None
+                                                                   else rows)[i])]
+    return out
+
+
+def value_column(c: Any, others: dict[int, object]) -> Any:
+    """The issue table's ``value`` column: integers where they fit, else objects."""
+    import pandas as pd
+
+    missing = c.flag == VALUE_NONE
+    if not others and not c.hi.any():
+        return pd.arrays.IntegerArray(c.lo.copy(), missing.copy())
+    out = np.empty(len(c.time), dtype=object)
+    out[:] = exact_values(c, others, np.arange(len(c.time)))
+    return out

@@ -41,7 +41,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from pkisim.history.columns import Column
+from pkisim.history.columns import VALUE_NONE as VALUE_NONE  # re-exported: the flags
+from pkisim.history.columns import VALUE_OTHER as VALUE_OTHER
+from pkisim.history.columns import VALUE_PRESENT as VALUE_PRESENT
+from pkisim.history.columns import (
+    Column,
+    exact_values,
+    value_column,
+)
 from pkisim.history.runtable import (
     MAX_RUNS,
     RunColumns,
@@ -108,8 +115,6 @@ ISSUE_OPS: dict[Op, IdKind] = {
 #: The issuing operation of each ID space.
 ISSUE_OP: dict[IdKind, Op] = {kind: op for op, kind in ISSUE_OPS.items()}
 
-#: Value flags of the issue table.
-VALUE_PRESENT, VALUE_NONE, VALUE_OTHER = 0, 1, 2
 #: Rows buffered in Python lists before they are converted to columns.
 CHUNK = 1 << 14
 _MASK64 = (1 << 64) - 1
@@ -487,11 +492,11 @@ class History:
         where a row has no value."""
         if rows is not None and self.has_runs:
             index = np.asarray(rows, dtype=np.int64)
-            return _exact_values(self.rows_at(index), self._others, np.arange(len(index)),
+            return exact_values(self.rows_at(index), self._others, np.arange(len(index)),
                                  index)
         c = self.columns()
         index = np.arange(len(c.time)) if rows is None else np.asarray(rows, dtype=np.int64)
-        return _exact_values(c, self._others, index)
+        return exact_values(c, self._others, index)
 
     def issued_count(self, op: Op = Op.ISSUE_CERT, type: OpType | None = OpType.OK) -> int:
         """Issue rows of ``op`` with ``type`` (``None``: any type)."""
@@ -527,7 +532,7 @@ class History:
             "replica": pd.Categorical.from_codes(c.replica, names["replica"][0]),
             "type": pd.Categorical.from_codes(c.type, TYPE_NAMES),
             "f": pd.Categorical.from_codes(c.op, OP_NAMES),
-            "value": _value_column(c, self._others),
+            "value": value_column(c, self._others),
             "value_lo": c.lo.copy(),
             "value_hi": c.hi.copy(),
             "issuer": pd.Categorical.from_codes(c.issuer, names["issuer"][0]),
@@ -643,30 +648,6 @@ def is_jepsen_id(value: object, depth: int = 0) -> bool:
         return True
     return isinstance(value, tuple) and depth < 8 and all(is_jepsen_id(v, depth + 1)
                                                           for v in value)
-
-
-def _exact_values(c: IssueColumns, others: dict[int, object], index: np.ndarray,
-                  rows: np.ndarray | None = None) -> list[object]:
-    """Values of ``c``'s rows ``index``; ``rows``: their logical rows (the keys
-    of ``others``) when not ``index``."""
-    lo, hi = c.lo[index].tolist(), c.hi[index].tolist()
-    out: list[object] = [low | high << 64 if high else low
-                             for low, high in zip(lo, hi, strict=True)]
-    flags = c.flag[index]
-    for i in np.flatnonzero(flags != VALUE_PRESENT).tolist():
-        out[i] = None if flags[i] == VALUE_NONE else others[int((index if rows is None
-                                                                   else rows)[i])]
-    return out
-
-
-def _value_column(c: IssueColumns,
-                  others: dict[int, object]) -> pd.api.extensions.ExtensionArray:
-    missing = c.flag == VALUE_NONE
-    if not others and not c.hi.any():
-        return pd.arrays.IntegerArray(c.lo.copy(), missing.copy())
-    out = np.empty(len(c.time), dtype=object)
-    out[:] = _exact_values(c, others, np.arange(len(c.time)))
-    return out
 
 
 def _event_record(position: int, time: float, process: int, replica: int,
