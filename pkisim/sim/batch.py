@@ -284,6 +284,8 @@ class _Plan:
                 if k and not repo.run_fits(k):
                     return False  # a switch or exhaustion: the lane handles it
                 firsts[group] = repo.last + 1
+                if k and node.update_wake is not None and _wakes(repo, k):
+                    return False  # the update task would run mid-window: the lane's
             k = int(counts[done_group])
             if k:
                 rows = grouped[stops[done_group] - k:stops[done_group]]
@@ -389,6 +391,18 @@ class _Plan:
             added.append((self.following, int(self.seq_start[m - 1]) - 1, ARRIVE,
                          batch.stream))
         batch.lane.commit(horizon, added, self.seq_end)
+
+
+def _wakes(repo: Repository, count: int) -> bool:
+    """Would ``count`` more numbers from ``repo`` make its update task due
+    (``check_due``), waking an update task that sleeps (:mod:`pkisim.sim.ca`)?"""
+    last = repo.last
+    assert last is not None
+    repo.last = last + count
+    try:
+        return repo.check_due()
+    finally:
+        repo.last = last
 
 
 def _sequential(repo: Repository) -> bool:

@@ -28,6 +28,7 @@ from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.config import CaSpec
 from pkisim.sim.driver import Aborted, SimDriver
+from pkisim.sim.lane import exact_delay
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
 
 if TYPE_CHECKING:
@@ -82,6 +83,9 @@ class CaNode(Instance):
         self.stranded: dict[IdKind, int] = {}
         self.issued_certs = 0
         self.issued_requests = 0
+        #: While the update task sleeps through runs that would change nothing:
+        #: call it with the time something changed (``CaLife.update_task``).
+        self.update_wake: Callable[[float], None] | None = None
 
     def __repr__(self) -> str:
         return f"CaNode({self.name!r}, serving={self.serving})"
@@ -135,6 +139,10 @@ class CaLife:
     crl: CrlService
     outages: ReplicaOutages
     nodes: Mapping[str, CaNode]  # by name
+    #: The fast lane's ``limit`` (its drain stops before a time): with it, update
+    #: task runs that would change nothing are skipped in closed form; ``None``
+    #: steps every run (``Simulation(fast=False)``).
+    limit: Callable[[float], None] | None = None
 
     def node(self, name: str) -> CaNode:
         return self.nodes[name]
@@ -178,6 +186,7 @@ class CaLife:
                                       "the donor must be created before its clone")
                 assert donor.repos is not None
                 configs = self.driver.run(donor, donor.repos.transfer_to_clone(host=node.name))
+                wake_update(donor, self.clock())
                 self._attach(node, configs, f"transfer:{donor.name}")
             else:
                 self._attach(node, self.own_configs(node), "initial")
@@ -203,6 +212,7 @@ class CaLife:
                 try:
                     configs = yield from self.driver.drive(donor, donor.repos.transfer_to_clone(
                         host=node.name))
+                    wake_update(donor, self.clock())
                     break
                 except Aborted:
                     self._slices_lost(node, donor, mark,
@@ -241,6 +251,7 @@ class CaLife:
             self.balancer.add(node, in_pool=self.env.now == 0)
             self.env.process(self.update_task(node))
         self.crl.on_start(node)
+        wake_update(node, self.clock())
 
     def start(self, node: CaNode, *, first: bool = False) -> Process:
         """Start-up: ``checkRanges`` for requests then certificates, which loads
@@ -277,12 +288,38 @@ class CaLife:
     def update_task(self, node: CaNode) -> Process:
         """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
         seconds (``<= 0`` disables it); failures are only logged (a failed claim
-        as a range event, anything else as a note)."""
+        as a range event, anything else as a note).
+
+        With :attr:`limit`, runs that cannot change anything (the CA does not
+        serve, or neither repository's ``check_due``) are not stepped: the task
+        sleeps until :func:`wake_update` says something changed at ``t`` (an
+        issuance crossed a threshold, a start-up, a transfer), and then runs at
+        the first time of its own schedule after ``t``, computed by the same
+        float additions as stepping (a run at ``t`` itself comes before the lane
+        events at ``t``, and would have found nothing)."""
         interval = node.update_interval
         if interval <= 0:
             return
+        env, limit = self.env, self.limit
         while not node.gone:
-            yield self.env.timeout(interval)
+            if limit is not None and _idle(node):
+                anchor = env.now  # the last run (or the start)
+                woken = env.event()
+
+                def wake(t: float, anchor: float = anchor, woken: simpy.Event = woken) -> None:
+                    node.update_wake = None
+                    run = anchor
+                    while run + interval <= t:
+                        run = run + interval
+                    run = run + interval
+                    limit(run)
+                    woken.succeed(run)
+
+                node.update_wake = wake
+                at = yield woken
+                yield env.timeout(exact_delay(env.now, at))
+            else:
+                yield env.timeout(interval)
             if node.serving and node.repos is not None:
                 try:
                     yield from self.driver.drive(node, node.repos.update_task())
@@ -331,4 +368,18 @@ class CaLife:
         self.note(node, Op.DECOMMISSION, OpType.INFO, "decommissioned")
 
 
-__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode"]
+def _idle(node: CaNode) -> bool:
+    """Would every update task run change nothing until :func:`wake_update`?"""
+    repos = node.repos
+    return (not node.serving or repos is None
+            or not (repos.cert.check_due() or repos.request.check_due()))
+
+
+def wake_update(node: CaNode, t: float) -> None:
+    """Something the update task looks at may have changed at ``t``."""
+    wake = node.update_wake
+    if wake is not None:
+        wake(t)
+
+
+__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode", "wake_update"]

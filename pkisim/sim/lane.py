@@ -76,6 +76,11 @@ class Lane:
         if t < self._horizon:
             self._horizon = t
 
+    def limit(self, t: float) -> None:
+        """Something in SimPy happens at ``t``: a drain in progress stops before it."""
+        if t < self._horizon:
+            self._horizon = t
+
     # ------------------------------------------------------------ events
     def push(self, t: float, code: int, payload: Any) -> None:
         """Schedule an event: ``handlers[code](payload, t)`` at time ``t``."""
@@ -144,4 +149,15 @@ class Lane:
         self._seq = count(next_seq)
 
 
-__all__ = ["Item", "Lane"]
+def exact_delay(now: float, at: float) -> float:
+    """The delay whose SimPy timeout fires at exactly ``at`` (``now + delay == at``
+    in floating point), so that skipped periodic runs leave the schedule as stepping would."""
+    delay = at - now
+    while now + delay < at:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > at:
+        delay = math.nextafter(delay, -math.inf)
+    return delay
+
+
+__all__ = ["Item", "Lane", "exact_delay"]
