@@ -154,8 +154,16 @@ class Balancer:
         """The index in :attr:`pool` of the host the next round-robin pick gets."""
         return self._next if self._next < len(self.pool) else 0
 
-    def advance(self, n: int) -> None:
-        """Move the round-robin cursor as ``n`` picks would (the pool unchanged)."""
+    @property
+    def sticky(self) -> dict[int, CaNode]:
+        """The host each client of ``sticky`` routing sticks to (read only)."""
+        return self._sticky
+
+    def advance(self, n: int, sticky: dict[int, CaNode] | None = None) -> None:
+        """Move the round-robin cursor as ``n`` picks would (the pool unchanged),
+        and make the ``sticky`` assignments those picks made."""
+        if sticky:
+            self._sticky.update(sticky)
         if n > 0:
             self._next = (self.cursor + n - 1) % len(self.pool) + 1
 
