@@ -86,6 +86,11 @@ class CaNode(Instance):
         #: While the update task sleeps through runs that would change nothing:
         #: call it with the time something changed (``CaLife.update_task``).
         self.update_wake: Callable[[float], None] | None = None
+        #: Meanwhile, per repository (request, certificate): the last number
+        #: and the range end up to which ``check_due`` stays false
+        #: (:func:`watch`); past either, the issuer asks ``check_due``.
+        self.watch_request: tuple[float, int] = (-math.inf, 0)
+        self.watch_cert: tuple[float, int] = (-math.inf, 0)
 
     def __repr__(self) -> str:
         return f"CaNode({self.name!r}, serving={self.serving})"
@@ -316,6 +321,9 @@ class CaLife:
                     woken.succeed(run)
 
                 node.update_wake = wake
+                if node.repos is not None:
+                    node.watch_request = watch(node.repos.request)
+                    node.watch_cert = watch(node.repos.cert)
                 at = yield woken
                 yield env.timeout(exact_delay(env.now, at))
             else:
@@ -375,6 +383,21 @@ def _idle(node: CaNode) -> bool:
             or not (repos.cert.check_due() or repos.request.check_due()))
 
 
+def watch(repo: Repository) -> tuple[float, int]:
+    """``(last, end)``: while ``repo`` issues numbers up to ``last`` from a
+    range ending at ``end``, its ``check_due`` stays false (Dogtag's sequential
+    ``checkRanges``: ``end - last`` plus the next range's size against the
+    low-water mark).  ``-inf`` when that is not known: ask every time."""
+    cls = type(repo)
+    if (cls.check_due is not Repository.check_due or cls.in_range is not Repository.in_range
+            or not repo.serial_management or repo.last is None):
+        return -math.inf, repo.end
+    limit = repo.end + repo.state.next_size - repo.low_water_mark
+    if repo.next_begin is not None:
+        limit = min(limit, repo.end - repo.low_water_mark)
+    return limit, repo.end
+
+
 def wake_update(node: CaNode, t: float) -> None:
     """Something the update task looks at may have changed at ``t``."""
     wake = node.update_wake
@@ -382,4 +405,4 @@ def wake_update(node: CaNode, t: float) -> None:
         wake(t)
 
 
-__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode", "wake_update"]
+__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode", "wake_update", "watch"]
