@@ -98,7 +98,7 @@ class Recorder:
         if len(rows) >= _CHUNK:
             self.flush()
 
-    def request_block(self, ids: np.ndarray, clients: np.ndarray, kind: int,
+    def request_block(self, ids: np.ndarray, clients: np.ndarray, kind: int | np.ndarray,
                       attempts: np.ndarray, arrivals: np.ndarray, starts: np.ndarray,
                       ends: np.ndarray, cas: np.ndarray, outcome: int) -> None:
         """Many finished attempts at once (no cause), as :meth:`request` would record them."""

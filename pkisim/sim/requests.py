@@ -214,6 +214,10 @@ class RequestFlow:
             req.failed = "allocation error"
             self.driver.note(node, Op.ISSUE_REQUEST, OpType.FAIL, str(err), time=t)
             return
+        if node.update_wake is not None:
+            last, end = node.watch_request
+            if (number > last or repo.end != end) and repo.check_due():
+                node.update_wake(t)
         added = self.store(node, repo, number)
         if added.ok:
             self.record(node, _REQUEST, number, _OK, t)
@@ -270,6 +274,10 @@ class RequestFlow:
             self.driver.note(node, Op.ISSUE_CERT, OpType.FAIL, str(err), time=t)
             self.finish(req, t, node, FAIL, "allocation error")
             return
+        if node.update_wake is not None:
+            last, end = node.watch_cert
+            if (serial > last or repo.end != end) and repo.check_due():
+                node.update_wake(t)
         reply = t + node.store_latency.next()
         lost = node.next_crash < reply and node.crash_after(t) < reply
         if not lost:  # the CA crashes after signing, before storing: nothing is stored

@@ -101,7 +101,7 @@ class Simulation:
         self.life = life = CaLife(
             env=env, clock=lane.now, driver=driver, history=history, tree=tree, seeds=seeds,
             strategy=scenario.strategy, balancer=balancer, crl=crl, outages=outages,
-            nodes={node.name: node for node in self.nodes})
+            nodes={node.name: node for node in self.nodes}, limit=lane.limit if fast else None)
         self._crl_name = next((c.name for c in scenario.cas if c.crl_master),
                               next(c.name for c in scenario.cas if c.role == "master"))
         self.fault_plan = plan(scenario, seeds, self._crl_name)
