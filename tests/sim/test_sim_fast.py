@@ -76,8 +76,10 @@ def batched(world: Simulation) -> float:
 def assert_identical(fast: RunResult, slow: RunResult) -> None:
     pd.testing.assert_frame_equal(fast.history.to_frame(), slow.history.to_frame())
     pd.testing.assert_frame_equal(fast.history.events_frame(), slow.history.events_frame())
+    slow_frames = slow.frames()
+    assert fast.frames().keys() == slow_frames.keys()
     for name, frame in fast.frames().items():
-        pd.testing.assert_frame_equal(frame, getattr(slow, name), obj=name)
+        pd.testing.assert_frame_equal(frame, slow_frames[name], obj=name)
     assert fast.summary() == slow.summary()
 
 
