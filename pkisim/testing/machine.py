@@ -345,7 +345,8 @@ class AllocationMachine(RuleBasedStateMachine):
         """One issuance.  A record the directory refused (ENTRY_ALREADY_EXISTS)
         still counts: the certificate was signed before the store.  A record
         that could not be stored because the directory is unreachable fails
-        the request: the number is wasted, never delivered."""
+        the request: the number is wasted, never delivered (and the next
+        request of the batch burns the next number)."""
         assert node.repos is not None
         repo = node.repos[kind]
         try:
@@ -357,7 +358,7 @@ class AllocationMachine(RuleBasedStateMachine):
         stored = self.driver.store(node, repo, number)
         if stored.code in p.UNREACHABLE:
             self.driver.record_issue(node, kind, number, OpType.FAIL)
-            return False
+            return True
         self.driver.record_issue(node, kind, number)
         self._remember(kind, number, node.name)
         return True
@@ -650,6 +651,27 @@ class AllocationMachine(RuleBasedStateMachine):
                         f"{show(kind, b2)}-{show(kind, e2)}\n"
                         + explain_ranges(self.range_log, kind, (ca1, ca2), (b2, min(e1, e2)),
                                          lambda n, k=kind: show(k, n)))
+
+    @invariant()
+    def failed_claims_are_retried(self) -> None:
+        """Dogtag's update task runs ``checkRanges`` at every interval, whatever
+        happened before: a CA below its low-water mark claims at the next run,
+        also (above all) after a claim failed."""
+        for node in self.cas:
+            if not (node.live and node.running and node.repos is not None):
+                continue
+            for kind in (IdKind.CERT, IdKind.REQUEST):
+                repo = node.repos[kind]
+                if not (repo.ranged and repo.serial_management and repo.loaded):
+                    continue
+                left = max(0, repo.in_range()) + repo.state.next_size
+                if left < repo.low_water_mark and not repo.check_due():
+                    failure = repo.claim_failure.reason if repo.claim_failure else "none"
+                    raise AssertionError(
+                        f"{node.name}'s {kind.value} ranges hold {left} numbers, below the "
+                        f"low-water mark {repo.low_water_mark} (decimal counts), yet its update "
+                        f"task would not claim at its next run (last claim failure: {failure}) "
+                        f"{NUMBERS_NOTE}")
 
     @invariant()
     def next_range_never_decreases(self) -> None:
