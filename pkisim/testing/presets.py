@@ -37,7 +37,8 @@ class Preset:
     name: str
     config: MachineConfig
     #: ``"pass"``: no schedule may break an invariant.  Otherwise the words the
-    #: failure message must contain ("duplicate", "overlap", "liveness").
+    #: failure message must contain ("duplicate", "overlap", "liveness",
+    #: "would not claim", "CS.cfg").
     expect: str = "pass"
     goals: tuple[str, ...] = ()
     doc: str = ""
@@ -182,7 +183,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     _bug("bug-random-20-bits", MachineConfig("random", id_length=20, batch=64), "duplicate",
          "RSNv3 with 20 bits: the birthday bound."),
     _bug("", MachineConfig("legacy2", faults=OUTAGE, variant="forget-failed-claim"),
-         "liveness", "Issue 13, item 1: the update task forgets a failed claim.", needs=OUTAGE),
+         "would not claim", "Issue 13, item 1: the update task forgets a failed claim.",
+         needs=OUTAGE),
     _bug("", MachineConfig("legacy2", faults=OUTAGE, variant="restart-from-range-begin"),
          "duplicate", "Issue 13, item 2: a restart while the directory is down starts the "
          "range over.", needs=OUTAGE),

@@ -27,7 +27,8 @@ def test_the_presets_reach_every_goal_and_plant_every_bug() -> None:
     assert goals == set(GOALS), set(GOALS) - goals
     assert {p.variant for p in BUGS} == set(VARIANTS)
     for preset in BUGS:
-        assert preset.expect in ("duplicate", "overlap", "liveness", "CS.cfg"), preset
+        assert preset.expect in ("duplicate", "overlap", "liveness", "would not claim",
+                                 "CS.cfg"), preset
 
 
 @pytest.mark.parametrize("preset", PASSING, ids=lambda p: p.name)
@@ -49,7 +50,7 @@ def test_planted_bug_is_caught_and_shrunk(preset: Preset) -> None:
     run = run_preset(preset)
     assert preset.expect in run.message
     assert "(numbers: certificate serials in 0x hex" in run.message, run.message
-    assert 1 <= len(run.steps) <= 12, run.steps
+    assert 1 <= len(run.steps) <= 20, run.steps
 
 
 @pytest.mark.parametrize("variant", ISSUE_13)
