@@ -45,7 +45,7 @@ def test_a_goal_never_reached_fails_naming_it() -> None:
     assert "'directory restarted' (needs outage)" in str(info.value)
 
 
-@pytest.mark.parametrize("preset", BUGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", [*BUGS, PRESETS["bug-random-20-bits"]], ids=lambda p: p.name)
 def test_planted_bug_is_caught_and_shrunk(preset: Preset) -> None:
     run = run_preset(preset)
     assert preset.expect in run.message
