@@ -39,8 +39,12 @@ from typing import ClassVar
 from hypothesis import event
 
 from pkisim.directory.memory import ReplicatedDirectory
+from pkisim.errors import AllocationError
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.radix import Radix
+from pkisim.ids.strategies import STRATEGY
+from pkisim.ids.subsystem import CaRepositories
 
 #: Faults a configuration may enable (see the module text).
 FAULTS = ("outage", "size-limit", "multi-valued")
@@ -144,6 +148,35 @@ def show(kind: IdKind, number: int) -> str:
     return hex(number) if kind is IdKind.CERT else str(number)
 
 
+def can_transfer(repos: CaRepositories) -> bool:
+    """Would every ranged transfer come out of numbers the donor really holds?
+
+    Dogtag does not check that a next range holds T numbers before cutting
+    T from its top (dogtag-ranges.md 4.3, step 5): the slice then reaches
+    below the next range's begin, into numbers another CA may own.  And a
+    next range emptied exactly is still switched to, and its begin (now the
+    clone's) issued.
+    """
+    for repo in repos:
+        if not repo.ranged or repo.last is None:
+            continue
+        size = repo.config.clone_transfer_number or 0
+        try:
+            from_current = repo.transfers_from_current(size)
+        except AllocationError:
+            return False
+        if not from_current and repo.state.next_size <= size:
+            return False  # an emptied next range is switched to all the same
+    return True
+
+
+def cscfg_spelling(strategy: str) -> str:
+    """How CS.cfg values in a message are written (CS.cfg's own radix)."""
+    cert = STRATEGY[strategy].radix(IdKind.CERT)
+    serials = {Radix.HEX: "hex without 0x", Radix.PREFIXED: "0x hex"}.get(cert, "decimal")
+    return f"(CS.cfg spelling: certificate values {serials}, request values decimal)"
+
+
 def stale_value(result: p.Result, increment: int, initial: int) -> tuple[str, str] | None:
     """The values a replication race leaves in ``nextRange``: the one before
     the current value (already claimed), then the current one; ``None`` while
@@ -158,4 +191,4 @@ def stale_value(result: p.Result, increment: int, initial: int) -> tuple[str, st
 
 
 __all__ = ["FAULTS", "GOALS", "NUMBERS_NOTE", "SIZE_LIMIT", "Coverage", "MemoryBackend",
-           "memory_backend", "show", "stale_value"]
+           "can_transfer", "cscfg_spelling", "memory_backend", "show", "stale_value"]

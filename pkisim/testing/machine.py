@@ -49,7 +49,16 @@ from pkisim.ids.subsystem import CaRepositories, Streams, master_configs
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.testing.explain import explain, explain_ranges, final_run
-from pkisim.testing.faults import FAULTS, NUMBERS_NOTE, Coverage, memory_backend, show, stale_value
+from pkisim.testing.faults import (
+    FAULTS,
+    NUMBERS_NOTE,
+    Coverage,
+    can_transfer,
+    cscfg_spelling,
+    memory_backend,
+    show,
+    stale_value,
+)
 from pkisim.testing.variants import VARIANTS
 
 #: Rules an example may switch off (swarm testing); issuing and the update task stay on.
@@ -288,8 +297,8 @@ class AllocationMachine(RuleBasedStateMachine):
         try:
             node.repos.configs()
         except ConfigError as err:
-            raise AssertionError(f"{node.name}: pkisim refuses the CS.cfg Dogtag writes: {err}"
-                                 ) from None
+            raise AssertionError(f"{node.name}: pkisim refuses the CS.cfg Dogtag writes: {err} "
+                                 f"{cscfg_spelling(self.config.strategy)}") from None
 
     # ------------------------------------------------------------ set-up
     @initialize(seed=st.integers(0, 2**32 - 1),
@@ -530,31 +539,10 @@ class AllocationMachine(RuleBasedStateMachine):
         donor = self._pick(index)
         if donor is None:
             return
-        if self.config.guard_transfers and not self._can_transfer(donor):
+        if self.config.guard_transfers and not can_transfer(donor.repos):
             note(f"{donor.name} has no {self.config.transfer} numbers to give: not cloned")
             return
         self._clone(donor)
-
-    def _can_transfer(self, donor: CaNode) -> bool:
-        """Would every ranged transfer come out of numbers the donor really holds?
-
-        Dogtag does not check that a next range holds T numbers before cutting
-        T from its top (dogtag-ranges.md 4.3, step 5): the slice then reaches
-        below the next range's begin, into numbers another CA may own.  And a
-        next range emptied exactly is still switched to, and its begin (now the
-        clone's) issued.
-        """
-        for repo in donor.repos:
-            if not repo.ranged or repo.last is None:
-                continue
-            size = repo.config.clone_transfer_number or 0
-            try:
-                from_current = repo.transfers_from_current(size)
-            except AllocationError:
-                return False
-            if not from_current and repo.state.next_size <= size:
-                return False  # an emptied next range is switched to all the same
-        return True
 
     @precondition(lambda self: "decommission" not in self.off)
     @rule(index=st.integers(0, 7))
