@@ -20,7 +20,7 @@ crashes after signing, a batched flush) calls them separately.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pkisim.history.history import ISSUE_OP, History, Op, OpType
@@ -226,6 +226,12 @@ class Driver:
                      type_: OpType = OpType.OK, time: float | None = None) -> None:
         self.history.issue(self.clock() if time is None else time, ca.pid, ISSUE_OP[kind],
                            number, type_, ca.rid)
+
+    def record_issue_run(self, ca: Instance, kind: IdKind, first: int, times: Sequence[float],
+                         type_: OpType = OpType.OK) -> None:
+        """``len(times)`` consecutive numbers from ``first``, issued at ``times``:
+        one run in the history (:meth:`History.issue_run`), not a row each."""
+        self.history.issue_run(times, ca.pid, ISSUE_OP[kind], first, type_, ca.rid)
 
 
 __all__ = ["Driver", "Executor", "Instance", "UpdateSchedule"]

@@ -37,15 +37,16 @@ from pkisim.audit.model import (
     RangeRecord,
     family_of,
 )
+from pkisim.history.timeline import id_name
 from pkisim.ids.config import IdKind
 
-RANGED = (IdKind.CERT, IdKind.REQUEST, IdKind.REPLICA)
+RANGED = (IdKind.CERT, IdKind.REQUEST, IdKind.REPLICA, IdKind.KEY, IdKind.KEY_REQUEST)
 _SHOW = 5  # examples named per finding
 
 
 def fmt(kind: IdKind, number: int) -> str:
-    """Certificate serials in hex (as Dogtag shows them), other IDs in decimal."""
-    return hex(number) if kind is IdKind.CERT else str(number)
+    """Certificate serials and key IDs in hex (as Dogtag shows them), other IDs in decimal."""
+    return hex(number) if kind is IdKind.CERT or kind is IdKind.KEY else str(number)
 
 
 def span(kind: IdKind, begin: int, end: int) -> str:
@@ -133,7 +134,7 @@ def _record_overlaps(dep: Deployment) -> Iterator[Finding]:
 
 # ---------------------------------------------------------------- CS.cfg
 def _held(dep: Deployment, kind: IdKind) -> list[tuple[int, int, object]]:
-    return [(b, e, (ca, which)) for ca in dep.cas for which, b, e in ca.held(kind)]
+    return [(b, e, (ca, which)) for ca in dep.own_cas for which, b, e in ca.held(kind)]
 
 
 def _cscfg_overlaps(dep: Deployment) -> Iterator[Finding]:
@@ -151,11 +152,11 @@ def _cscfg_overlaps(dep: Deployment) -> Iterator[Finding]:
 
 
 def _cscfg_overruns(dep: Deployment) -> Iterator[Finding]:
-    for ca in dep.cas:
+    for ca in dep.own_cas:
         for kind in RANGED:
-            config = ca.spaces[kind]
-            below = config.next_overrun_by
-            if not below or not config.mode.ranged:
+            config = ca.spaces.get(kind)
+            below = 0 if config is None else config.next_overrun_by
+            if config is None or not below or not config.mode.ranged:
                 continue
             keys = config.keys
             assert config.next_begin is not None and config.next_end is not None
@@ -180,9 +181,11 @@ def initial_end(dep: Deployment, kind: IdKind, family: str) -> int | None:
 
 
 def _cscfg_explained(dep: Deployment) -> Iterator[Finding]:
-    for ca in dep.cas:
+    for ca in dep.own_cas:
         for kind in RANGED:
-            config = ca.spaces[kind]
+            config = ca.spaces.get(kind)
+            if config is None:
+                continue
             family = family_of(config.strategy) if kind is not IdKind.REPLICA else V1
             # a conflict entry is the losing claim (Dogtag deletes it): it explains nothing
             records = [r for r in dep.ranges if r.kind is kind and r.family == family
@@ -246,8 +249,8 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _issued(dep: Deployment) -> Iterator[Finding]:
-    for kind in (IdKind.CERT, IdKind.REQUEST):
-        what = "serial" if kind is IdKind.CERT else "request ID"
+    for kind in (IdKind.CERT, IdKind.REQUEST, IdKind.KEY, IdKind.KEY_REQUEST):
+        what = id_name(kind)
         numbers = [r.number for r in dep.issued if r.kind is kind]
         if not numbers:
             continue
@@ -258,7 +261,8 @@ def _issued(dep: Deployment) -> Iterator[Finding]:
                           f"{', '.join(fmt(kind, n) for n in twice[:_SHOW])}"
                           f"{' ...' if len(twice) > _SHOW else ''}", kind)
         known = known_intervals(dep, kind)
-        if not known or any(ca.spaces[kind].mode.full_length_random for ca in dep.cas):
+        if not known or any(ca.spaces[kind].mode.full_length_random for ca in dep.own_cas
+                            if kind in ca.spaces):
             continue  # RSNv3 numbers belong to no range
         starts = [b for b, _ in known]
         outside = []
@@ -275,7 +279,11 @@ def _issued(dep: Deployment) -> Iterator[Finding]:
 
 # ---------------------------------------------------------------- SSNv1
 def _ssnv1_gaps(dep: Deployment) -> Iterator[Finding]:
-    kind = IdKind.CERT
+    for kind in (IdKind.CERT, IdKind.KEY):  # a KRA's SSNv1 key IDs are read the same way
+        yield from _ssnv1_gaps_of(dep, kind)
+
+
+def _ssnv1_gaps_of(dep: Deployment, kind: IdKind) -> Iterator[Finding]:
     records = sorted((r for r in dep.ranges if r.kind is kind and r.family == V1
                       and r.conflict is None), key=lambda r: r.actual)
     if not records:
@@ -295,5 +303,6 @@ def _ssnv1_gaps(dep: Deployment) -> Iterator[Finding]:
         shown = ", ".join(span(kind, *g) for g in gaps[:_SHOW])
         yield Finding("ssnv1-gap", NOTE,
                       f"SSNv1 reads the decimal nextRange as hex: {len(gaps)} gaps between "
-                      f"claimed certificate ranges, {lost} serials never usable ({shown}"
+                      f"claimed {'key' if kind is IdKind.KEY else 'certificate'} ranges, {lost} "
+                      f"{id_name(kind)}s never usable ({shown}"
                       f"{' ...' if len(gaps) > _SHOW else ''})", kind)

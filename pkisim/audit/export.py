@@ -32,6 +32,7 @@ from pkisim.audit.model import CaConfig
 from pkisim.audit.report import AuditReport
 from pkisim.errors import ConfigError
 from pkisim.ids.config import KEYS, IdKind
+from pkisim.ids.layout import CA
 from pkisim.ids.strategies import STRATEGY
 
 
@@ -56,7 +57,7 @@ def scenario_data(report: AuditReport, *, duration: str = "30d",
                               f"differs from the master's {strategy!r}: a scenario has one "
                               "strategy", source=ca.source)
         ids: dict[str, Any] = {}
-        for kind in IdKind:
+        for kind in CA.spaces:
             ids.update(_ids(report, ca, kind, moved=ca is master, header=header,
                             last=getattr(forecasts.get((ca.name, kind)), "last", None)))
         cert = ca.spaces[IdKind.CERT]

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from pkisim.audit.checks import _merge, fmt
 from pkisim.audit.model import NOTE, PROBLEM, CaConfig, Deployment, Finding
+from pkisim.history.timeline import id_name
 from pkisim.ids.config import IdKind
 
 DAY = 86400.0
@@ -111,8 +112,8 @@ def now_of(dep: Deployment, options: ForecastOptions) -> float | None:
 def forecast(dep: Deployment, options: ForecastOptions) -> list[Forecast]:
     now = now_of(dep, options)
     out = []
-    for ca in dep.cas:
-        for kind in (IdKind.CERT, IdKind.REQUEST):
+    for ca in dep.own_cas:
+        for kind in (k for k in ca.spaces if k is not IdKind.REPLICA):
             if ca.held(kind):
                 out.append(_one(dep, ca, kind, now, options))
     return out
@@ -163,7 +164,7 @@ def _one(dep: Deployment, ca: CaConfig, kind: IdKind, now: float | None,
 def forecast_findings(forecasts: list[Forecast], options: ForecastOptions) -> list[Finding]:
     out = []
     for f in forecasts:
-        what = "serial numbers" if f.kind is IdKind.CERT else "request IDs"
+        what = "serial numbers" if f.kind is IdKind.CERT else f"{id_name(f.kind)}s"
         if f.exhausted_at is not None and f.now is not None \
                 and f.exhausted_at - f.now <= options.horizon:
             out.append(Finding("exhaustion-soon", PROBLEM,

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.radix import Radix
 from pkisim.ids.strategies import STRATEGY
+
+if TYPE_CHECKING:
+    from pkisim.audit.ocsp import CrlPoint
 
 #: Range families: where a strategy keeps its records (``ou=ranges`` or ``ou=ranges_v2``).
 V1, V2 = "v1", "v2"
@@ -26,7 +30,7 @@ def family_of(strategy: str) -> str:
 
 def reinterpreted(kind: IdKind, family: str, decimal: int) -> int:
     """A decimal number from the directory as the CA reads it (SSNv1 certs: as hex digits)."""
-    if kind is IdKind.CERT and family == V1:
+    if (kind is IdKind.CERT or kind is IdKind.KEY) and family == V1:  # a KRA's keys too
         return Radix.HEX.reinterpret(str(decimal))
     return decimal
 
@@ -121,6 +125,8 @@ class CaConfig:
     spaces: Mapping[IdKind, IdSpaceConfig]
     clone: bool  # master.ca.agent.host is set (pkispawn writes it on clones)
     crl_master: bool  # ca.crl.MasterCRL.enableCRLUpdates
+    #: ``ca`` or ``kra`` (``cs.type``): which database its ranges live in.
+    subsystem: str = "ca"
 
     @property
     def holder(self) -> str:
@@ -131,8 +137,8 @@ class CaConfig:
 
         A next range a transfer cut below its begin holds no number, yet
         Dogtag's switch to it issues its begin: that one number is held."""
-        config = self.spaces[kind]
-        if not config.mode.ranged:  # RSNv3 and DNA hold no Dogtag range
+        config = self.spaces.get(kind)
+        if config is None or not config.mode.ranged:  # another subsystem's; RSNv3; DNA
             return []
         out = [("current", config.begin, config.end)]
         if config.next_begin is not None and config.next_end is not None:
@@ -165,3 +171,13 @@ class Deployment:
     cas: tuple[CaConfig, ...] = ()
     entries: int = 0
     unknown: tuple[UnknownAttribute, ...] = ()
+    #: CRL issuing points, the CA's and the OCSP's (:mod:`pkisim.audit.ocsp`).
+    crl_points: tuple[CrlPoint, ...] = ()
+    #: ``ca``, or ``kra`` for a KRA's database (``ou=keyRepository,ou=kra``).
+    subsystem: str = "ca"
+
+    @property
+    def own_cas(self) -> tuple[CaConfig, ...]:
+        """The CS.cfg files of this database's subsystem (a KRA's ranges are
+        not a CA's, and each database has its own replica IDs)."""
+        return tuple(ca for ca in self.cas if ca.subsystem == self.subsystem)

@@ -16,6 +16,7 @@ from pkisim.audit.forecast import (
     now_of,
 )
 from pkisim.audit.model import PROBLEM, Deployment, Finding
+from pkisim.audit.ocsp import check_crl_points
 from pkisim.ids.config import IdKind
 from pkisim.report.forecast import never_text
 
@@ -49,7 +50,7 @@ class AuditReport:
             "cs_cfg": [{"ca": ca.name, "source": ca.source, "secure_port": ca.secure_port,
                         "clone": ca.clone, "crl_master": ca.crl_master,
                         "ranges": {k.value: [{"which": w, "begin": b, "end": e}
-                                             for w, b, e in ca.held(k)] for k in IdKind}}
+                                             for w, b, e in ca.held(k)] for k in ca.spaces}}
                        for ca in dep.cas],
             "next_range": [{"kind": c.kind.value, "family": c.family, "dn": c.dn,
                             "values": list(c.values)} for c in dep.counters],
@@ -58,6 +59,9 @@ class AuditReport:
                         "host": r.host, "secure_port": r.secure_port,
                         "conflict": r.conflict} for r in dep.ranges],
             "conflicts": [{"dn": c.dn, "nsds5ReplConflict": c.conflict} for c in dep.conflicts],
+            "crl_issuing_points": [{"dn": c.dn, "owner": c.owner, "crl_number": c.number,
+                                    "this_update": iso(c.this_update),
+                                    "next_update": iso(c.next_update)} for c in dep.crl_points],
             "records": _records(dep),
             "findings": [f.to_dict() for f in self.findings],
             "forecast": [f.to_dict() for f in self.forecasts],
@@ -68,7 +72,10 @@ class AuditReport:
         kinds = Tally(r.kind for r in dep.issued)
         lines = [f"pkisim audit {dep.source} (base {dep.base}): {dep.entries} entries, "
                  f"{kinds[IdKind.CERT]} certificate and {kinds[IdKind.REQUEST]} request "
-                 f"records, {len(dep.ranges)} pkiRange records, {len(dep.cas)} CS.cfg",
+                 f"records, {len(dep.ranges)} pkiRange records, {len(dep.cas)} CS.cfg"
+                 + (f" (a KRA database: {kinds[IdKind.KEY]} key and "
+                    f"{kinds[IdKind.KEY_REQUEST]} KRA request records)"
+                    if dep.subsystem == "kra" else ""),
                  f"now: {iso(self.now) or 'unknown (no record times; give --now)'}"]
         for c in dep.counters:
             lines.append(f"nextRange {c.kind.value:<8} {c.dn}: "
@@ -98,7 +105,7 @@ class AuditReport:
 def _records(dep: Deployment) -> dict[str, dict[str, object]]:
     """Per ID space: how many records, their lowest and highest numbers and creation times."""
     out: dict[str, dict[str, object]] = {}
-    for kind in (IdKind.CERT, IdKind.REQUEST):
+    for kind in (IdKind.CERT, IdKind.REQUEST, IdKind.KEY, IdKind.KEY_REQUEST):
         records = [r for r in dep.issued if r.kind is kind]
         if not records:
             continue
@@ -116,7 +123,8 @@ def audit(dep: Deployment, options: ForecastOptions | None = None) -> AuditRepor
     """Check and forecast a reconstructed deployment."""
     options = options or ForecastOptions()
     forecasts = forecast(dep, options)
-    findings = check_ranges(dep) + forecast_findings(forecasts, options)
+    findings = (check_ranges(dep) + forecast_findings(forecasts, options)
+                + check_crl_points(dep.crl_points, now_of(dep, options)))
     return AuditReport(dep, tuple(findings), tuple(forecasts), now_of(dep, options), options)
 
 

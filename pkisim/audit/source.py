@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,11 @@ from pkisim.audit.model import (
     RangeRecord,
     UnknownAttribute,
 )
+from pkisim.audit.ocsp import CRL_POINT_ATTRIBUTES, CRL_POINT_CLASS, CrlPoint, crl_point
 from pkisim.errors import ConfigError, DirectoryError
 from pkisim.ids.config import IdKind
-from pkisim.ids.cscfg import CSCfg, load_ca
+from pkisim.ids.cscfg import CSCfg, load_subsystem
+from pkisim.ids.layout import CA, KRA
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 from pkisim.limits import id_digits, port
 
@@ -68,6 +70,7 @@ DOGTAG_CLASSES: dict[str, frozenset[str]] = {
         "cn", "requestid", "dateofcreate", "dateofmodify", "requeststate", "requestresult",
         "requestowner", "requestagentgroup", "requestsourceid", "requesttype", "requestflag",
         "requesterror", "usermessages", "adminmessages", "realm"}),
+    CRL_POINT_CLASS: CRL_POINT_ATTRIBUTES,
 }
 #: ``extensibleObject`` (RFC 4512) allows any attribute: Dogtag adds it to request
 #: entries for their ``extdata-*`` attributes.
@@ -85,23 +88,39 @@ def _layout() -> dict[str, list[tuple[str, IdKind, str]]]:
     records container) with (kind, family).  One entry can have two roles: SSNv1's
     certificate repository holds ``nextRange`` and the records; SSNv2's range
     container holds ``nextRange`` and the ``pkiRange`` records."""
-    tree, out = DogtagTree("o=x"), {}
+    out: dict[str, list[tuple[str, IdKind, str]]] = {}
 
     def put(dn: str, role: str, kind: IdKind, family: str) -> None:
         roles = out.setdefault(dn[:-len(",o=x")].lower(), [])
         if not any(r[0] == role for r in roles):
             roles.append((role, kind, family))
-    for kind in IdKind:
-        for family, strategy in ((V1, "legacy"), (V2, "legacy2")):
-            family = family if kind is not IdKind.REPLICA else V1
-            put(tree.counter_dn(kind, strategy), "counter", kind, family)
-            put(tree.range_container_dn(kind, strategy), "ranges", kind, family)
-        if kind is not IdKind.REPLICA:
-            put(tree.records_dn(kind), "records", kind, V1)
+    for sub in (CA, KRA):  # a KRA's request ranges share the CA's DNs: see _kra_requests
+        tree = DogtagTree("o=x", sub)
+        for kind in sub.spaces:
+            _roles(tree, kind, put)
     return out
 
 
+def _roles(tree: DogtagTree, kind: IdKind, put: Callable[[str, str, IdKind, str], None]) -> None:
+    """The counter, ranges and records DNs of one ID space in ``tree``."""
+    for family, strategy in ((V1, "legacy"), (V2, "legacy2")):
+        family = family if kind is not IdKind.REPLICA else V1
+        put(tree.counter_dn(kind, strategy), "counter", kind, family)
+        put(tree.range_container_dn(kind, strategy), "ranges", kind, family)
+    if kind is not IdKind.REPLICA:
+        put(tree.records_dn(kind), "records", kind, V1)
+
+
 _LAYOUT = _layout()
+#: Entries only a KRA's database has.
+_KRA_MARKERS = frozenset({"ou=kra", "ou=keyrepository,ou=kra", "ou=kra,ou=requests"})
+
+
+def _kra_requests(items: list[Any]) -> list[Any]:
+    """In a KRA's database the request ranges (``ou=requests,ou=ranges``, SSNv2's
+    ``ou=requests,ou=ranges_v2``) are the KRA's request IDs, not a CA's."""
+    return [dataclasses.replace(i, kind=IdKind.KEY_REQUEST) if i.kind is IdKind.REQUEST else i
+            for i in items]
 
 
 def generalized_time(text: str) -> float:
@@ -129,9 +148,11 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
     ranges: list[RangeRecord] = []
     issued: list[Issued] = []
     conflicts: list[ConflictEntry] = []
+    points: list[CrlPoint] = []
     unknown = _Unknown()
     nbase = normalize_dn(base) if base else None
     count = 0
+    kra = False
     for entry in entries:
         count += 1
         ndn = entry.ndn
@@ -144,7 +165,11 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
         if conflict is not None:
             conflicts.append(ConflictEntry(entry.dn, conflict, _where(entry)))
         relative = ndn[:-len(nbase)].rstrip(",")
+        kra = kra or relative in _KRA_MARKERS
         rdn, _, parent = relative.partition(",")
+        point = crl_point(entry, relative, _where(entry))
+        if point is not None:
+            points.append(point)
         for role, kind, family in _LAYOUT.get(relative, ()):
             if role == "counter" and entry.get("nextrange"):
                 counters.append(_counter(entry, kind, family))
@@ -160,13 +185,17 @@ def reconstruct(entries: Iterable[LdifEntry], source: str, base: str | None = No
                 issued.append(Issued(kind, serial, entry.dn, _time(entry), conflict))
     if count == 0:
         raise ConfigError("file", source, "holds no entries")
-    if not (counters or ranges or issued):
+    if not (counters or ranges or issued or points):
         raise ConfigError("base", base, "no Dogtag tree below it (no nextRange, pkiRange or "
                           "cn=<serial> entries): give the right --base", source=source)
+    if kra:
+        counters, ranges, issued = (_kra_requests(counters), _kra_requests(ranges),
+                                    _kra_requests(issued))
     issued.sort(key=lambda r: (r.kind.value, r.number, r.dn))
     ranges.sort(key=lambda r: (r.kind.value, r.family, r.begin, r.dn))
     return Deployment(source, base or DEFAULT_BASE, tuple(counters), tuple(ranges),
-                      tuple(issued), tuple(conflicts), tuple(cas), count, unknown.found())
+                      tuple(issued), tuple(conflicts), tuple(cas), count, unknown.found(),
+                      tuple(points), "kra" if kra else "ca")
 
 
 def _where(entry: LdifEntry) -> str:
@@ -344,18 +373,22 @@ def _describe(err: Any) -> str:
 
 # ---------------------------------------------------------------- CS.cfg
 def load_cas(paths: Sequence[str | Path]) -> tuple[CaConfig, ...]:
-    """The CAs the CS.cfg files describe (one-line ConfigError naming file:line)."""
+    """The CAs (and KRAs: ``cs.type=KRA``) the CS.cfg files describe (one-line
+    ConfigError naming file:line)."""
     cas: list[CaConfig] = []
     for path in paths:
         cfg = CSCfg.read(path)
-        spaces = load_ca(cfg)
-        config = spaces[IdKind.CERT]
+        sub = KRA if cfg.get("cs.type", "CA").strip().upper() == "KRA" else CA
+        spaces = load_subsystem(cfg, sub)
+        config = spaces[sub.main]
         name = config.host
         ca = CaConfig(name=name, source=str(path), secure_port=config.secure_port,
-                      spaces=spaces, clone=bool(cfg.get("master.ca.agent.host", "").strip()),
+                      spaces=spaces,
+                      clone=bool(cfg.get(f"master.{sub.name}.agent.host", "").strip()),
                       crl_master=cfg.get("ca.crl.MasterCRL.enableCRLUpdates",
-                                         "").strip().lower() == "true")
-        twin = next((c for c in cas if c.holder == ca.holder), None)
+                                         "").strip().lower() == "true", subsystem=sub.name)
+        twin = next((c for c in cas if c.holder == ca.holder and c.subsystem == ca.subsystem),
+                    None)
         if twin is not None:
             raise ConfigError("machineName", name, f"same CA (host and port) as {twin.source}",
                               source=str(path), line=cfg.line_of("machineName"))

@@ -1,4 +1,4 @@
-"""``pkisim run | check | sweep | audit``: the command line, a thin layer over the public API.
+"""``pkisim run | check | sweep | audit | soak``: the command line, a thin layer over the API.
 
 One module per command: :mod:`pkisim.cli.run` (a scenario, its summary table
 and report directory), :mod:`pkisim.cli.check` (a history's uniqueness
@@ -35,6 +35,7 @@ usage: pkisim COMMAND ARGUMENTS...   (pkisim --help, pkisim COMMAND --help)
   pkisim check HISTORY [--json OUT] ...              check a history for duplicate IDs
   pkisim sweep SWEEP.toml [--workers N] ...          run a parameter sweep with replications
   pkisim audit --ldif EXPORT.ldif [--cs-cfg F] ...   audit a deployment's ranges
+  pkisim soak --server slapd --out DIR ...           real allocators under SIGKILLs
 """
 
 
@@ -85,6 +86,7 @@ COMMANDS = {
     "check": "check a history for duplicate IDs",
     "sweep": "run a parameter sweep with replications",
     "audit": "audit a real deployment's ranges from LDAP or LDIF and CS.cfg",
+    "soak": "run real LDAP allocators with SIGKILLs and account for every serial",
 }
 
 

@@ -26,7 +26,14 @@ from pkisim.audit.export import scenario_data, to_toml
 from pkisim.audit.forecast import ForecastOptions
 from pkisim.audit.report import audit
 from pkisim.audit.source import generalized_time, load_cas, read_ldif_deployment, read_live
-from pkisim.cli.util import UsageError, WriteError, same_file, write_atomically
+from pkisim.cli.util import (
+    UsageError,
+    WriteError,
+    is_stdout,
+    read_password_file,
+    same_file,
+    write_output,
+)
 from pkisim.errors import ConfigError
 from pkisim.ids.tree import DEFAULT_BASE
 from pkisim.scenario import parse_duration, scenario_from_dict
@@ -51,7 +58,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         f"(LDIF: the first entry; --url: {DEFAULT_BASE})")
     parser.add_argument("--cs-cfg", type=Path, action="append", default=[], metavar="FILE",
                         help="CS.cfg of the master or a clone (repeat)")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the report here")
+    parser.add_argument("--json", type=Path, metavar="OUT",
+                        help="also write the report here (-: standard output, and the table "
+                        "goes to standard error)")
     parser.add_argument("--scenario-out", type=Path, metavar="OUT",
                         help="write a pkisim scenario (TOML) of the deployment")
     parser.add_argument("--scenario-duration", default="30d", metavar="D",
@@ -84,10 +93,11 @@ def main_audit(args: argparse.Namespace) -> int:
         outputs.append((args.scenario_out, to_toml(data, header)))
     if args.json is not None:
         outputs.append((args.json, json.dumps(report.to_dict(), indent=2) + "\n"))
-    print(report.table())
+    to_stdout = any(is_stdout(path) for path, _ in outputs)
+    print(report.table(), file=sys.stderr if to_stdout else sys.stdout)
     for path, text in outputs:
         try:
-            write_atomically(path, text)
+            write_output(path, text)
         except OSError as err:
             raise WriteError(f"{path}: cannot write: {err.strerror or err}") from None
     return report.exit_status
@@ -136,27 +146,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise ConfigError("--scenario-out", str(args.scenario_out), "is also the --json file")
 
 
-_MAX_PASSWORD = 4096
-
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_file is not None:
-        try:
-            with args.password_file.open(encoding="utf-8") as f:
-                first = f.readline(_MAX_PASSWORD + 1)
-        except (OSError, UnicodeDecodeError) as err:
-            reason = getattr(err, "strerror", None) or type(err).__name__
-            raise ConfigError("--password-file", str(args.password_file),
-                              f"cannot be read: {reason}") from None
-        password = first.rstrip("\r\n")
-        if not password:
-            raise ConfigError("--password-file", str(args.password_file),
-                              "is empty (the first line is the password)")
-        if len(password) > _MAX_PASSWORD:
-            raise ConfigError("--password-file", str(args.password_file),
-                              f"its first line is longer than {_MAX_PASSWORD:,} characters: "
-                              "not a password file")
-        return password
+        return read_password_file(args.password_file)
     if not sys.stdin.isatty():
         raise UsageError("pkisim audit: no terminal to prompt for the password: "
                          "give --password-file")

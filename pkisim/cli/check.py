@@ -33,11 +33,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import stat
 import sys
 from pathlib import Path
-from typing import TextIO
 
 from pkisim.cli.util import (
     EXIT_ERROR,
@@ -45,8 +42,9 @@ from pkisim.cli.util import (
     EXIT_VALID,
     OneLineParser,
     integer_at_least,
+    is_stdout,
     same_file,
-    write_atomically,
+    write_output,
 )
 from pkisim.history.formats import HistoryFormatError
 from pkisim.history.history import History, Op
@@ -54,7 +52,8 @@ from pkisim.history.jepsen import unique_ids
 from pkisim.history.uniqueness import UniquenessResult, check_unique
 from pkisim.history.witness import DuplicateWitness, explain_duplicates
 
-OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST}
+OPS = {"cert": Op.ISSUE_CERT, "request": Op.ISSUE_REQUEST,
+       "key": Op.ISSUE_KEY, "key-request": Op.ISSUE_KEY_REQUEST}  # a KRA's key IDs and requests
 FORMATS = ("pkisim", "jepsen")
 
 
@@ -105,7 +104,7 @@ def main_check(argv: list[str]) -> int:
     certain = [w for w in witnesses if w.value in result.duplicated]
     possible = [w for w in witnesses if w.value not in result.duplicated]
     status = EXIT_VALID if result.valid else EXIT_INVALID
-    to_stdout = args.json is not None and _is_stdout(args.json)
+    to_stdout = args.json is not None and is_stdout(args.json)
     print(_report(source, result, certain, possible), file=sys.stderr if to_stdout else sys.stdout)
     if args.json is not None:
         verdict = unique_ids(result) if jepsen else {
@@ -114,44 +113,12 @@ def main_check(argv: list[str]) -> int:
             "witnesses": [str(w) for w in certain],
             "possible_witnesses": [str(w) for w in possible]}
         try:
-            _write(args.json, json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
+            write_output(args.json, json.dumps(verdict, indent=2, ensure_ascii=False) + "\n")
         except OSError as err:
             print(f"{args.json}: cannot write the verdict: {err.strerror or err}",
                   file=sys.stderr)
             return EXIT_ERROR
     return status
-
-
-def _is_stdout(out: str) -> bool:
-    """Is ``out`` standard output: ``-``, or a path to the file it writes to?"""
-    if out == "-":
-        return True
-    try:
-        return os.path.samestat(os.stat(out), os.fstat(sys.stdout.fileno()))
-    except (OSError, ValueError, AttributeError):  # no such file; stdout is not a file
-        return False
-
-
-def _write(out: str, text: str) -> None:
-    """Write ``text`` to ``out`` as the module docstring says."""
-    if _is_stdout(out):
-        _put(sys.stdout, text)
-        return
-    path = Path(out)
-    try:
-        mode = path.stat().st_mode  # of what a link points at
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):  # a FIFO, a device: never replaced
-        with path.open("w", encoding="utf-8") as f:
-            _put(f, text)
-        return
-    write_atomically(path.resolve() if path.is_symlink() else path, text)
-
-
-def _put(stream: TextIO, text: str) -> None:
-    stream.write(text)
-    stream.flush()
 
 
 def _report(source: Path, result: UniquenessResult, certain: list[DuplicateWitness],

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as err:
         raise locate(err, args.scenario, overrides) from None
     destination = args.out or Path("runs") / f"{_slug(scenario.name)}-seed{scenario.seed}"
-    staging = out.Staging(destination)
     progress = _Progress(scenario, enabled=not args.quiet)
+    staging = out.Staging(destination)
     try:
         result, summary = _run_into(staging.path, scenario, args, progress)
         check_interrupted()
@@ -212,6 +212,13 @@ def _verdict(summary: dict[str, Any]) -> str:
         problems.append(f"{requests:,} duplicate request IDs")
     if summary.get("range_violations"):
         problems.append(f"{summary['range_violations']:,} range violations")
+    kra = verdict.get("kra", {})
+    for what, n in (("duplicate key IDs", kra.get("key_ids", {}).get("duplicated_count")),
+                    ("duplicate KRA request IDs",
+                     kra.get("request_ids", {}).get("duplicated_count")),
+                    ("wrong keys recovered", kra.get("recovery", {}).get("wrong_keys"))):
+        if n:
+            problems.append(f"{n:,} {what}")
     crl = verdict.get("crl", {})
     if not crl.get("valid", True):
         problems.append("CRL: " + ", ".join(f"{k} {v}" for k, v in crl["violations"].items()))
@@ -246,6 +253,9 @@ def summary_table(result: RunResult, summary: dict[str, Any], destination: Path)
         ("CRL staleness", _crl_row(summary["crl"], s.crl.auto_update_interval)),
         ("faults", _faults_row(result)),
     ]
+    rows[-1:-1] = _rest_of_pki_rows(summary)
+    if "kra" in verdict:
+        rows.append(("KRA", _kra_rows(verdict["kra"])))
     explanations = verdict.get("explanations", [])
     if explanations:
         rows.append(("first duplicates", [line for e in explanations[:2] for line in _wrap(e)]))
@@ -255,6 +265,45 @@ def summary_table(result: RunResult, summary: dict[str, Any], destination: Path)
         for i, text in enumerate(values):
             lines.append(f"  {label if i == 0 else '':<20} {text}")
     return "\n".join(lines)
+
+
+def _kra_rows(kra: dict[str, Any]) -> list[str]:
+    """Archivals, duplicates and recoveries of the run's KRAs (:mod:`pkisim.sim.kra`)."""
+    rec = kra["recovery"]
+    failed = ", ".join(f"{n:,} {cause}" for cause, n in kra["archive_failures"].items())
+    rows = [f"{kra['archived']:,} keys archived" + (f"; failed: {failed}" if failed else ""),
+            f"{kra['key_ids']['duplicated_count']:,} duplicate key IDs, "
+            f"{kra['request_ids']['duplicated_count']:,} duplicate KRA request IDs",
+            f"recoveries ({rec['mode']}, {rec['agents']} agents): "
+            + (", ".join(f"{n:,} {o}" for o, n in rec["outcomes"].items()) or "none")]
+    rows += [f"{n:>9,}  {cause}" for cause, n in rec["failures"].items()]
+    if rec["latency_median"] is not None:
+        rows.append(f"recovery latency: median {rec['latency_median']:.0f} s, "
+                    f"max {rec['latency_max']:.0f} s")
+    return rows
+
+
+def _rest_of_pki_rows(summary: dict[str, Any]) -> list[tuple[str, str | list[str]]]:
+    """OCSP staleness per instance and the replica-ID check (pkisim.sim.topology)."""
+    rows: list[tuple[str, str | list[str]]] = []
+    ocsp = summary.get("ocsp")
+    if ocsp is not None:
+        lines = [f"{'':9}  {'p50':>9} {'p95':>9} {'max':>9}  stale 'good' answers"]
+        for name, row in ocsp["instances"].items():
+            lines.append(f"{name:<9}  {_seconds(row['staleness_p50']):>9} "
+                         f"{_seconds(row['staleness_p95']):>9} "
+                         f"{_seconds(row['staleness_max']):>9}  {row['stale_good_answers']:,}")
+        failures = ", ".join(f"{n:,} {cause}" for cause, n in ocsp["publish_failures"].items())
+        lines.append(f"{ocsp['published']:,} CRLs published to the OCSP master"
+                     + (f"; not published: {failures}" if failures else ""))
+        rows.append(("OCSP staleness", lines))
+    ids = summary.get("replica_ids")
+    if ids is not None:
+        text = (f"{ids['assigned']:,} assigned in {ids['topologies']} topologies, "
+                + ("unique" if ids["valid"] else f"VIOLATIONS {ids['violations']}")
+                + (f"; {ids['exhausted']} installations found none" if ids["exhausted"] else ""))
+        rows.append(("replica IDs", _wrap(text + "".join(f"; {v}" for v in ids["first"][:2]))))
+    return rows
 
 
 def _latency_rows(latency: dict[str, dict[str, float | None]]) -> list[str] | str:

@@ -11,13 +11,14 @@ import math
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pkisim.errors import ConfigError, PkisimError, one_line
 
@@ -231,3 +232,58 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
+
+
+def is_stdout(out: str | Path) -> bool:
+    """Is ``out`` standard output: ``-``, or a path to the file it writes to?"""
+    if str(out) == "-":
+        return True
+    try:
+        return os.path.samestat(os.stat(out), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no such file; stdout is not a file
+        return False
+
+
+def write_output(out: str | Path, text: str) -> None:
+    """Write ``text`` to ``out``: ``-`` or a path to standard output is standard
+    output; a FIFO or device is written in place, never replaced; a regular file
+    atomically (a symbolic link keeps pointing at it)."""
+    if is_stdout(out):
+        _put(sys.stdout, text)
+        return
+    path = Path(out)
+    try:
+        mode = path.stat().st_mode  # of what a link points at
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO, a device: never replaced
+        with path.open("w", encoding="utf-8") as f:
+            _put(f, text)
+        return
+    write_atomically(path.resolve() if path.is_symlink() else path, text)
+
+
+def _put(stream: TextIO, text: str) -> None:
+    stream.write(text)
+    stream.flush()
+
+
+#: The longest first line a password file may hold.
+MAX_PASSWORD = 4096
+
+
+def read_password_file(path: Path, key: str = "--password-file") -> str:
+    """The bind password: the first line of ``path`` (never shown in an error)."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = f.readline(MAX_PASSWORD + 1)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        raise ConfigError(key, str(path), f"cannot be read: {reason}") from None
+    password = first.rstrip("\r\n")
+    if not password:
+        raise ConfigError(key, str(path), "is empty (the first line is the password)")
+    if len(password) > MAX_PASSWORD:
+        raise ConfigError(key, str(path), f"its first line is longer than {MAX_PASSWORD:,} "
+                          "characters: not a password file")
+    return password

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
 from pkisim.ids.config import check_strategy
 from pkisim.ids.strategies import strategy as strategy_row
@@ -139,6 +140,8 @@ def _value_stats(values: Iterable[int]) -> tuple[int, int, int, int | None, list
 
 
 def _history_stats(history: History) -> tuple[int, int, int, int | None, list[int]]:
+    if history.has_runs:
+        return _run_stats(history)
     c = history.columns()
     ok = (c.op == Op.ISSUE_CERT) & (c.type == OpType.OK)
     present = ok & (c.flag == VALUE_PRESENT)
@@ -157,3 +160,19 @@ def _history_stats(history: History) -> tuple[int, int, int, int | None, list[in
     if high is not None and (highest is None or abs(high) > highest):
         highest = high
     return (count + n, non_positive + bad_sign, long, highest, (examples + more)[:5])
+
+
+def _run_stats(history: History) -> tuple[int, int, int, int | None, list[int]]:
+    """:func:`_history_stats` on runs: a run holds 0 only as its first ID."""
+    item = runchecks.items(history, Op.ISSUE_CERT)
+    ok = item.type == OpType.OK
+    present = ok & runchecks.present(item)
+    count = int(item.count[present].sum())
+    non_positive = int(np.count_nonzero(present & (item.lo == 0) & (item.hi == 0)))
+    highest = runchecks.extremes(item, present)[1]
+    n, bad_sign, long, high, more = _value_stats(
+        [value for _, value in runchecks.other_ids(history, item, ok)])
+    if high is not None and (highest is None or abs(high) > highest):
+        highest = high
+    return (count + n, non_positive + bad_sign, long, highest,
+            (([0] if non_positive else []) + more)[:5])

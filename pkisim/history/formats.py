@@ -62,6 +62,7 @@ from pkisim.history.history import (
     VALUE_PRESENT,
     EventRecord,
     History,
+    IssueColumns,
     Op,
     OpType,
 )
@@ -177,15 +178,46 @@ _EVENT_JSON_COLUMNS = ["position", "time", "process", "replica", "f", "type", "k
 
 
 def _write_parquet(history: History, path: Path) -> None:
-    c = history.columns()
+    """One row group per 2**20 rows, written a chunk of rows at a time (runs
+    expand one chunk at a time)."""
+    others = history.other_values
+    meta = {"format": FORMAT, "version": VERSION, **_names_json(history),
+            "events": {"columns": _EVENT_JSON_COLUMNS,
+                       "rows": [_event_json_row(history, r) for r in history.events]}}
+    blob = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    writer = None
+    start = 0
+    try:
+        for c in history.column_chunks(_ROW_GROUP):
+            table = _issue_table(history, c, start, others)
+            table = table.replace_schema_metadata({_METADATA_KEY: blob})
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            writer.write_table(table, row_group_size=_ROW_GROUP)
+            start += len(c.time)
+        if writer is None:  # no issue rows
+            empty = _issue_table(history, history.columns(), 0, others)
+            pq.write_table(empty.replace_schema_metadata({_METADATA_KEY: blob}), path,
+                           compression="zstd", row_group_size=_ROW_GROUP)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+_ROW_GROUP = 1 << 20
+
+
+def _issue_table(history: History, c: IssueColumns, start: int,
+                 others: dict[int, object]) -> pa.Table:
+    """Rows ``start:start + len(c.time)`` of the issue table as an Arrow table."""
     absent = c.flag != VALUE_PRESENT
     texts: list[str | None] | None = None
-    others = history.other_values
     if others:
         texts = [None] * len(c.time)
         for row, value in others.items():
-            texts[row] = str(value)
-    table = pa.table({
+            if start <= row < start + len(c.time):
+                texts[row - start] = str(value)
+    return pa.table({
         "time": pa.array(c.time),
         "process": _dictionary(c.process, history.process_names),
         "replica": _dictionary(c.replica, history.replica_names),
@@ -193,15 +225,10 @@ def _write_parquet(history: History, path: Path) -> None:
         "f": _dictionary(c.op, OP_NAMES),
         "value_lo": pa.array(c.lo, mask=absent),
         "value_hi": pa.array(c.hi, mask=absent),
-        "value_text": pa.array(texts, pa.string()) if texts else pa.nulls(len(c.time), pa.string()),
+        "value_text": pa.array(texts, pa.string()) if texts and any(texts)
+        else pa.nulls(len(c.time), pa.string()),
         "issuer": _dictionary(c.issuer, history.issuer_names),
     })
-    meta = {"format": FORMAT, "version": VERSION, **_names_json(history),
-            "events": {"columns": _EVENT_JSON_COLUMNS,
-                       "rows": [_event_json_row(history, r) for r in history.events]}}
-    blob = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
-    table = table.replace_schema_metadata({_METADATA_KEY: blob})
-    pq.write_table(table, path, compression="zstd", row_group_size=1 << 20)
 
 
 def _codes(column: pa.ChunkedArray, names: list[str], source: str, what: str,
@@ -366,9 +393,13 @@ def _no_constant(name: str) -> object:
 def _json_int(text: str) -> int:
     digits = len(text.lstrip("-"))
     if digits > MAX_ID_DIGITS[10]:
-        raise ValueError(f"a number of {digits:,} digits: numbers have at most "
-                         f"{MAX_ID_DIGITS[10]} (1024 bits)")
+        raise ValueError(too_many_digits(digits))
     return int(text)
+
+
+def too_many_digits(digits: int) -> str:
+    """Why a number written with ``digits`` decimal digits is refused unread."""
+    return f"a number of {digits:,} digits: numbers have at most {MAX_ID_DIGITS[10]} (1024 bits)"
 
 
 def _time(value: object, source: str, line: int | None, key: str) -> float:
@@ -442,8 +473,6 @@ def _event_from_fields(history: History, fields: dict[str, object], source: str,
 # -- CSV ----------------------------------------------------------------------
 
 def _write_csv(history: History, path: Path) -> None:
-    c = history.columns()
-    values = history.values()
     events = history.events
     names = (history.process_names, history.replica_names, history.issuer_names)
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -452,19 +481,33 @@ def _write_csv(history: History, path: Path) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         pad = [""] * (len(CSV_COLUMNS) - 8)
-        e = 0
-        rows = zip(c.time.tolist(), c.process.tolist(), c.replica.tolist(), c.type.tolist(),
-                   c.op.tolist(), values, c.issuer.tolist(), strict=True)
-        for row, (time, process, replica, kind, op, value, issuer) in enumerate(rows):
-            while e < len(events) and events[e].position <= row:
-                writer.writerow(_event_csv_row(history, events[e]))
-                e += 1
-            writer.writerow(["issue", repr(time), names[0][process],
-                             "" if replica < 0 else names[1][replica], TYPE_NAMES[kind],
-                             OP_NAMES[op], "" if value is None else str(value),
-                             names[2][issuer], *pad])
+        e = row = 0
+        for c in history.column_chunks(_ROW_GROUP):
+            values = _chunk_values(history, c, row)
+            rows = zip(c.time.tolist(), c.process.tolist(), c.replica.tolist(),
+                       c.type.tolist(), c.op.tolist(), values, c.issuer.tolist(), strict=True)
+            for time, process, replica, kind, op, value, issuer in rows:
+                while e < len(events) and events[e].position <= row:
+                    writer.writerow(_event_csv_row(history, events[e]))
+                    e += 1
+                writer.writerow(["issue", repr(time), names[0][process],
+                                 "" if replica < 0 else names[1][replica], TYPE_NAMES[kind],
+                                 OP_NAMES[op], "" if value is None else str(value),
+                                 names[2][issuer], *pad])
+                row += 1
         for event in events[e:]:
             writer.writerow(_event_csv_row(history, event))
+
+
+def _chunk_values(history: History, c: IssueColumns, start: int) -> list[object]:
+    """The exact values of a chunk of issue rows starting at logical row ``start``."""
+    lo, hi = c.lo.tolist(), c.hi.tolist()
+    out: list[object] = [low | high << 64 if high else low
+                         for low, high in zip(lo, hi, strict=True)]
+    others = history.other_values
+    for i in np.flatnonzero(c.flag != VALUE_PRESENT).tolist():
+        out[i] = None if c.flag[i] == VALUE_NONE else others[start + i]
+    return out
 
 
 def _event_csv_row(history: History, r: EventRecord) -> list[str]:
@@ -510,7 +553,7 @@ def _read_csv(path: Path, source: str) -> History:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
     except csv.Error as err:
         raise HistoryFormatError(source, f"bad CSV ({err})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 
@@ -566,7 +609,7 @@ def _read_jsonl(path: Path, source: str) -> History:
                     _jsonl_op(history, text, source, line)
     except UnicodeDecodeError as err:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 

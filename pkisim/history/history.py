@@ -19,13 +19,13 @@ Two tables, both in recording order (the order *is* the history; times are label
   before it, so a checker knows exactly which issuances saw which range state
   even when they share one simulated instant.
 
-The hot path (:meth:`History.issue`) appends to plain Python lists, which is
-about twice as fast as ``array.array.append``; every :data:`CHUNK` rows the
-lists are converted in C loops and copied into the numpy columns.  Columns
-double their capacity when full; pages of spare capacity are never touched, so
-the history costs about 25 bytes of memory per row, and a reader gets
-zero-copy read-only views (:meth:`History.columns`) that never block further
-recording.
+The hot path (:meth:`History.issue`) appends to plain Python lists (twice as
+fast as ``array.array.append``); every :data:`CHUNK` rows they are converted in
+C loops.  A compact history (the default) keeps consecutive IDs of one CA and
+op as **runs** (:mod:`pkisim.history.runtable`; :meth:`History.issue_runs`):
+9 bytes an issuance instead of 24; the checkers read the runs and
+:meth:`History.columns` expands them.  Columns double when full, untouched
+spare pages take no memory, and views never block further recording.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from __future__ import annotations
 import array
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -41,6 +41,24 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pkisim.history.columns import VALUE_NONE as VALUE_NONE  # re-exported: the flags
+from pkisim.history.columns import VALUE_OTHER as VALUE_OTHER
+from pkisim.history.columns import VALUE_PRESENT as VALUE_PRESENT
+from pkisim.history.columns import (
+    Column,
+    exact_values,
+    value_column,
+)
+from pkisim.history.runtable import (
+    MAX_RUNS,
+    RunColumns,
+    RunTable,
+    check_runs,
+    coalesce,
+    expand_rows,
+    expand_window,
+    rows_at,
+)
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import (
     CacheLoaded,
@@ -82,6 +100,8 @@ class Op(enum.IntEnum):
     CRL = 12
     DECOMMISSION = 13  # a CA removed from the topology: its ranges are gone for good
     OTHER = 14  # an operation of a foreign history (Jepsen nemesis, reads, ...): f in detail
+    ISSUE_KEY = 15  # a KRA's archived-key ID
+    ISSUE_KEY_REQUEST = 16  # a KRA's request ID
 
 
 #: The ID space each issuing operation draws from.
@@ -89,12 +109,12 @@ ISSUE_OPS: dict[Op, IdKind] = {
     Op.ISSUE_CERT: IdKind.CERT,
     Op.ISSUE_REQUEST: IdKind.REQUEST,
     Op.ISSUE_REPLICA: IdKind.REPLICA,
+    Op.ISSUE_KEY: IdKind.KEY,
+    Op.ISSUE_KEY_REQUEST: IdKind.KEY_REQUEST,
 }
 #: The issuing operation of each ID space.
 ISSUE_OP: dict[IdKind, Op] = {kind: op for op, kind in ISSUE_OPS.items()}
 
-#: Value flags of the issue table.
-VALUE_PRESENT, VALUE_NONE, VALUE_OTHER = 0, 1, 2
 #: Rows buffered in Python lists before they are converted to columns.
 CHUNK = 1 << 14
 _MASK64 = (1 << 64) - 1
@@ -154,55 +174,6 @@ class IssueColumns(NamedTuple):
     issuer: np.ndarray  # int32 code, 0 = the history's own issuer
 
 
-class _Column:
-    """A growable numpy column: appends copy into spare capacity; growth
-    reallocates (doubling), so views handed out earlier stay valid.
-
-    A ``sparse`` column (``hi``, ``flag``: nearly always zero) holds no data
-    until a non-zero value arrives; until then its view is a fresh
-    ``np.zeros``, whose pages the kernel maps only when written, so an
-    all-zero column costs no memory even while a checker reads it."""
-
-    def __init__(self, dtype: type[np.generic], *, sparse: bool = False) -> None:
-        self._dtype = dtype
-        self._data: np.ndarray | None = None if sparse else np.empty(1 << 12, dtype=dtype)
-        self._size = 0
-
-    def extend(self, chunk: np.ndarray) -> None:
-        data = self._data
-        if data is None:
-            if not np.any(chunk):
-                self._size += len(chunk)
-                return
-            data = self._data = np.zeros(max(1 << 12, 2 * (self._size + len(chunk))),
-                                         self._dtype)
-        elif not self._size and len(chunk) > len(data):  # a file's whole column: adopt it
-            self._data = np.array(chunk, dtype=data.dtype, copy=None, order="C")
-            if not self._data.flags.writeable or self._data.base is not None:
-                self._data = self._data.copy()
-            self._size = len(chunk)
-            return
-        end = self._size + len(chunk)
-        if end > len(data):
-            grown = np.empty(max(end, 2 * len(data)), data.dtype)
-            grown[: self._size] = data[: self._size]
-            self._data = data = grown
-        data[self._size:end] = chunk
-        self._size = end
-
-    def view(self) -> np.ndarray:
-        out = (np.zeros(self._size, self._dtype) if self._data is None
-               else self._data[: self._size])
-        out.flags.writeable = False
-        return out
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the rows use (capacity grows by doubling, but untouched pages
-        of the spare capacity take no memory)."""
-        return 0 if self._data is None else self._size * self._data.itemsize
-
-
 class History:
     """A recorder of operations and the tables a checker reads.
 
@@ -213,17 +184,20 @@ class History:
     1
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, compact: bool = True) -> None:
+        #: Store :meth:`issue_runs` windows as runs (else row by row; readers see the same rows).
+        self.compact = compact
+        self._runs = RunTable()
         self._names: dict[str, tuple[list[str], dict[str, int]]] = {
             "process": ([], {}), "replica": ([], {}), "issuer": ([""], {"": 0})}
-        self._time = _Column(np.float64)
-        self._process = _Column(np.int32)
-        self._replica = _Column(np.int16)
-        self._op = _Column(np.uint8)
-        self._type = _Column(np.uint8)
-        self._lo = _Column(np.uint64)
-        self._hi = _Column(np.uint64, sparse=True)
-        self._flag = _Column(np.uint8, sparse=True)
+        self._time = Column(np.float64)
+        self._process = Column(np.int32)
+        self._replica = Column(np.int16)
+        self._op = Column(np.uint8)
+        self._type = Column(np.uint8)
+        self._lo = Column(np.uint64)
+        self._hi = Column(np.uint64, sparse=True)
+        self._flag = Column(np.uint8, sparse=True)
         self._rows = 0
         self._others: dict[int, object] = {}  # row -> value not an int in [0, 2**128)
         self._issuers: dict[int, int] = {}  # row -> issuer code other than 0
@@ -306,6 +280,41 @@ class History:
             column.extend(data)
         self._rows += size
 
+    def issue_runs(self, time: Sequence[float] | np.ndarray, which: np.ndarray,
+                   process: Sequence[int], op: Sequence[int], first: Sequence[int],
+                   type: Sequence[int] | None = None,
+                   replica: Sequence[int] | None = None,
+                   issuer: Sequence[int] | None = None) -> None:
+        """Record a window of runs of consecutive IDs (a batched simulation's
+        path): row ``i`` happened at ``time[i]`` in run ``which[i]``; run ``r``
+        is ``process[r]``'s ``op[r]`` handing out ``first[r]``, ``first[r] + 1``,
+        ... with ``type`` (ok), ``replica`` (none), ``issuer`` (0) per run, one
+        run per (process, op).  A compact history keeps runs, any other rows:
+        readers see the same rows (:mod:`pkisim.history.runtable`)."""
+        self._flush()
+        size = len(time)
+        if not size:
+            return
+        limits = (len(self._names["process"][0]), len(Op), len(OpType),
+                  len(self._names["replica"][0]), len(self._names["issuer"][0]))
+        per_run, values = check_runs(size, which, process, op, first, type, replica, issuer,
+                                     limits)
+        time, which = np.ascontiguousarray(time, np.float64), np.asarray(which, np.int64)
+        if self.compact and len(values) <= MAX_RUNS:
+            self._runs.add(self._rows, time, which.astype(np.uint8), per_run[0], per_run[3],
+                           per_run[1], per_run[2], values, per_run[4])
+            self._rows += size
+            return
+        columns = expand_window(time, which, per_run, values)
+        issuers = {int(i): int(columns[8][i]) for i in np.flatnonzero(columns[8])}
+        self.append_columns(columns[:8], issuers=issuers)
+
+    def issue_run(self, time: Sequence[float] | np.ndarray, process: int, op: Op, first: int,
+                  type: OpType = OpType.OK, replica: int = -1, issuer: int = 0) -> None:
+        """Record ``len(time)`` issuances of consecutive IDs from ``first``, one run."""
+        self.issue_runs(time, np.zeros(len(time), np.uint8), [process], [op], [first], [type],
+                        [replica], [issuer])
+
     def event(self, time: float, process: int, event: RangeEvent, replica: int = -1) -> None:
         """Record a range event a repository emitted (ClaimFailed as ``fail``)."""
         self._events.append(_event_record(self._position(), float(time), process, replica, event))
@@ -344,6 +353,9 @@ class History:
         finally:
             for pending in self._pending:
                 pending.clear()
+        if self.compact:  # consecutive IDs become runs
+            single = coalesce(self._runs, row0, chunk, self._issuers, self._events, _cuts_runs)
+            chunk = chunk if single is None else tuple(data[single] for data in chunk)
         for column, data in zip(self._columns_raw(), chunk, strict=True):
             column.extend(data)
         self._rows += size
@@ -389,7 +401,7 @@ class History:
         self._others.update({row0 + row: value for row, value in (others or {}).items()})
         self._issuers.update({row0 + row: code for row, code in (issuers or {}).items()})
 
-    def _columns_raw(self) -> tuple[_Column, ...]:
+    def _columns_raw(self) -> tuple[Column, ...]:
         return (self._time, self._process, self._replica, self._op, self._type,
                 self._lo, self._hi, self._flag)
 
@@ -404,17 +416,59 @@ class History:
         return self._position()
 
     def columns(self) -> IssueColumns:
-        """Zero-copy, read-only numpy views of the issue table."""
+        """Zero-copy, read-only numpy views of the issue table; runs are expanded
+        into new arrays (checkers read :meth:`runs` and :meth:`singles`)."""
+        singles = self.singles()
+        if not self.has_runs:
+            return singles
+        return IssueColumns(*expand_rows(self._runs, self.singles(), 0, self._rows))
+
+    def column_chunks(self, size: int = 1 << 20) -> Iterator[IssueColumns]:
+        """The issue table ``size`` rows at a time: runs expanded a chunk at a time."""
+        self._flush()
+        for start in range(0, self._rows, size):
+            yield IssueColumns(*expand_rows(self._runs, self.singles(), start,
+                                             min(self._rows, start + size)))
+
+    @property
+    def has_runs(self) -> bool:
+        """Are some issue rows kept as runs (:meth:`issue_runs` on a compact history)?"""
+        self._flush()
+        return bool(self._runs.blocks)
+
+    def runs(self) -> RunColumns:
+        """The run table: a row per run of consecutive IDs (:mod:`pkisim.history.runtable`)."""
+        self._flush()
+        return self._runs.columns()
+
+    def singles(self) -> IssueColumns:
+        """Views of the issue rows stored one by one (every row, without runs);
+        :meth:`single_rows` gives their logical rows."""
         self._flush()
         cached = self._issuer_column
-        if cached is None or len(cached) != self._rows:
-            cached = np.zeros(self._rows, np.int32)
+        n = self._time._size
+        if cached is None or len(cached) != n:
+            cached = np.zeros(n, np.int32)
             if self._issuers:
                 rows = np.fromiter(self._issuers.keys(), np.int64, len(self._issuers))
-                cached[rows] = np.fromiter(self._issuers.values(), np.int32, len(self._issuers))
+                cached[self._runs.locate(rows)[1]] = np.fromiter(self._issuers.values(),
+                                                                 np.int32, len(self._issuers))
             cached.flags.writeable = False
             self._issuer_column = cached
         return IssueColumns(*(c.view() for c in self._columns_raw()), cached)
+
+    def single_rows(self) -> np.ndarray:
+        """The logical issue row of each row of :meth:`singles`."""
+        return self._runs.single_rows(len(self.singles().time))
+
+    def run_rows(self, run: int, rank: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Logical rows and times of the issuances of run ``run`` at ``rank``."""
+        return self._runs.run_rows(run, np.asarray(rank, np.int64))
+
+    def rows_at(self, rows: Sequence[int] | np.ndarray) -> IssueColumns:
+        """The issue-table fields of some logical rows, runs or not, without
+        expanding the table (a few rows: a witness's)."""
+        return IssueColumns(*rows_at(self._runs, self.singles(), np.asarray(rows, np.int64)))
 
     @property
     def events(self) -> tuple[EventRecord, ...]:
@@ -436,22 +490,27 @@ class History:
     def values(self, rows: Sequence[int] | np.ndarray | None = None) -> list[object]:
         """The exact values of some issue rows (all rows by default); None
         where a row has no value."""
+        if rows is not None and self.has_runs:
+            index = np.asarray(rows, dtype=np.int64)
+            return exact_values(self.rows_at(index), self._others, np.arange(len(index)),
+                                 index)
         c = self.columns()
         index = np.arange(len(c.time)) if rows is None else np.asarray(rows, dtype=np.int64)
-        return _exact_values(c, self._others, index)
+        return exact_values(c, self._others, index)
 
     def issued_count(self, op: Op = Op.ISSUE_CERT, type: OpType | None = OpType.OK) -> int:
         """Issue rows of ``op`` with ``type`` (``None``: any type)."""
-        c = self.columns()
-        mask = c.op == op
+        c, r = self.singles(), self.runs()
+        mask, runs = c.op == op, r.op == op
         if type is not None:
             mask &= c.type == type
-        return int(np.count_nonzero(mask))
+            runs &= r.type == type
+        return int(np.count_nonzero(mask)) + int(r.count[runs].sum())
 
     @property
     def nbytes(self) -> int:
         """Bytes the issue table's rows use in its columns (excluding the pending chunk)."""
-        return sum(c.nbytes for c in self._columns_raw())
+        return sum(c.nbytes for c in self._columns_raw()) + self._runs.nbytes
 
     # -- frames ------------------------------------------------------------------
 
@@ -473,7 +532,7 @@ class History:
             "replica": pd.Categorical.from_codes(c.replica, names["replica"][0]),
             "type": pd.Categorical.from_codes(c.type, TYPE_NAMES),
             "f": pd.Categorical.from_codes(c.op, OP_NAMES),
-            "value": _value_column(c, self._others),
+            "value": value_column(c, self._others),
             "value_lo": c.lo.copy(),
             "value_hi": c.hi.copy(),
             "issuer": pd.Categorical.from_codes(c.issuer, names["issuer"][0]),
@@ -535,6 +594,11 @@ class History:
         return formats.load(Path(path))
 
 
+def _cuts_runs(event: EventRecord) -> bool:
+    """Range snapshots and crashes, restarts, decommissionings end a block of runs."""
+    return event.kind is not None or event.op in (Op.CRASH, Op.RESTART, Op.DECOMMISSION)
+
+
 def _split_values(values: list, row0: int,
                   others: dict[int, object]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """lo/hi/flag columns of a chunk of values, fastest path first."""
@@ -584,27 +648,6 @@ def is_jepsen_id(value: object, depth: int = 0) -> bool:
         return True
     return isinstance(value, tuple) and depth < 8 and all(is_jepsen_id(v, depth + 1)
                                                           for v in value)
-
-
-def _exact_values(c: IssueColumns, others: dict[int, object],
-                  index: np.ndarray) -> list[object]:
-    lo, hi = c.lo[index].tolist(), c.hi[index].tolist()
-    out: list[object] = [low | high << 64 if high else low
-                             for low, high in zip(lo, hi, strict=True)]
-    flags = c.flag[index]
-    for i in np.flatnonzero(flags != VALUE_PRESENT).tolist():
-        out[i] = None if flags[i] == VALUE_NONE else others[int(index[i])]
-    return out
-
-
-def _value_column(c: IssueColumns,
-                  others: dict[int, object]) -> pd.api.extensions.ExtensionArray:
-    missing = c.flag == VALUE_NONE
-    if not others and not c.hi.any():
-        return pd.arrays.IntegerArray(c.lo.copy(), missing.copy())
-    out = np.empty(len(c.time), dtype=object)
-    out[:] = _exact_values(c, others, np.arange(len(c.time)))
-    return out
 
 
 def _event_record(position: int, time: float, process: int, replica: int,

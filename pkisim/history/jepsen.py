@@ -33,12 +33,14 @@ as arrays, map keys as their text).
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pkisim.history.formats import JEPSEN_ISSUE_F, HistoryFormatError
+from pkisim import limits
+from pkisim.history.formats import JEPSEN_ISSUE_F, HistoryFormatError, too_many_digits
 from pkisim.history.history import OP_NAMES, TYPE_NAMES, History, Keyword, Op, OpType
 from pkisim.history.timeline import id_key, id_text
 from pkisim.history.uniqueness import UniquenessResult
@@ -49,6 +51,8 @@ __all__ = ["MAX_ID_DEPTH", "MAX_ID_DIGITS", "read_edn", "unique_ids"]
 MAX_ID_DIGITS = 100
 #: How deep an ID may nest vectors (``[node counter]`` is 1).
 MAX_ID_DEPTH = 8
+#: The longest number a line may hold before it is parsed at all (any field).
+_DIGIT_RUN = re.compile(rf"\d{{{limits.MAX_ID_DIGITS[10] + 1},}}")
 #: Jepsen records that may appear tagged in a history.
 _RECORD_TAGS = ("jepsen.history.Op",)
 
@@ -68,7 +72,7 @@ def read_edn(path: str | Path) -> History:
         raise HistoryFormatError(source, err.strerror or str(err)) from None
     except UnicodeDecodeError as err:
         raise HistoryFormatError(source, f"not UTF-8 text ({err.reason})") from None
-    history.columns()
+    history.singles()  # convert the last chunk: its errors surface here
     return history
 
 
@@ -85,6 +89,9 @@ def _edn(source: str) -> Any:
 
 def _map(edn: Any, text: str, source: str, line: int) -> dict[str, object]:
     """The line's one EDN map, keys as plain names."""
+    longest = max((len(m) for m in _DIGIT_RUN.findall(text)), default=0)
+    if longest:  # refused before Python's int() refuses it less clearly
+        raise HistoryFormatError(source, too_many_digits(longest), line=line)
     try:
         forms = edn.loads_all(text)
     except RecursionError:

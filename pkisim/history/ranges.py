@@ -26,11 +26,12 @@ histories) are not checked; their IDs are counted in ``unchecked_count``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import (
     ISSUE_OPS,
     VALUE_OTHER,
@@ -53,6 +54,7 @@ from pkisim.history.timeline import (
 )
 from pkisim.ids.config import IdKind
 
+_MAX128 = (1 << 128) - 1
 RULES = ("before-first-range", "outside-range", "not-increasing", "overlap", "transfer",
          "next-range-decreased")
 
@@ -103,6 +105,20 @@ def check_ranges(history: History, *, sequential: bool = True) -> RangeResult:
         raise ValueError("check_ranges: the history has IDs that are not integers; "
                          "ranges hold integers only")
     timeline = Timeline(history)
+    if history.has_runs:
+        found, checked, unchecked = _check_runs(history, timeline, sequential)
+    else:
+        found, checked, unchecked = _check_rows(history, timeline, sequential)
+    found += _overlaps(history, timeline)
+    found += _transfers(history, timeline)
+    found += _next_range_monotonic(history, timeline)
+    found.sort(key=lambda v: (v.time, RULES.index(v.rule)))
+    return RangeResult(tuple(found), checked, unchecked)
+
+
+def _check_rows(history: History, timeline: Timeline,
+                sequential: bool) -> tuple[list[RangeViolation], int, int]:
+    """The ID rules, row by row: violations, IDs checked, IDs unchecked."""
     c = history.columns()
     narrow = not c.hi.any()  # every ID below 2**64 (cheap: an unused column is not in memory)
     flagged = bool(c.flag.any())  # some row without a plain value
@@ -121,12 +137,37 @@ def check_ranges(history: History, *, sequential: bool = True) -> RangeResult:
             found += check.in_range()
             if sequential:
                 found += check.increasing()
-        found += _other_values(history, timeline, c, chosen, kind)
-    found += _overlaps(history, timeline)
-    found += _transfers(history, timeline)
-    found += _next_range_monotonic(history, timeline)
-    found.sort(key=lambda v: (v.time, RULES.index(v.rule)))
-    return RangeResult(tuple(found), checked, unchecked)
+        others = history.other_values
+        found += _other_values(history, timeline, kind, (
+            (row, int(c.process[row]), float(c.time[row]), others[row])
+            for row in np.flatnonzero(chosen & (c.flag == VALUE_OTHER)).tolist()))
+    return found, checked, unchecked
+
+
+def _check_runs(history: History, timeline: Timeline,
+                sequential: bool) -> tuple[list[RangeViolation], int, int]:
+    """The ID rules on runs and single rows (:mod:`pkisim.history.runchecks`)."""
+    found: list[RangeViolation] = []
+    checked = unchecked = 0
+    for op, kind in ISSUE_OPS.items():
+        item = runchecks.items(history, op)
+        chosen = item.type != OpType.INVOKE
+        mine = item.pick(chosen & runchecks.present(item))
+        for process in np.unique(mine.process).tolist():
+            of = mine.pick(mine.process == process)
+            snapshots = timeline.snapshots(process, kind)
+            if not snapshots:
+                unchecked += int(of.count.sum())
+                continue
+            checked += int(of.count.sum())
+            check = _RunCheck(history, timeline, process, kind, of, snapshots)
+            found += check.in_range()
+            if sequential:
+                found += check.increasing()
+        found += _other_values(history, timeline, kind, (
+            (int(item.row[i]), int(item.process[i]), float(item.time[i]), value)
+            for i, value in runchecks.other_ids(history, item, chosen)))
+    return found, checked, unchecked
 
 
 def _rows_by_process(c: IssueColumns, chosen: np.ndarray,
@@ -230,26 +271,114 @@ class _ProcessCheck:
                               examples, len(rows))
 
 
-def _other_values(history: History, timeline: Timeline, c: IssueColumns, chosen: np.ndarray,
-                  kind: IdKind) -> list[RangeViolation]:
-    """Values outside [0, 2**128) lie in no sensible range: report each of them."""
+def _other_values(history: History, timeline: Timeline, kind: IdKind,
+                  rows: Iterable[tuple[int, int, float, object]]) -> list[RangeViolation]:
+    """Values outside [0, 2**128) lie in no sensible range: report each of
+    them (``rows``: row, process, time, value)."""
     found = []
-    others = history.other_values
-    for row in np.flatnonzero(chosen & (c.flag == VALUE_OTHER)).tolist():
-        process = int(c.process[row])
+    for row, process, time, value in rows:
         state = timeline.state_at(process, kind, row)
         if state is None:
             continue
-        value = others[row]
         if state.cur_begin is not None and state.cur_end is not None \
                 and state.cur_begin <= value <= state.cur_end:
             continue
         name = history.process_names[process]
         found.append(RangeViolation(
-            "outside-range", float(c.time[row]), name, kind,
+            "outside-range", time, name, kind,
             f"{name} issued {fmt_id(value, kind)} outside its range "
             f"{fmt_range(state.cur_begin, state.cur_end, kind)}", (value,)))
     return found
+
+
+class _RunCheck:
+    """The ID checks of one CA and ID space on its runs and single rows
+    (``item``, in recording order): what :class:`_ProcessCheck` finds row by row."""
+
+    def __init__(self, history: History, timeline: Timeline, process: int, kind: IdKind,
+                 item: runchecks.Items, snapshots: list[EventRecord]) -> None:
+        self.history, self.kind, self.item = history, kind, item
+        self.name = history.process_names[process]
+        self.snapshots = snapshots
+        self.state = timeline.snapshot_index(process, kind, item.row)
+        self.begin = [min(max(1 if s.cur_begin is None else s.cur_begin, 0), _MAX128)
+                      for s in snapshots]
+        self.end = [min(max(0 if s.cur_end is None else s.cur_end, 0), _MAX128)
+                    for s in snapshots]
+        self.b_hi, self.b_lo = split128(self.begin)
+        self.e_hi, self.e_lo = split128(self.end)
+
+    def _range(self, state: int) -> str:
+        s = self.snapshots[state]
+        return fmt_range(s.cur_begin, s.cur_end, self.kind)
+
+    def _violation(self, rule: str, item: runchecks.Items, pieces: list[tuple[int, int, int]],
+                   message: str) -> RangeViolation:
+        """``pieces``: (item, first rank, issuances) in recording order."""
+        examples: list[int] = []
+        for i, rank, n in pieces[:5]:
+            examples += [runchecks.value_at(item, i, rank + k) for k in range(min(n, 5))]
+        i, rank, _ = pieces[0]
+        time = runchecks.row_time(self.history, item, i, rank)[1]
+        return RangeViolation(rule, time, self.name, self.kind, message, tuple(examples[:5]),
+                              sum(n for _, _, n in pieces))
+
+    def in_range(self) -> list[RangeViolation]:
+        item, state, kind = self.item, self.state, self.kind
+        found = []
+        before = np.flatnonzero(state < 0).tolist()
+        if before:
+            pieces = [(i, 0, int(item.count[i])) for i in before]
+            total = sum(n for _, _, n in pieces)
+            found.append(self._violation(
+                "before-first-range", item, pieces,
+                f"{self.name} issued {total} {id_name(kind)}(s) before its first range event "
+                f"(first {fmt_id(runchecks.value_at(item, before[0]), kind)})"))
+        known = np.flatnonzero(state >= 0)
+        s = state[known]
+        last_lo, last_hi = item.last()
+        inside = (less_equal(self.b_hi[s], self.b_lo[s], item.hi[known], item.lo[known])
+                  & less_equal(last_hi[known], last_lo[known], self.e_hi[s], self.e_lo[s]))
+        outside: dict[int, list[tuple[int, int, int]]] = {}
+        for i in known[~inside].tolist():
+            at = int(state[i])
+            first, count = runchecks.value_at(item, i), int(item.count[i])
+            last, begin, end = first + count - 1, self.begin[at], self.end[at]
+            below = min(last, begin - 1) if first < begin else first - 1
+            if below >= first:
+                outside.setdefault(at, []).append((i, 0, below - first + 1))
+            above = max(first, end + 1, below + 1)
+            if above <= last:
+                outside.setdefault(at, []).append((i, above - first, last - above + 1))
+        for at, pieces in sorted(outside.items()):
+            i, rank, _ = pieces[0]
+            found.append(self._violation(
+                "outside-range", item, pieces,
+                f"{self.name} issued {sum(n for _, _, n in pieces)} {id_name(kind)}(s) outside "
+                f"its range {self._range(at)} (first "
+                f"{fmt_id(runchecks.value_at(item, i, rank), kind)})"))
+        return found
+
+    def increasing(self) -> list[RangeViolation]:
+        ok = (self.item.type == OpType.OK) & (self.state >= 0)
+        item, state = self.item.pick(ok), self.state[ok]
+        if len(state) < 2:
+            return []
+        last_lo, last_hi = item.last()
+        a, b = state[:-1], state[1:]
+        back = (self.b_hi[b] == self.b_hi[a]) & (self.b_lo[b] == self.b_lo[a])
+        back &= less_equal(item.hi[1:], item.lo[1:], last_hi[:-1], last_lo[:-1])
+        found = []
+        for s in np.unique(b[back]).tolist():
+            where = (np.flatnonzero(back & (b == s)) + 1).tolist()
+            first = where[0]
+            previous = runchecks.value_at(item, first - 1, int(item.count[first - 1]) - 1)
+            found.append(self._violation(
+                "not-increasing", item, [(i, 0, 1) for i in where],
+                f"{self.name} issued {fmt_id(runchecks.value_at(item, first), self.kind)} "
+                f"after {fmt_id(previous, self.kind)} within its range {self._range(s)} "
+                f"({len(where)} time(s))"))
+        return found
 
 
 def _held(event: EventRecord) -> dict[str, tuple[int, int]]:
@@ -259,10 +388,20 @@ def _held(event: EventRecord) -> dict[str, tuple[int, int]]:
             if b is not None and e is not None and b <= e}
 
 
+_KRA_KINDS = (IdKind.KEY, IdKind.KEY_REQUEST)
+_KRA_OPS = (int(Op.ISSUE_KEY), int(Op.ISSUE_KEY_REQUEST))
+
+
 def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
     held: dict[tuple[int, IdKind], dict[str, tuple[int, int]]] = {}
     active: dict[IdKind, set[tuple]] = {}
     found = []
+    # Each subsystem's database has its own replica-ID space (a CA's and a
+    # KRA's in different suffixes): a process is a KRA if it has key IDs.
+    kra: set[int] = set()
+    for c in (history.singles(), history.runs()):  # runs stay runs
+        kra |= set(np.unique(c.process[np.isin(c.op, _KRA_OPS)]).tolist())
+    kra |= {e.process for e in timeline.events if e.kind in _KRA_KINDS}
     for event in timeline.events:
         if event.op is Op.DECOMMISSION:
             for key in [k for k in held if k[0] == event.process]:
@@ -273,6 +412,7 @@ def _overlaps(history: History, timeline: Timeline) -> list[RangeViolation]:
         kind = event.kind
         held[(event.process, kind)] = _held(event)
         intervals = [(p, slot, b, e) for (p, k), ranges in held.items() if k is kind
+                     and (p in kra) == (event.process in kra)
                      for slot, (b, e) in ranges.items()]
         now: dict[tuple, tuple] = {}
         for i, (p1, s1, b1, e1) in enumerate(intervals):

@@ -47,7 +47,7 @@ def fmt_id(value: object, kind: IdKind | None = IdKind.CERT) -> str:
         return "none"
     if not isinstance(value, int):
         return id_text(value)
-    return hex(value) if kind is IdKind.CERT else str(value)
+    return hex(value) if kind is IdKind.CERT or kind is IdKind.KEY else str(value)
 
 
 def id_text(value: object) -> str:
@@ -91,7 +91,8 @@ def fmt_time(time: float) -> str:
 
 
 def id_name(kind: IdKind) -> str:
-    return {IdKind.CERT: "serial", IdKind.REQUEST: "request ID", IdKind.REPLICA: "replica ID"}[kind]
+    return {IdKind.CERT: "serial", IdKind.REQUEST: "request ID", IdKind.REPLICA: "replica ID",
+            IdKind.KEY: "key ID", IdKind.KEY_REQUEST: "KRA request ID"}[kind]
 
 
 # -- 128-bit values as (hi, lo) uint64 pairs -----------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_OTHER, VALUE_PRESENT, History, Op, OpType
 from pkisim.history.timeline import fmt_id, id_key, id_kind, id_text, kind_of, rows_among
 
@@ -110,6 +111,8 @@ class UniquenessResult:
 def check_unique(history: History, op: Op = Op.ISSUE_CERT) -> UniquenessResult:
     """Check that no (issuer, ID) of ``op`` was acknowledged twice."""
     kind_of(op)
+    if history.has_runs:
+        return _check_unique_runs(history, op)
     c = history.columns()
     mine = c.op == op
     is_ok = c.type == OpType.OK
@@ -138,6 +141,48 @@ def check_unique(history: History, op: Op = Op.ISSUE_CERT) -> UniquenessResult:
         lowest, highest = _range([v for v in (lowest, highest) if v is not None] + other_acks)
     return _result(history, op, attempted, acknowledged, infos, {**groups, **others},
                    lowest, highest, invokes)
+
+
+def _check_unique_runs(history: History, op: Op) -> UniquenessResult:
+    """:func:`check_unique` of a history with runs: an interval sweep over the
+    runs and single rows (:mod:`pkisim.history.runchecks`)."""
+    item = runchecks.items(history, op)
+    ok, info = runchecks.ok_info(item)
+    has = runchecks.present(item)
+    invokes = int(item.count[item.type == OpType.INVOKE].sum())
+    oks: Counter[tuple[int, object]] = Counter()
+    infos: Counter[tuple[int, object]] = Counter()
+    for i, value in runchecks.other_ids(history, item, ok | info):
+        (oks if ok[i] else infos)[(int(item.issuer[i]), value)] += 1
+    ack = ok & has
+    lowest, highest = runchecks.extremes(item, ack)
+    if +oks:
+        lowest, highest = _range([v for v in (lowest, highest) if v is not None]
+                                 + [v for _, v in oks])
+    chosen = item.pick(ack | (info & has))
+    stretches = runchecks.sweep(chosen, (chosen.type == OpType.OK, chosen.type == OpType.INFO),
+                                lambda o, i: o + i >= 2)
+    dup = runchecks.count_by_id(
+        [(issuer, b, e, o) for issuer, b, e, (o, _) in stretches if o >= 2],
+        {key: n for key, n in oks.items() if n >= 2})
+    possible = runchecks.count_by_id(
+        [(issuer, b, e, o + i) for issuer, b, e, (o, i) in stretches if o < 2 and i],
+        {key: oks[key] + n for key, n in infos.items() if oks[key] < 2 and oks[key] + n >= 2})
+    names = history.issuer_names
+    worst = _sample(dup.best(DUPLICATES_SHOWN, True))
+    return UniquenessResult(
+        op=op, attempted_count=invokes or int(item.count.sum()),
+        acknowledged_count=int(item.count[ack].sum()) + sum(oks.values()),
+        duplicated_count=dup.distinct, duplicated=worst, lowest=lowest, highest=highest,
+        info_count=int(item.count[info].sum()), possible_duplicated_count=possible.distinct,
+        possible_duplicates=_sample(possible.best(DUPLICATES_SHOWN, True)),
+        duplicated_issuers={v: tuple(names[i] for i in dup.issuers(v)) for v in worst}
+        if len(names) > 1 else {},
+        invoke_count=invokes, explained=tuple(v for v, _ in dup.best(DUPLICATES_SHOWN, False)))
+
+
+def _sample(best: list[tuple[object, int]]) -> dict[object, int]:
+    return dict(sorted(best, key=lambda kv: (-kv[1], id_key(kv[0]))))
 
 
 def _range(values: list[object]) -> tuple[object, object]:

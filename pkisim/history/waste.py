@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import VALUE_PRESENT, EventRecord, History, Op, OpType
 from pkisim.history.timeline import Timeline, join128, op_of
 from pkisim.ids.config import IdKind
@@ -180,13 +181,42 @@ class _Usage:
 
     def __init__(self, history: History) -> None:
         self.history = history
-        self.c = history.columns()
+        self.c = None if history.has_runs else history.columns()
+        self._runs: dict[tuple[int, IdKind], list[tuple[int, int, int, int]]] = {}
         self._cache: dict[tuple[int, IdKind], tuple[list[int] | np.ndarray, np.ndarray]] = {}
+
+    def _stretches(self, process: int, kind: IdKind) -> list[tuple[int, int, int, int]]:
+        """Runs: (first, last, ok cover, other cover) of the IDs in use, ascending."""
+        key = (process, kind)
+        if key not in self._runs:
+            item = runchecks.items(self.history, op_of(kind))
+            item = item.pick((item.process == process) & runchecks.present(item)
+                             & (item.type != OpType.INVOKE))
+            item = item._replace(issuer=np.zeros(len(item.row), np.int32))
+            ok = item.type == OpType.OK
+            self._runs[key] = [(b, e, o, n) for _, b, e, (o, n) in runchecks.sweep(
+                item, (ok, ~ok), lambda o, n: o + n > 0)]
+        return self._runs[key]
+
+    def _within_runs(self, process: int, kind: IdKind, begin: int,
+                     end: int) -> tuple[int, int, int | None, int]:
+        stretches = self._stretches(process, kind)
+        ok = other = distinct = 0
+        high = None
+        at = bisect.bisect_left([e for _, e, _, _ in stretches], begin)
+        for b, e, n_ok, n_other in stretches[at:]:
+            if b > end:
+                break
+            low, high = max(b, begin), min(e, end)
+            size = high - low + 1
+            ok, other, distinct = ok + size * n_ok, other + size * n_other, distinct + size
+        return ok, other, high, distinct
 
     def _sorted(self, process: int, kind: IdKind) -> tuple[list[int] | np.ndarray, np.ndarray]:
         key = (process, kind)
         if key not in self._cache:
             c = self.c
+            assert c is not None
             rows = np.flatnonzero((c.process == process) & (c.op == op_of(kind))
                                   & (c.flag == VALUE_PRESENT) & (c.type != OpType.INVOKE))
             hi, lo, ok = c.hi[rows], c.lo[rows], c.type[rows] == OpType.OK
@@ -202,6 +232,8 @@ class _Usage:
     def within(self, process: int, kind: IdKind, begin: int,
                end: int) -> tuple[int, int, int | None, int]:
         """(ok count, other count, highest value, distinct values) in [begin, end]."""
+        if self.history.has_runs:
+            return self._within_runs(process, kind, begin, end)
         values, ok = self._sorted(process, kind)
         if isinstance(values, np.ndarray):
             if begin >= 1 << 64 or end < 0:

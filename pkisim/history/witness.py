@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import pkisim.history.runchecks as runchecks
 from pkisim.history.history import (
     VALUE_OTHER,
     VALUE_PRESENT,
@@ -132,17 +133,19 @@ def explain_duplicates(history: History, result: UniquenessResult, limit: int = 
         return []
     kind = kind_of(result.op)
     timeline = Timeline(history)
-    c = history.columns()
-    rows_of = _rows_of(history, result.op, wanted)
+    rows_of = (runchecks.rows_of if history.has_runs else _rows_of)(history, result.op, wanted)
     witnesses = []
     for value in wanted:
+        rows = rows_of.get(value, [])
+        c = history.rows_at(rows)  # the fields of these rows only, runs or not
         by_issuer: dict[int, list[int]] = {}
-        for row in rows_of.get(value, []):
-            by_issuer.setdefault(int(c.issuer[row]), []).append(row)
-        for issuer, rows in sorted(by_issuer.items()):
-            if len(rows) < 2:
+        for i in range(len(rows)):
+            by_issuer.setdefault(int(c.issuer[i]), []).append(i)
+        for issuer, picked in sorted(by_issuer.items()):
+            if len(picked) < 2:
                 continue
-            holdings = tuple(_holding(history, c, timeline, kind, value, row) for row in rows)
+            holdings = tuple(_holding(history, c, i, rows[i], timeline, kind, value)
+                             for i in picked)
             witnesses.append(DuplicateWitness(value, kind, history.issuer_names[issuer], holdings,
                                               _cause(timeline, holdings, kind)))
     return witnesses
@@ -168,10 +171,11 @@ def _rows_of(history: History, op: Op, values: list[object]) -> dict[object, lis
     return out
 
 
-def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind,
-             value: object, row: int) -> Holding:
-    process = int(c.process[row])
-    replica = int(c.replica[row])
+def _holding(history: History, c: IssueColumns, i: int, row: int, timeline: Timeline,
+             kind: IdKind, value: object) -> Holding:
+    """The holding of issue row ``row``, whose fields are ``c``'s ``i``-th."""
+    process = int(c.process[i])
+    replica = int(c.replica[i])
     state = timeline.state_at(process, kind, row)
     held = None if state is None or state.cur_begin is None or state.cur_end is None \
         else (state.cur_begin, state.cur_end)
@@ -179,8 +183,8 @@ def _holding(history: History, c: IssueColumns, timeline: Timeline, kind: IdKind
     if held is not None:
         event = timeline.origin(process, kind, held[0], row)
         origin = None if event is None else _origin(history, timeline, event)
-    return Holding(process=history.process_names[process], row=row, time=float(c.time[row]),
-                   type=OpType(int(c.type[row])),
+    return Holding(process=history.process_names[process], row=row, time=float(c.time[i]),
+                   type=OpType(int(c.type[i])),
                    replica=history.replica_names[replica] if replica >= 0 else None,
                    range=held, inside=held is not None and isinstance(value, int)
                    and held[0] <= value <= held[1],

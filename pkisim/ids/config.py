@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from pkisim.errors import ConfigError
+from pkisim.ids.layout import subsystem_of
 from pkisim.ids.radix import Radix
 from pkisim.ids.strategies import (
     STRATEGY,
@@ -46,6 +47,10 @@ KEYS: dict[IdKind, RangeKeys] = {
                               "nextEndReplicaNumber", "replicaIncrement", "replicaLowWaterMark",
                               "replicaCloneTransferNumber", "replicaDN", "replicaRangeDN"),
 }
+# A KRA's CS.cfg names its key IDs with the CA's serial keys (``KeyRepository``
+# reads ``dbs.beginSerialNumber``, ...) and its request IDs with the request keys.
+KEYS[IdKind.KEY] = KEYS[IdKind.CERT]
+KEYS[IdKind.KEY_REQUEST] = KEYS[IdKind.REQUEST]
 
 def check_strategy(name: str, *, key: str = "strategy") -> str:
     """``name`` if it is a strategy; a one-line :class:`ConfigError` otherwise."""
@@ -75,7 +80,8 @@ class IdSpaceConfig:
     next_begin: int | None = None
     next_end: int | None = None
     serial_management: bool = True
-    update_interval: float = 600.0  # ca.serialNumberUpdateInterval, seconds
+    #: ``ca.serialNumberUpdateInterval`` (a KRA's ``kra.keyStatusUpdateInterval``), seconds
+    update_interval: float = 600.0
     id_length: int = 128  # dbs.cert.id.length, bits (random strategies)
     host: str = "localhost"  # machineName, written into pkiRange records
     secure_port: int = 8443  # EE HTTPS port, written into pkiRange records
@@ -125,7 +131,7 @@ class IdSpaceConfig:
                 raise ConfigError(f"dbs.{k.clone_transfer_number}", fmt(self.clone_transfer_number),
                                   f"is larger than the range ({size} numbers)")
         if self.update_interval < 0:
-            raise ConfigError("ca.serialNumberUpdateInterval", self.update_interval,
+            raise ConfigError(subsystem_of(self.kind).update_key, self.update_interval,
                               "must not be negative (0 disables the update task)")
         if not 8 <= self.id_length <= 1024:
             raise ConfigError(f"dbs.{self.kind.value}.id.length", self.id_length,
@@ -174,6 +180,10 @@ _PKISPAWN = {
     IdKind.REPLICA: dict(begin=1, end=100, increment=100, low_water_mark=20,
                          clone_transfer_number=5),
 }
+# pkispawn's KRA values are the CA's (``pki_serial_number_range_*``,
+# ``pki_request_number_range_*``).
+_PKISPAWN[IdKind.KEY] = _PKISPAWN[IdKind.CERT]
+_PKISPAWN[IdKind.KEY_REQUEST] = _PKISPAWN[IdKind.REQUEST]
 
 #: The value create.ldif gives the replica ``nextRange``.
 REPLICA_NEXT_RANGE_START = 1000
@@ -183,8 +193,8 @@ def pkispawn_defaults(kind: IdKind, strategy: str = "legacy2",
                       **overrides: object) -> IdSpaceConfig:
     """The configuration pkispawn writes for a new master, with overrides."""
     base: dict[str, object] = dict(_PKISPAWN[kind])
-    if kind is IdKind.REPLICA:
-        strategy = STRATEGY[strategy].replica_strategy if strategy in STRATEGY else strategy
+    if strategy in STRATEGY:
+        strategy = subsystem_of(kind).strategy_for(kind, strategy)
     base.update(overrides)
     return IdSpaceConfig(kind=kind, strategy=strategy, **base)  # type: ignore[arg-type]
 

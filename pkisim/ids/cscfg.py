@@ -29,6 +29,7 @@ from typing import NamedTuple, overload
 
 from pkisim.errors import ConfigError
 from pkisim.ids.config import KEYS, IdKind, IdSpaceConfig, check_strategy, radix_for
+from pkisim.ids.layout import CA, Subsystem, subsystem_of
 from pkisim.ids.radix import Radix
 from pkisim.limits import java_int, port
 
@@ -231,12 +232,16 @@ _CODE_DEFAULTS = {
     IdKind.REQUEST: _Defaults("0", "1000000000", "1000000000", "5000"),
     IdKind.REPLICA: _Defaults("1", "1000", "1000", "10"),
 }
+_CODE_DEFAULTS[IdKind.KEY] = _CODE_DEFAULTS[IdKind.CERT]
+_CODE_DEFAULTS[IdKind.KEY_REQUEST] = _CODE_DEFAULTS[IdKind.REQUEST]
 
 #: The radix key Dogtag honours per ID space, and the values pkisim's radix_for() assumes.
 _RADIX_KEYS = {
     IdKind.CERT: ("dbs.cert.id.radix", ("16",)),
     IdKind.REQUEST: ("dbs.request.id.radix", ("10",)),
     IdKind.REPLICA: ("dbs.numberRangeRadix", ("10", "-1")),
+    IdKind.KEY: ("dbs.key.id.radix", ("16",)),
+    IdKind.KEY_REQUEST: ("dbs.request.id.radix", ("10",)),
 }
 
 #: Where CS.cfg records the EE HTTPS port, most specific first.  Dogtag asks
@@ -245,14 +250,19 @@ _PORT_KEYS = ("proxy.securePort", "service.non_clientauth_securePort",
               "pkicreate.ee_secure_port", "service.securePort", "pkicreate.secure_port")
 _DEFAULT_PORT = 8443
 _SERIAL_MANAGEMENT = "dbs.enableSerialManagement"
-_UPDATE_INTERVAL = "ca.serialNumberUpdateInterval"
+_UPDATE_INTERVAL = CA.update_key
 _NO_NEXT = ("", "-1")  # Dogtag's "no next range"
 _RANGE_FIELDS = ("begin", "end", "next_begin", "next_end", "increment", "low_water_mark",
                  "clone_transfer_number")
 
 
+def _id_key(kind: IdKind) -> str:
+    """``dbs.<repository>.id``: a KRA's request repository is ``request`` too."""
+    return "dbs.request.id" if kind is IdKind.KEY_REQUEST else f"dbs.{kind.value}.id"
+
+
 def _id_length_key(kind: IdKind) -> str:
-    return f"dbs.{kind.value}.id.length"
+    return f"{_id_key(kind)}.length"
 
 
 #: The CS.cfg keys that set an :class:`IdSpaceConfig` field: key -> (the ID space
@@ -260,7 +270,7 @@ def _id_length_key(kind: IdKind) -> str:
 #: length key: its IDs are ranged in every mode.
 ID_SPACE_FIELDS: Mapping[str, tuple[IdKind | None, str]] = {
     **{f"dbs.{getattr(KEYS[kind], field)}": (kind, field)
-       for kind in IdKind for field in _RANGE_FIELDS},
+       for kind in CA.spaces for field in _RANGE_FIELDS},
     _SERIAL_MANAGEMENT: (None, "serial_management"),
     _UPDATE_INTERVAL: (None, "update_interval"),
     _id_length_key(IdKind.CERT): (IdKind.CERT, "id_length"),
@@ -268,17 +278,19 @@ ID_SPACE_FIELDS: Mapping[str, tuple[IdKind | None, str]] = {
 }
 
 
-def strategy_from_cscfg(cfg: CSCfg, kind: IdKind) -> str:
+def strategy_from_cscfg(cfg: CSCfg, kind: IdKind, *, subsystem: Subsystem | None = None) -> str:
     """The pkisim strategy a CS.cfg selects for one ID space.
 
-    ``dbs.cert.id.generator`` / ``dbs.request.id.generator`` (``legacy`` when
-    absent); legacy certificates with ``dbs.enableRandomSerialNumbers=true``
-    are RSNv1, ``legacy-random``.  Replica IDs are always ranged and follow the
-    certificate generator: ``legacy2`` or else ``legacy``.
+    ``dbs.cert.id.generator`` / ``dbs.request.id.generator`` (a KRA's
+    ``dbs.key.id.generator``; ``legacy`` when absent); legacy certificates
+    with ``dbs.enableRandomSerialNumbers=true`` are RSNv1, ``legacy-random``.
+    Replica IDs are always ranged and follow the main generator of
+    ``subsystem`` (the CA's by default): ``legacy2`` or else ``legacy``.
     """
     if kind is IdKind.REPLICA:
-        return "legacy2" if strategy_from_cscfg(cfg, IdKind.CERT) == "legacy2" else "legacy"
-    key = f"dbs.{kind.value}.id.generator"
+        main = (subsystem or CA).main
+        return "legacy2" if strategy_from_cscfg(cfg, main) == "legacy2" else "legacy"
+    key = f"{_id_key(kind)}.generator"
     generator = cfg.get(key, "legacy").strip()
     if generator not in _GENERATORS:
         raise _error(cfg, key, "is not a Dogtag ID generator (legacy, legacy2 or random)")
@@ -288,18 +300,21 @@ def strategy_from_cscfg(cfg: CSCfg, kind: IdKind) -> str:
     return generator
 
 
-def load_id_space(cfg: CSCfg, kind: IdKind, *, strategy: str | None = None) -> IdSpaceConfig:
-    """One ID space of the CA that ``cfg`` configures.
+def load_id_space(cfg: CSCfg, kind: IdKind, *, strategy: str | None = None,
+                  subsystem: Subsystem | None = None) -> IdSpaceConfig:
+    """One ID space of the CA (or the ``subsystem``) that ``cfg`` configures.
 
     ``strategy`` overrides the one the file selects.  RSNv3 (``random``) never
     reads the range keys, so neither does this: its ranges are the defaults.
     """
-    strategy = strategy_from_cscfg(cfg, kind) if strategy is None else check_strategy(strategy)
+    sub = subsystem or subsystem_of(kind)
+    strategy = (strategy_from_cscfg(cfg, kind, subsystem=sub) if strategy is None
+                else check_strategy(strategy))
     ranges = _ranges(cfg, kind, strategy)
     settings = {
         "serial_management": _boolean(cfg, _SERIAL_MANAGEMENT, default=False),
         # Dogtag treats any interval <= 0 as "task disabled".
-        "update_interval": max(0, _integer(cfg, _UPDATE_INTERVAL, 600)),
+        "update_interval": max(0, _integer(cfg, sub.update_key, 600)),
         "id_length": 128 if kind is IdKind.REPLICA else _integer(cfg, _id_length_key(kind), 128),
         "host": cfg.get("machineName", "localhost").strip(),
         "secure_port": _secure_port(cfg),
@@ -319,7 +334,14 @@ def load_id_space(cfg: CSCfg, kind: IdKind, *, strategy: str | None = None) -> I
 
 def load_ca(cfg: CSCfg) -> dict[IdKind, IdSpaceConfig]:
     """All three ID spaces of the CA that ``cfg`` configures."""
-    return {kind: load_id_space(cfg, kind) for kind in IdKind}
+    return load_subsystem(cfg, CA)
+
+
+def load_subsystem(cfg: CSCfg, subsystem: Subsystem) -> dict[IdKind, IdSpaceConfig]:
+    """All three ID spaces of the ``subsystem`` (CA, KRA) that ``cfg`` configures.
+    A KRA's CS.cfg names its key IDs with the serial keys (``dbs.beginSerialNumber``,
+    radix ``dbs.key.id.radix``) and its update task ``kra.keyStatusUpdateInterval``."""
+    return {kind: load_id_space(cfg, kind, subsystem=subsystem) for kind in subsystem.spaces}
 
 
 def store_id_space(cfg: CSCfg, config: IdSpaceConfig) -> None:
@@ -334,7 +356,7 @@ def store_id_space(cfg: CSCfg, config: IdSpaceConfig) -> None:
     """
     selected = strategy_from_cscfg(cfg, config.kind)
     if config.strategy != selected:
-        key = f"dbs.{'cert' if config.kind is IdKind.REPLICA else config.kind.value}.id.generator"
+        key = f"{_id_key(IdKind.CERT if config.kind is IdKind.REPLICA else config.kind)}.generator"
         raise ConfigError(key, cfg.get(key, "legacy"), f"selects {selected!r}, not "
                           f"{config.strategy!r}; changing the ID generator is a migration, "
                           "not a store", source=cfg.source, line=cfg.line_of(key))

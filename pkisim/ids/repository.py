@@ -71,7 +71,7 @@ class Repository:
                  source: str = "initial") -> None:
         self.config = config
         self.kind = config.kind
-        self.tree = tree or dtree.DogtagTree()
+        self.tree = tree or dtree.DogtagTree.of(config.kind)
         self.rng = rng
         self.outbox: list[RangeEvent] = [] if outbox is None else outbox
         #: Does issuance need no directory?  Then drivers may call :meth:`issue_now`.

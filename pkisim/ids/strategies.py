@@ -23,6 +23,10 @@ class IdKind(enum.Enum):
     CERT = "cert"
     REQUEST = "request"
     REPLICA = "replica"
+    #: The KRA's archived-key IDs (``KeyRepository``, ``dbs.key.id.*``).
+    KEY = "key"
+    #: The KRA's request IDs (its own ``RequestRepository``, ``ou=kra,ou=requests``).
+    KEY_REQUEST = "key-request"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +86,9 @@ class Strategy:
         (``ReplicaIDRepository`` reads them with ``ConfigStore.getBigInteger``);
         the naive baseline writes everything with ``0x``.
         """
-        if kind is IdKind.CERT:
+        if kind is IdKind.CERT or kind is IdKind.KEY:  # dbs.key.id.radix: 16, as certificates
             return self.cert_radix
-        if kind is IdKind.REQUEST:
+        if kind is IdKind.REQUEST or kind is IdKind.KEY_REQUEST:
             return self.request_radix
         return self.replica_radix
 

@@ -1,5 +1,11 @@
-"""A CA's three repositories together: start-up, the update task, restart and
-the clone transfer, which act on all ID spaces at once.
+"""A subsystem's three repositories together: start-up, the update task,
+restart and the clone transfer, which act on all its ID spaces at once.
+
+One class for every subsystem (:class:`SubsystemRepositories`, parametrised
+by a :class:`~pkisim.ids.layout.Subsystem`): a CA's are certificate serials,
+request IDs and replica IDs (:class:`CaRepositories`), a KRA's archived-key
+IDs, its request IDs and replica IDs (:class:`KraRepositories`), with the
+same code paths.
 
 dogtag-ranges.md sections 3 and 4.3.  Still sans-IO: every method that needs
 the directory is a generator of commands.
@@ -16,6 +22,7 @@ from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy, pkispawn_defaults
 from pkisim.ids.dna import DnaRepository
 from pkisim.ids.events import RangeEvent
+from pkisim.ids.layout import CA, KRA, Subsystem
 from pkisim.ids.random_serials import LegacyRandomRepository, RandomRepository
 from pkisim.ids.repository import NaiveRepository, RangeRepository, RangeRepositoryV2, Repository
 from pkisim.ids.strategies import STRATEGY
@@ -26,7 +33,7 @@ REPOSITORY_CLASSES: dict[str, type[Repository]] = {
                                    RandomRepository, NaiveRepository, DnaRepository)}
 
 #: Dogtag's start-up order (``CAEngine.startupSubsystems``: requests, then certs).
-START_ORDER = (IdKind.REQUEST, IdKind.CERT, IdKind.REPLICA)
+START_ORDER = CA.kinds
 
 #: Gives each repository its random stream, by name (``"ca2/cert"``).
 Streams = Callable[[str], random.Random]
@@ -49,8 +56,9 @@ def replica_strategy(strategy: str) -> str:
 def master_configs(strategy: str = "legacy2", *, host: str = "ca1", secure_port: int = 8443,
                    serial_management: bool = False,
                    overrides: Mapping[IdKind, Mapping[str, object]] | None = None,
-                   ) -> dict[IdKind, IdSpaceConfig]:
-    """pkispawn's configuration of a new master for the three ID spaces.
+                   subsystem: Subsystem = CA) -> dict[IdKind, IdSpaceConfig]:
+    """pkispawn's configuration of a new master for the subsystem's three ID
+    spaces (a CA's by default).
 
     Serial management starts off, as pkispawn writes it; the master turns it on
     when it serves its first clone.
@@ -58,16 +66,19 @@ def master_configs(strategy: str = "legacy2", *, host: str = "ca1", secure_port:
     check_strategy(strategy)
     overrides = overrides or {}
     out = {}
-    for kind in IdKind:
-        kind_strategy = replica_strategy(strategy) if kind is IdKind.REPLICA else strategy
-        out[kind] = pkispawn_defaults(kind, kind_strategy, host=host, secure_port=secure_port,
+    for kind in subsystem.spaces:
+        out[kind] = pkispawn_defaults(kind, subsystem.strategy_for(kind, strategy), host=host,
+                                      secure_port=secure_port,
                                       serial_management=serial_management,
                                       **dict(overrides.get(kind, {})))
     return out
 
 
-class CaRepositories:
-    """The certificate, request and replica-ID repositories of one CA."""
+class SubsystemRepositories:
+    """The three repositories of one subsystem instance (a CA or a KRA)."""
+
+    #: Which subsystem; subclasses fix it.
+    subsystem: Subsystem = CA
 
     def __init__(self, name: str, configs: Mapping[IdKind, IdSpaceConfig],
                  tree: dtree.DogtagTree | None = None, *, streams: Streams,
@@ -75,16 +86,21 @@ class CaRepositories:
         """``streams`` gives each repository its own random generator by name
         (``Seeds(seed).random`` in a simulation; the OS's entropy for a real CA)."""
         self.name = name
-        self.tree = tree or dtree.DogtagTree()
-        missing = [k.value for k in IdKind if k not in configs]
+        sub = self.subsystem
+        self.tree = tree or dtree.DogtagTree(sub.base, sub)
+        if self.tree.subsystem is not sub:
+            raise ConfigError("tree", self.tree.base, f"is a {self.tree.subsystem.name} "
+                              f"database, not a {sub.name} one ({name})")
+        missing = [k.value for k in sub.spaces if k not in configs]
         if missing:
-            raise ConfigError("id spaces", ", ".join(missing), f"missing for CA {name}")
+            raise ConfigError("id spaces", ", ".join(missing),
+                              f"missing for {sub.name.upper()} {name}")
         #: One outbox for the three repositories: their events in the order they happened.
         self.outbox: list[RangeEvent] = []
         self.repositories: dict[IdKind, Repository] = {
             kind: new_repository(configs[kind], self.tree, rng=streams(f"{name}/{kind.value}"),
                                  outbox=self.outbox, source=source)
-            for kind in START_ORDER}
+            for kind in sub.kinds}
 
     def take_events(self) -> list[RangeEvent]:
         """The range events of all three repositories since the last call."""
@@ -99,16 +115,17 @@ class CaRepositories:
         return iter(self.repositories.values())
 
     @property
-    def cert(self) -> Repository:
-        return self.repositories[IdKind.CERT]
+    def main(self) -> Repository:
+        """The repository of what the subsystem keeps (certificates, keys)."""
+        return self.repositories[self.subsystem.main]
 
     @property
     def request(self) -> Repository:
-        return self.repositories[IdKind.REQUEST]
+        return self.repositories[self.subsystem.request]
 
     @property
     def serial_management(self) -> bool:
-        return self.cert.serial_management
+        return self.main.serial_management
 
     def enable_serial_management(self) -> None:
         """``dbs.enableSerialManagement=true``: one CS.cfg key for all repositories."""
@@ -127,14 +144,14 @@ class CaRepositories:
         yield from p.unless_unreachable(self._start(), f"{self.name} start-up")
 
     def _start(self) -> p.Operation[None]:
-        for kind in (IdKind.REQUEST, IdKind.CERT):
-            yield from self.repositories[kind].start()
+        yield from self.request.start()
+        yield from self.main.start()
 
     def update_task(self) -> p.Operation[None]:
-        """One run of ``SerialNumberUpdateTask``: ``checkRanges`` for certificates
-        and requests."""
-        for kind in (IdKind.CERT, IdKind.REQUEST):
-            yield from self.repositories[kind].check_ranges()
+        """One run of ``SerialNumberUpdateTask`` (a KRA's key-status update
+        task): ``checkRanges`` for the main repository, then requests."""
+        yield from self.main.check_ranges()
+        yield from self.request.check_ranges()
 
     def restart(self, streams: Streams | None = None) -> None:
         """The CA process restarts: counters in memory go, CS.cfg stays.  A new
@@ -154,7 +171,7 @@ class CaRepositories:
         turns on this CA's serial management.
         """
         clone: dict[IdKind, IdSpaceConfig] = {}
-        for kind in START_ORDER:
+        for kind in self.subsystem.kinds:
             repo = self.repositories[kind]
             common = dict(host=host, secure_port=secure_port, serial_management=True,
                           next_begin=None, next_end=None)
@@ -173,5 +190,31 @@ class CaRepositories:
         return clone
 
 
-__all__ = ["REPOSITORY_CLASSES", "CaRepositories", "DnaRepository", "LegacyRandomRepository",
-           "master_configs", "new_repository"]
+class CaRepositories(SubsystemRepositories):
+    """The certificate, request and replica-ID repositories of one CA."""
+
+    subsystem = CA
+
+    @property
+    def cert(self) -> Repository:
+        return self.repositories[IdKind.CERT]
+
+
+class KraRepositories(SubsystemRepositories):
+    """The archived-key, request and replica-ID repositories of one KRA."""
+
+    subsystem = KRA
+
+    @property
+    def key(self) -> Repository:
+        return self.repositories[IdKind.KEY]
+
+
+def repositories_class(subsystem: Subsystem) -> type[SubsystemRepositories]:
+    """The repositories class of ``subsystem``."""
+    return KraRepositories if subsystem is KRA else CaRepositories
+
+
+__all__ = ["REPOSITORY_CLASSES", "CaRepositories", "DnaRepository", "KraRepositories",
+           "LegacyRandomRepository", "SubsystemRepositories", "master_configs",
+           "new_repository", "repositories_class"]

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from pkisim.errors import ConfigError
 from pkisim.ids.config import REPLICA_NEXT_RANGE_START, IdKind, IdSpaceConfig
+from pkisim.ids.layout import CA, Subsystem, subsystem_of
 from pkisim.ids.protocol import Add, Attributes, normalize_attrs
+from pkisim.ids.radix import Radix
 from pkisim.ids.strategies import STRATEGY
 
 DEFAULT_BASE = "o=pki-tomcat"
@@ -19,24 +21,42 @@ SINGLE_VALUED = frozenset({"beginrange", "endrange", "host", "secureport", "seri
                            "dnanextrange", "crlnumber", "description"})
 
 _COUNTER_V1 = {IdKind.CERT: "ou=certificateRepository,ou=ca", IdKind.REQUEST: "ou=ca,ou=requests",
-               IdKind.REPLICA: "ou=replica"}
+               IdKind.REPLICA: "ou=replica", IdKind.KEY: "ou=keyRepository,ou=kra",
+               IdKind.KEY_REQUEST: "ou=kra,ou=requests"}
 _RANGES_V1 = {IdKind.CERT: "ou=certificateRepository,ou=ranges",
-              IdKind.REQUEST: "ou=requests,ou=ranges", IdKind.REPLICA: "ou=replica,ou=ranges"}
+              IdKind.REQUEST: "ou=requests,ou=ranges", IdKind.REPLICA: "ou=replica,ou=ranges",
+              IdKind.KEY: "ou=keyRepository,ou=ranges",
+              IdKind.KEY_REQUEST: "ou=requests,ou=ranges"}
 _RANGES_V2 = {IdKind.CERT: "ou=certificateRepository,ou=ranges_v2",
-              IdKind.REQUEST: "ou=requests,ou=ranges_v2", IdKind.REPLICA: "ou=replica,ou=ranges"}
-_RECORDS = {IdKind.CERT: "ou=certificateRepository,ou=ca", IdKind.REQUEST: "ou=ca,ou=requests",
-            IdKind.REPLICA: "ou=replica"}
+              IdKind.REQUEST: "ou=requests,ou=ranges_v2", IdKind.REPLICA: "ou=replica,ou=ranges",
+              IdKind.KEY: "ou=keyRepository,ou=ranges_v2",
+              IdKind.KEY_REQUEST: "ou=requests,ou=ranges_v2"}
+_RECORDS = _COUNTER_V1
 
 #: The object classes of an issued record, per ID space.
 _RECORD_CLASSES = {IdKind.CERT: ("top", "certificateRecord"), IdKind.REQUEST: ("top", "request"),
-                   IdKind.REPLICA: ("top",)}
+                   IdKind.REPLICA: ("top",), IdKind.KEY: ("top", "keyRecord"),
+                   IdKind.KEY_REQUEST: ("top", "request")}
 
 
 @dataclass(frozen=True, slots=True)
 class DogtagTree:
-    """The DNs of one Dogtag subsystem database below ``base``."""
+    """The DNs of one Dogtag subsystem database below ``base``.
+
+    ``subsystem`` chooses the containers a new database gets: a CA's
+    (``ou=certificateRepository,ou=ca``, ``ou=ca,ou=requests``, ...) or a
+    KRA's (``ou=keyRepository,ou=kra``, ``ou=kra,ou=requests``, ...), which
+    lives in a database of its own (``o=pki-tomcat-KRA``).
+    """
 
     base: str = DEFAULT_BASE
+    subsystem: Subsystem = CA
+
+    @classmethod
+    def of(cls, kind: IdKind) -> DogtagTree:
+        """The default database of the subsystem ``kind`` belongs to."""
+        sub = subsystem_of(kind)
+        return cls(sub.base, sub)
 
     def dn(self, rdns: str) -> str:
         return f"{rdns},{self.base}"
@@ -82,12 +102,15 @@ class DogtagTree:
 
     def containers(self) -> list[str]:
         """Every container entry, parents first."""
-        rdns = ["ou=ca", "ou=requests", "ou=ranges", "ou=ranges_v2", "ou=replica",
-                "ou=certificateRepository,ou=ca", "ou=ca,ou=requests", "ou=crlIssuingPoints,ou=ca",
-                "ou=certificateRepository,ou=ranges", "ou=requests,ou=ranges",
-                "ou=replica,ou=ranges", "ou=certificateRepository,ou=ranges_v2",
-                "ou=requests,ou=ranges_v2", "ou=dna,ou=ranges"]
-        rdns += [f"ou={kind.value},ou=dna,ou=ranges" for kind in IdKind]
+        sub = self.subsystem
+        main, request = sub.main, sub.request
+        rdns = [f"ou={sub.name}", "ou=requests", "ou=ranges", "ou=ranges_v2", "ou=replica",
+                _RECORDS[main], _RECORDS[request]]
+        if sub is CA:
+            rdns.append("ou=crlIssuingPoints,ou=ca")
+        rdns += [_RANGES_V1[main], _RANGES_V1[request], "ou=replica,ou=ranges",
+                 _RANGES_V2[main], _RANGES_V2[request], "ou=dna,ou=ranges"]
+        rdns += [f"ou={kind.value},ou=dna,ou=ranges" for kind in sub.spaces]
         return [self.base] + [self.dn(r) for r in rdns]
 
     def bootstrap(self, masters: list[IdSpaceConfig]) -> list[Add]:
@@ -109,14 +132,15 @@ class DogtagTree:
                 value = REPLICA_NEXT_RANGE_START
             else:
                 text = config.fmt(config.end)
-                if not (config.kind is IdKind.CERT and mode.reinterprets_counter):
+                # ``pki-server ca-range-update`` and ``kra-range-update`` alike
+                if not (config.radix is Radix.HEX and mode.reinterprets_counter):
                     value = config.end + 1
                 elif text.isdigit():
                     value = int(text, 10) + 1
                 else:
                     raise ConfigError(f"dbs.{config.keys.end}", text,
-                                      "pki-server ca-range-update reads this hex value as decimal "
-                                      "and cannot (SSNv1); use digits 0-9 only or legacy2")
+                                      f"{self.subsystem.range_update} reads this hex value as "
+                                      "decimal and cannot (SSNv1); use digits 0-9 only or legacy2")
             counters[self.counter_dn(config.kind, config.strategy)] = str(value)
         adds: list[Add] = []
         for dn in self.containers():

@@ -109,7 +109,11 @@ class LdapDirectory:
         self._record_attr = {self.tree.records_dn(IdKind.CERT).lower(): ("serialno",
                                                                          "certificateRecord"),
                              self.tree.records_dn(IdKind.REQUEST).lower(): ("requestId",
-                                                                            "request")}
+                                                                            "request"),
+                             # a KRA's records, when its database shares this base
+                             self.tree.records_dn(IdKind.KEY).lower(): ("serialno", "keyRecord"),
+                             self.tree.records_dn(IdKind.KEY_REQUEST).lower(): ("requestId",
+                                                                                "request")}
 
     def __repr__(self) -> str:
         return f"LdapDirectory({self.url!r}, bind_dn={self.bind_dn!r}, base={self.base!r})"

@@ -53,7 +53,7 @@ except ImportError:  # no flock: stale files of dead runs cannot be told from li
 from pkisim.sim.metrics import RunResult
 
 #: Tables also written as CSV (small whatever the run's size).
-CSV_TABLES = ("failures", "forecast", "faults", "claims")
+CSV_TABLES = ("failures", "forecast", "faults", "claims", "ocsp", "replica_ids")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -90,15 +90,19 @@ class Staging:
             parent.mkdir(parents=True, exist_ok=True)
             clean_up(self.destination)
             check_replaceable(self.destination, marker)
-            self._lock, self._stem = _new_lock(parent, self.destination.name)
-            self.path = self._file(".tmp")
-            self.path.mkdir(mode=0o700)
+            with deferred():  # a signal here would leave a lock nobody discards
+                self._lock, self._stem = _new_lock(parent, self.destination.name)
+                self.path = self._file(".tmp")
+                self.path.mkdir(mode=0o700)
         except OSError as err:
-            self._unlock()
+            self.discard()
             reason = err.strerror or str(err)
             if isinstance(err, FileExistsError | NotADirectoryError):
                 reason = "a parent is not a directory"
             raise OutputError(f"{destination}: cannot write the report here: {reason}") from None
+        except BaseException:  # a signal, handled when the lock was taken
+            self.discard()
+            raise
 
     def _file(self, suffix: str) -> Path:
         return self.destination.parent / f"{self._stem}{suffix}"

@@ -6,6 +6,8 @@
                        CA held; serials left per CA (:mod:`pkisim.report.serial_space`)
 ``crl-staleness.png``  time from a revocation to the first CRL listing it
                        (:mod:`pkisim.report.crl_staleness`)
+``ocsp-staleness.png`` with OCSP instances only: revocation to the first
+                       "revoked" answer per instance (:mod:`pkisim.report.ocsp`)
 
 Every figure carries the fault windows and topology changes
 (:mod:`pkisim.report.figure`) and is drawn and saved under the report's style
@@ -20,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pkisim.report.crl_staleness import crl_figure
+from pkisim.report.ocsp import has_ocsp, ocsp_figure
 from pkisim.report.serial_space import space_figure
 from pkisim.report.style import report_style, save_png
 from pkisim.report.timeline import timeline_figure
@@ -34,6 +37,9 @@ def write_plots(result: RunResult, directory: Path) -> list[Path]:
     with report_style():
         for draw, path in zip((timeline_figure, space_figure, crl_figure), paths, strict=True):
             save_png(draw(result, pyplot=False), path)
+        if has_ocsp(result):  # the OCSP instances' staleness (pkisim.report.ocsp)
+            paths.append(directory / "ocsp-staleness.png")
+            save_png(ocsp_figure(result, pyplot=False), paths[-1])
     return paths
 
 

@@ -29,6 +29,14 @@ from pkisim.ids.subsystem import master_configs, replica_strategy
 from pkisim.scenario.document import placed, read_document
 from pkisim.scenario.ids import BEGIN_END, IdEntries, id_changes, id_entries, id_error
 from pkisim.scenario.keys import MISSING, KeyPath, dotted, parse_key, set_value, value_at
+from pkisim.scenario.kra import kra_spec
+from pkisim.scenario.subsystems import (
+    OCSP_KEYS,
+    TKS_KEYS,
+    drift_spec,
+    ocsp_spec,
+    subsystem_spec,
+)
 from pkisim.scenario.values import (
     INT64,
     Converter,
@@ -53,7 +61,7 @@ from pkisim.sim.workload import read_trace
 
 _TOP = ("name", "description", "duration", "seed", "strategy", "start_date", "throughput_bin",
         "directory", "workload", "load_balancer", "crl", "defaults", "ca", "faults",
-        "random_faults", "metrics")
+        "random_faults", "metrics", "tks", "ocsp", "drift", "kra")
 _DISTRIBUTIONS = ("enroll", "revoke", "crl_fetch", "crl_generation", "directory_latency")
 _CA_DEFAULTS = ("workers", "kra_connector", *_DISTRIBUTIONS)
 _CA_KEYS = ("name", "role", "replica", "donor", "created_at", "decommissioned_at", "crl_master",
@@ -158,8 +166,22 @@ class _Builder:
             directory=self.directory, workload=self.workload(),
             load_balancer=self.load_balancer(), crl=self.crl(), faults=self.faults(),
             random_faults=self.random_faults(), start_date=self.start.date().isoformat(),
-            throughput_bin=bin_,
-            requests_table=top.table("metrics", ("requests",)).get("requests", string, "full"))
+            throughput_bin=bin_, kra=kra_spec(top, self.replicas),
+            requests_table=top.table("metrics", ("requests",)).get("requests", string, "full"),
+            **self.rest_of_pki())
+
+    def rest_of_pki(self) -> dict[str, Any]:
+        """``[tks]``, ``[ocsp]``, ``[drift]`` (:mod:`pkisim.scenario.subsystems`)."""
+        top, out = self.top, {}
+        if "tks" in top:
+            out["tks"] = subsystem_spec("TKS", top.table("tks", TKS_KEYS), self.replicas,
+                                        self.strategy, self._time)
+        if "ocsp" in top:
+            out["ocsp"] = ocsp_spec(top.table("ocsp", OCSP_KEYS), self.replicas, self.ca_names,
+                                    self.strategy, self._time)
+        if "drift" in top:
+            out["drift"] = drift_spec(top.table("drift", ("profiles",)), self._time)
+        return out
 
     # -- times
 

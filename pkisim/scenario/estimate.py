@@ -41,6 +41,10 @@ BYTES_PER_ATTEMPT = {"full": 150.0, "aggregate": 110.0}
 BYTES_PER_BIN = 300.0
 #: Bytes per trace row (a Python float in a list, and its parsing).
 BYTES_PER_TRACE_ROW = 40.0
+#: An OCSP request, answered with numpy after the run: its arrays at their peak,
+#: and its time in events' worth (about fifty to a lane event).
+BYTES_PER_OCSP_REQUEST = 120.0
+OCSP_EVENTS = 0.02
 #: What a run costs before its first event (the world, its tables, the summary),
 #: in bytes and in events' worth of time (measured: 0.06-0.1 s).
 BASE_BYTES = 64e6
@@ -151,6 +155,11 @@ def estimate(scenario: Scenario) -> Estimate:
                      "more enrollments in the burst")
     requests("workload.revoke_rate", w.revoke_rate, w.revoke_rate * d, "revocations")
     requests("workload.crl_fetch_rate", w.crl_fetch_rate, w.crl_fetch_rate * d, "CRL fetches")
+    if s.ocsp is not None:  # answered after the run with numpy (pkisim.sim.ocsp)
+        count = s.ocsp.request_rate * d
+        parts.append(Part("ocsp.request_rate", s.ocsp.request_rate,
+                          f"{amount(count)} OCSP requests {span}", count * OCSP_EVENTS,
+                          count * BYTES_PER_OCSP_REQUEST))
     parts += _periodic(s)
     bins = d / s.throughput_bin
     parts.append(Part("throughput_bin", s.throughput_bin, f"{amount(bins)} throughput bins "

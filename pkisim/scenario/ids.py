@@ -22,6 +22,7 @@ from typing import Any
 from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, radix_for
 from pkisim.ids.cscfg import ID_SPACE_FIELDS
+from pkisim.ids.layout import CA
 from pkisim.scenario.keys import KeyPath, dotted
 from pkisim.scenario.values import boolean, duration, integer, unknown_key
 
@@ -71,11 +72,11 @@ def id_entries(table: object, path: KeyPath) -> IdEntries:
 
 def id_changes(entries: IdEntries, strategy: str) -> dict[IdKind, dict[str, object]]:
     """The IdSpaceConfig fields ``entries`` set, per ID space; strings in ``strategy``'s radix."""
-    changes: dict[IdKind, dict[str, object]] = {kind: {} for kind in IdKind}
+    changes: dict[IdKind, dict[str, object]] = {kind: {} for kind in CA.spaces}
     for name, (value, path) in entries.items():
         kind, field = ID_SPACE_FIELDS[_CSCFG_KEYS[name]]
         converted = _id_value(kind, field, value, path, strategy)
-        for k in (IdKind if kind is None else (kind,)):
+        for k in (CA.spaces if kind is None else (kind,)):
             changes[k][field] = converted
     return changes
 

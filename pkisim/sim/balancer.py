@@ -9,13 +9,13 @@ drains a host first (planned); decommissioning removes it for good.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import simpy
 
 from pkisim.sim.config import LoadBalancer
+from pkisim.sim.lane import exact_delay
 
 if TYPE_CHECKING:
     from pkisim.sim.ca import CaNode
@@ -102,7 +102,7 @@ class Balancer:
                 now = env.now
                 while last + interval < now:  # the checks that would have found nothing
                     last += interval
-                yield env.timeout(_delay(now, last + interval))
+                yield env.timeout(exact_delay(now, last + interval))
             else:
                 yield env.timeout(interval)
             last = env.now
@@ -154,8 +154,16 @@ class Balancer:
         """The index in :attr:`pool` of the host the next round-robin pick gets."""
         return self._next if self._next < len(self.pool) else 0
 
-    def advance(self, n: int) -> None:
-        """Move the round-robin cursor as ``n`` picks would (the pool unchanged)."""
+    @property
+    def sticky(self) -> dict[int, CaNode]:
+        """The host each client of ``sticky`` routing sticks to (read only)."""
+        return self._sticky
+
+    def advance(self, n: int, sticky: dict[int, CaNode] | None = None) -> None:
+        """Move the round-robin cursor as ``n`` picks would (the pool unchanged),
+        and make the ``sticky`` assignments those picks made."""
+        if sticky:
+            self._sticky.update(sticky)
         if n > 0:
             self._next = (self.cursor + n - 1) % len(self.pool) + 1
 
@@ -193,14 +201,3 @@ class Balancer:
             if node.outstanding < best.outstanding:
                 best = node
         return best
-
-
-def _delay(now: float, at: float) -> float:
-    """The delay whose SimPy timeout fires at exactly ``at`` (``now + delay == at``
-    in floating point), so that skipped checks leave the schedule as stepping would."""
-    delay = at - now
-    while now + delay < at:
-        delay = math.nextafter(delay, math.inf)
-    while now + delay > at:
-        delay = math.nextafter(delay, -math.inf)
-    return delay

@@ -18,28 +18,38 @@ the rest, and produces *exactly* what the event-by-event lane would have:
   history rows, request rows, directory records, counters, and the same events
   left in the lane for after the window (requests still waiting or in service).
 
+CRL fetches take a worker like enrollments and are served at their
+completion, in lane order (the CRL CA's latest generation; another CA reads the
+record in its replica, pulling the replication that arrived there).  Routing is
+round-robin or sticky (a client keeps its host while it is in rotation).
+
 With one directory replica a CA's records of the window are added as one
 run (O(1)); with several, one by one in lane order, each after pulling in the
-replication that arrived, as the lane's ``Add`` does.
+replication that arrived, as the lane's ``Add`` does (and the CRL fetches in
+between).
 
 It only runs when that is certain; otherwise it changes nothing and returns
-``None``, and the lane handles the window event by event.  It declines when
-anything but enrollments is due, when a client would give up, a CA would
-crash, run out of its current range or switch ranges, when a record number of
-the window is already anywhere in the directory or in flight (a duplicate:
-the lane reports it), when the balancer is not round-robin, key archival is
-on, or the strategy allocates through the directory (RSNv3, DNA); and, for
-speed only, for windows of fewer than :data:`MIN_EVENTS` events, during heavy
-replication backlogs, and for a few windows after one it declined.
+``None``, and the lane handles the window event by event.  An event it cannot
+take (a revocation, a retry, an enrollment with key archival, a request of a
+crashed CA) ends the window early: it processes the events before it and the
+lane handles that one before asking again.  It declines when a client would
+give up, a CA would crash, run out of its current range, switch ranges or make
+its update task due, when a record number of the window is already anywhere in
+the directory or in flight (a duplicate: the lane reports it), when a CRL fetch
+would find no CRL, when the balancer is least-outstanding, or the strategy
+allocates through the directory (RSNv3, DNA); and, for speed only, for windows
+of fewer than :data:`MIN_EVENTS` events (:data:`MIN_EVENTS_REPLICATED` on a
+replicated directory), during heavy replication backlogs,
+and for a few windows after one it declined.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from heapq import heapreplace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,7 +61,7 @@ from pkisim.sim.config import Scenario
 from pkisim.sim.lane import Item, Lane
 from pkisim.sim.metrics import OK, Recorder
 from pkisim.sim.requests import ARRIVE, DONE, START, Request, RequestFlow
-from pkisim.sim.workload import ENROLL, PoissonArrivals
+from pkisim.sim.workload import CRL_FETCH, ENROLL, PoissonArrivals
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
@@ -60,7 +70,10 @@ if TYPE_CHECKING:
 
 _U64 = 1 << 63
 #: Windows with fewer arrivals and due events than this go event by event.
-MIN_EVENTS = 48
+MIN_EVENTS = 16
+#: The same on a replicated directory, where a window adds its records one by
+#: one like the lane (measured: shorter windows cost more than they save).
+MIN_EVENTS_REPLICATED = 64
 #: After a window that could not be batched, the next 1, 2, 4, ... (at most
 #: this many) windows go event by event without trying (results never depend on it).
 MAX_BACKOFF = 16
@@ -73,9 +86,10 @@ class Batch:
 
     It reads the lane through its snapshot (:meth:`Lane.due`,
     :meth:`Lane.next_seq`) and writes it back with :meth:`Lane.commit`; it
-    moves ``balancer``'s round-robin cursor, issues runs of numbers from the
-    CAs' repositories (``nodes``, in index order), adds their records to
-    ``directory`` and records them in ``history`` and ``recorder``.
+    moves ``balancer``'s cursor (and sticky assignments), issues runs of
+    numbers from the CAs' repositories (``nodes``, in index order), adds their
+    records to ``directory``, serves CRLs through the flow's CRL service and
+    records everything in ``history`` and ``recorder``.
     """
 
     def __init__(self, scenario: Scenario, flow: RequestFlow, *, lane: Lane, balancer: Balancer,
@@ -85,36 +99,57 @@ class Batch:
         self.directory, self.history, self.recorder = directory, history, recorder
         kind, source = flow.streams[0]
         self.stream = flow.streams[0]
-        self.others = [s for s in flow.streams[1:]]
+        #: the streams a window takes: enrollments, and CRL fetches unless redirected
+        self.streams = [self.stream] + [s for s in flow.streams[1:]
+                                        if s[0] == CRL_FETCH and not flow.redirect]
+        self.kinds = {s[0] for s in self.streams}
+        self.sticky = scenario.load_balancer.policy == "sticky"
         self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals)
-                        and scenario.load_balancer.policy == "round-robin"
-                        and not flow.archival_fraction and not flow.on_demand)
+                        and scenario.load_balancer.policy in ("round-robin", "sticky")
+                        and not flow.on_demand and flow.refuse is None)
         self.windows = 0  # windows computed here (for the benchmark)
         self.batched_events = 0  # lane events those windows stood for
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
         self.one_replica = len(scenario.directory.replicas) == 1
+        self.min_events = MIN_EVENTS if self.one_replica else MIN_EVENTS_REPLICATED
         self._skip, self._backoff = 0, 1
+        self._cut = math.inf  # where the last window stopped
         self._small = False
 
     # ------------------------------------------------------------ the window
-    def window(self, horizon: float) -> int | None:
+    def window(self, horizon: float) -> tuple[int, float] | None:
         """Process every lane event before ``horizon`` at once, or return
         ``None`` (having changed nothing) if that cannot be done exactly.
-        Returns the number of lane events it stood for."""
+        Returns the number of lane events it stood for and the time up to
+        which the lane handles events itself: when an event it cannot take is
+        due, it processes only the events before it (maybe none), and the lane
+        handles that one (and any others at its time) before asking again."""
         if not self.enabled:
             return None
         if self._skip:  # recent windows could not be batched: try again later
             self._skip -= 1
             return None
         self._small = False
+        self._cut = horizon
         done = self._window(horizon)
         if done is not None:
             self._backoff = 1
         elif not self._small:  # a short window says nothing about the next ones
             self._skip, self._backoff = self._backoff, min(2 * self._backoff, MAX_BACKOFF)
-        return done
+        return None if done is None else (done, self._cut)
+
+    def _takes(self, item: Item) -> bool:
+        """Can a window handle this lane event?"""
+        code = item[2]
+        if code == ARRIVE:
+            return item[3] in self.streams
+        if code in (START, DONE):
+            req = item[3]
+            return not (req.kind not in self.kinds or req.gave_up or req.failed or req.archival
+                        or req.ca is None or req.ca.epoch != req.epoch)
+        return False
 
     def _window(self, horizon: float) -> int | None:
         if not self.one_replica and self.directory.in_flight() > MAX_IN_FLIGHT:
@@ -122,24 +157,37 @@ class Batch:
         due = self.lane.due(horizon)
         if not due:
             return None
-        arrival_item = None
+        whole = horizon
+        # a prefix of the window: everything before the first event the batch
+        # cannot take (a revocation, a retry, an enrollment with key archival,
+        # ...), which the lane then handles on its own before the next window
+        for item in due:
+            if item[0] < horizon and not self._takes(item):
+                horizon = item[0]
+        flow = self.flow
+        if flow.archival_fraction:
+            for item in due:
+                if item[2] == ARRIVE and item[3] is self.stream and item[0] < horizon:
+                    rest = self.stream[1].ahead(horizon)[0]
+                    draws = flow.archival.ahead(1 + len(rest))
+                    for t, u in zip([item[0], *rest], draws, strict=True):
+                        if u < flow.archival_fraction:
+                            horizon = min(horizon, t)
+                            break
+        arrivals: list[Item] = []
         old: list[Item] = []
         for item in due:
-            code = item[2]
-            if code == ARRIVE:
-                if item[3] is not self.stream:
-                    return None
-                arrival_item = item
-            elif code in (START, DONE):
-                req = item[3]
-                if (req.kind != ENROLL or req.gave_up or req.failed or req.archival
-                        or req.ca is None or req.ca.epoch != req.epoch):
-                    return None
-                old.append(item)
+            if item[0] >= horizon:
+                continue
+            if item[2] == ARRIVE:
+                arrivals.append(item)
             else:
-                return None
-        plan = _Plan(self, horizon, arrival_item, old)
+                old.append(item)
+        self._cut = horizon
+        plan = _Plan(self, horizon, arrivals, old)
         if not plan.feasible():
+            if plan.small and horizon < whole:
+                return 0  # a short prefix: the lane takes the next event, then a window again
             self._small = plan.small
             return None
         plan.commit()
@@ -151,34 +199,89 @@ class Batch:
 class _Plan:
     """One window, computed without side effects, then committed."""
 
-    def __init__(self, batch: Batch, horizon: float, arrival_item: Any,
-                 old: list[tuple[float, int, int, Request]]) -> None:
+    def __init__(self, batch: Batch, horizon: float, arrival_items: list[Item],
+                 old: list[Item]) -> None:
         self.batch = batch
         self.flow = batch.flow
         self.horizon = horizon
-        self.arrival_item = arrival_item
+        self.arrival_items = arrival_items
         self.old = old
         self.events = 0
         self.small = False  # declined only because the window is short
+
+    def _arrivals(self) -> bool:
+        """The window's arrivals of every stream, merged in lane order: times,
+        kinds, stream of each, the lane sequence number of each stream's first
+        and what follows each stream.  False on a tie between streams."""
+        times: list[float] = []
+        stream_of: list[int] = []
+        self.firsts: list[tuple[int, int]] = []  # (stream, seq of its ARRIVE item)
+        self.following: dict[int, float] = {}
+        for item in self.arrival_items:
+            index = self.batch.streams.index(item[3])
+            rest, following = item[3][1].ahead(self.horizon)
+            self.firsts.append((index, item[1]))
+            self.following[index] = following
+            times += [item[0], *rest]
+            stream_of += [index] * (1 + len(rest))
+        a = np.array(times, dtype=np.float64)
+        streams = np.array(stream_of, dtype=np.int64)
+        if len(self.arrival_items) > 1:
+            order = np.argsort(a, kind="stable")
+            a, streams = a[order], streams[order]
+            if (np.diff(a) == 0).any():
+                return False  # a tie between streams: their order is the lane's sequence's
+        self.a, self.stream_of = a, streams
+        self.kind = np.array([s[0] for s in self.batch.streams], dtype=np.int64)[streams]
+        return True
+
+    def _route(self, clients: list[int]) -> tuple[list[int], int, dict[int, CaNode]]:
+        """Each arrival's host (its index in the pool), the round-robin picks
+        made and the sticky assignments made, as the balancer would."""
+        lb = self.batch.balancer
+        pool = lb.pool
+        n = len(pool)
+        i0 = lb.cursor
+        if not self.batch.sticky:
+            return [(i0 + k) % n for k in range(len(clients))], len(clients), {}
+        where = {id(node): j for j, node in enumerate(pool)}
+        sticky = lb.sticky
+        made: dict[int, CaNode] = {}
+        route, picks = [], 0
+        for client in clients:
+            node = made.get(client)
+            if node is None:
+                node = sticky.get(client)
+            j = where.get(id(node)) if node is not None else None
+            if j is None:
+                j = (i0 + picks) % n
+                picks += 1
+                made[client] = pool[j]
+            route.append(j)
+        return route, picks, made
 
     def feasible(self) -> bool:
         batch, flow, horizon = self.batch, self.flow, self.horizon
         lb = batch.balancer
         pool = lb.pool
-        source = self.batch.stream[1]
-        if self.arrival_item is not None:
-            rest, following = source.ahead(horizon)
-            arrivals = [self.arrival_item[0], *rest]
-            if not pool:
-                return False
-        else:
-            arrivals, following = [], math.inf
-        m = len(arrivals)
-        if m + len(self.old) < MIN_EVENTS:
+        if self.arrival_items and not pool:
+            return False
+        count = len(self.old) + sum(1 + len(item[3][1].ahead(horizon)[0])
+                                    for item in self.arrival_items)
+        if count < batch.min_events:
             self.small = True
             return False  # not worth it: numpy's fixed costs would dominate
-        self.m, self.following = m, following
-        nodes: dict[int, CaNode] = {node.index: node for node in pool}
+        if not self._arrivals():
+            return False
+        a, kind = self.a, self.kind
+        m = len(a)
+        self.m = m
+        clients = flow.clients.ahead(m)
+        route, self.picks, self.made = self._route(clients)
+        route_a = np.array(route, dtype=np.int64)
+        nodes: dict[int, CaNode] = {}
+        for j in set(route):
+            nodes[pool[j].index] = pool[j]
         for item in self.old:
             nodes[item[3].ca.index] = item[3].ca
         for node in nodes.values():
@@ -187,64 +290,69 @@ class _Plan:
                     or not (_sequential(cert) and _sequential(request))):
                 return False
         self.nodes = nodes
-        # arrivals: clients, routing, each CA's worker pool (on copies)
-        timeout = flow.timeout
-        clients = flow.clients.ahead(m)
-        n = len(pool)
-        i0 = lb.cursor
-        node_of = [pool[(i0 + k) % n] for k in range(min(m, n))]
+        # each CA's worker pool (on copies), first come first served
         st = np.empty(m, dtype=np.float64)
         en = np.empty(m, dtype=np.float64)
         frees: dict[int, list[float]] = {}
-        served: dict[int, int] = {}
-        for j, node in enumerate(node_of):
-            mine = arrivals[j::n]
-            service = node.service[ENROLL].ahead(len(mine))
+        served: dict[int, dict[int, int]] = {}
+        for j in set(route):
+            node = pool[j]
+            mine = np.flatnonzero(route_a == j)
+            kinds = kind[mine].tolist()
+            counts = {k: kinds.count(k) for k in batch.kinds}
+            draws = {k: iter(node.service[k].ahead(c)) for k, c in counts.items()}
+            service = [next(draws[k]) for k in kinds]
             free = node.free.copy()
             starts: list[float] = []
             keep = starts.append
-            for t, s in zip(mine, service, strict=True):  # Kiefer-Wolfowitz
+            for t, s in zip(a[mine].tolist(), service, strict=True):  # Kiefer-Wolfowitz
                 first = free[0]
                 if first > t:
                     t = first
                 heapreplace(free, t + s)
                 keep(t)
-            st[j::n] = starts
-            en[j::n] = service
+            st[mine] = starts
+            en[mine] = service
             frees[node.index] = free
-            served[node.index] = len(mine)
+            served[node.index] = counts
         en += st  # the same additions as in the loop
-        a = np.array(arrivals, dtype=np.float64)
-        if m and (en - a > timeout).any():
+        if m and (en - a > flow.timeout).any():
             return False  # a client gives up: the lane handles that
-        self.clients, self.node_of, self.i0, self.frees, self.served = (
-            clients, node_of, i0, frees, served)
-        # the lane's sequence numbers for the new events
+        self.clients, self.route, self.frees, self.served = clients, route_a, frees, served
+        ca_new = np.array([node.index for node in pool], dtype=np.int64)[route_a] if m else \
+            np.zeros(0, np.int64)
+        self.ca_new = ca_new
+        # the lane's sequence numbers for the new events: an arrival pushes the
+        # next one of its stream, then a start if the request waits, then its completion
         waits = st != a
         has_next = np.ones(m, dtype=np.int64)
-        if m and following == math.inf:
-            has_next[-1] = 0
+        seq_arrive = np.empty(m, dtype=np.int64)
+        lasts: dict[int, int] = {}
+        for index, _ in self.firsts:
+            mine = np.flatnonzero(self.stream_of == index)
+            lasts[index] = int(mine[-1])
+            if self.following[index] == math.inf:
+                has_next[mine[-1]] = 0
         seq0 = batch.lane.next_seq()
         inc = has_next + waits + 1
         c = seq0 + np.concatenate(([0], np.cumsum(inc)[:-1])) if m else np.zeros(0, np.int64)
-        seq_arrive = np.empty(m, dtype=np.int64)
-        if m:
-            seq_arrive[0] = self.arrival_item[1]
-            seq_arrive[1:] = c[:-1]
+        for index, seq in self.firsts:
+            mine = np.flatnonzero(self.stream_of == index)
+            seq_arrive[mine[0]] = seq
+            seq_arrive[mine[1:]] = c[mine[:-1]]
+        self.lasts = {index: int(c[k]) for index, k in lasts.items()}
         seq_start = c + has_next
         seq_done = seq_start + waits
         self.seq_end = int(c[-1] + inc[-1]) if m else seq0
-        self.seq_arrive, self.seq_start, self.seq_done = seq_arrive, seq_start, seq_done
-        self.a, self.st, self.en, self.waits = a, st, en, waits
-        ca_new = np.array([node.index for node in node_of], dtype=np.int64)
-        ca_new = np.resize(ca_new, m) if m else np.zeros(0, np.int64)
-        self.ca_new = ca_new
+        self.seq_start, self.seq_done = seq_start, seq_done
+        self.st, self.en, self.waits = st, en, waits
         # every begin and completion before the horizon, in lane order
         old = self.old
         old_start = np.array([item[2] == START for item in old], dtype=bool)
         old_t = np.array([item[0] for item in old], dtype=np.float64)
         old_seq = np.array([item[1] for item in old], dtype=np.int64)
         old_ca = np.array([item[3].ca.index for item in old], dtype=np.int64)
+        old_kind = np.array([item[3].kind for item in old], dtype=np.int64)
         begins = st < horizon
         dones = en < horizon
         b_seq = np.where(waits, seq_start, seq_arrive)
@@ -256,27 +364,33 @@ class _Plan:
                                   ~old_start))
         who = np.concatenate((idx_new[begins], idx_new[dones], m + np.arange(len(old))))
         cas = np.concatenate((ca_new[begins], ca_new[dones], old_ca))
+        kinds = np.concatenate((kind[begins], kind[dones], old_kind))
         order = np.lexsort((seqs, times))
-        self.times, self.is_done, self.who, self.cas = (times[order], is_done[order],
-                                                        who[order], cas[order])
+        times, is_done, who, cas, kinds = (times[order], is_done[order], who[order], cas[order],
+                                           kinds[order])
+        self.times, self.is_done, self.who, self.cas, self.kinds = times, is_done, who, cas, kinds
         # old START items still complete later (their DONE stays in the lane, or is due)
         self.events = m + int((waits & begins).sum()) + len(old) + int(dones.sum())
-        bases = self.batch.bases
+        if not self._crl_fetches():
+            return False
         # numbers, store latencies, crash and directory checks: one group per
-        # (CA, begin or completion), in lane order within the group
-        times = self.times
-        total = len(times)
-        key = self.cas * 2 + self.is_done
+        # (CA, begin or completion) of the enrollments, in lane order within the group
+        enrolls = np.flatnonzero(kinds == ENROLL)
+        self.enrolls = enrolls
+        key = cas[enrolls] * 2 + is_done[enrolls]
+        total = len(enrolls)
         grouped = np.argsort(key, kind="stable")
         counts = np.bincount(key, minlength=2 * len(batch.nodes))
         stops = np.cumsum(counts)
         rank = np.empty(total, np.int64)
         rank[grouped] = np.arange(total) - np.repeat(stops - counts, counts)
         firsts = np.zeros(len(counts), np.int64)
-        latency = np.zeros(total, np.float64)
+        latency = np.zeros(len(times), np.float64)
         self.per_node: list[tuple[CaNode, int, int, float, float]] = []
         runs: list[tuple[str, str, int, int]] = []
-        lasts = times[grouped[stops - 1]] if total else times
+        e_times = times[enrolls]
+        lasts_t = e_times[grouped[stops - 1]] if total else e_times
+        bases = batch.bases
         for index, node in nodes.items():
             done_group = 2 * index + 1
             for group, repo in ((done_group - 1, node.request_repo), (done_group, node.cert_repo)):
@@ -284,9 +398,11 @@ class _Plan:
                 if k and not repo.run_fits(k):
                     return False  # a switch or exhaustion: the lane handles it
                 firsts[group] = repo.last + 1
+                if k and node.update_wake is not None and _wakes(repo, k):
+                    return False  # the update task would run mid-window: the lane's
             k = int(counts[done_group])
             if k:
-                rows = grouped[stops[done_group] - k:stops[done_group]]
+                rows = enrolls[grouped[stops[done_group] - k:stops[done_group]]]
                 draws = node.store_latency
                 latency[rows] = draws.constant if draws.constant is not None else draws.ahead(k)
                 if node.next_crash < float((times[rows] + latency[rows]).max()):
@@ -299,24 +415,50 @@ class _Plan:
                     runs.append((node.replica, base, first, first + size - 1))
             self.per_node.append((
                 node, n_begin, n_done,
-                float(lasts[done_group - 1]) if n_begin else 0.0,
-                float(lasts[done_group]) if n_done else 0.0))
+                float(lasts_t[done_group - 1]) if n_begin else 0.0,
+                float(lasts_t[done_group]) if n_done else 0.0))
         if runs and not batch.directory.can_add_records(runs, batch.attrs):
             return False
-        self.numbers = firsts[key] + rank
+        numbers = np.full(len(times), -1, np.int64)
+        numbers[enrolls] = firsts[key] + rank
+        self.numbers = numbers
         self.replies = times + latency
+        return True
+
+    def _crl_fetches(self) -> bool:
+        """Will every CRL fetch completing in the window get a CRL (none fails)?
+        The CRL CA serves its latest generation (none is made in a window); the
+        others the record in their replica, which once there stays."""
+        fetches = self.kinds == CRL_FETCH
+        self.fetches = np.flatnonzero(fetches & self.is_done)
+        if not len(self.fetches):
+            return True
+        crl = self.flow.crl
+        for index in set(self.cas[self.fetches].tolist()):
+            node = self.batch.nodes[index]
+            if node is crl.holder:
+                if crl.latest is None:
+                    return False
+            elif self.batch.directory.entry(node.replica, crl.dn) is None:
+                return False
         return True
 
     def commit(self) -> None:
         batch, flow, m = self.batch, self.flow, self.m
         horizon = self.horizon
         # the streams
+        for index, _ in self.firsts:
+            batch.streams[index][1].skip(int((self.stream_of == index).sum()))
         if m:
-            batch.stream[1].skip(m)
             flow.clients.skip(m)
-            batch.balancer.advance(m)
-        for node in self.node_of:
-            node.service[ENROLL].skip(self.served[node.index])
+            batch.balancer.advance(self.picks, self.made)
+            if flow.archival_fraction:
+                flow.archival.skip(int((self.kind == ENROLL).sum()))
+        pool = batch.balancer.pool
+        for j in set(self.route.tolist()):
+            node = pool[j]
+            for kind, count in self.served[node.index].items():
+                node.service[kind].skip(count)
             node.free = self.frees[node.index]
         first_id = flow.next_id
         flow.next_id += m
@@ -338,23 +480,17 @@ class _Plan:
                                           last_done)
                 node.issued_certs += n_done
                 node.store_latency.skip(n_done)
-            node.outstanding += self.served.get(node.index, 0) - n_done
-        if not one_replica:  # replicated: each add in lane order, as the lane would
-            replicas = [node.replica for node in batch.nodes]
-            directory.add_record_sequence(
-                (replicas[ca], bases[done], n, t) for ca, done, n, t in zip(
-                    self.cas.tolist(), self.is_done.tolist(), self.numbers.tolist(),
-                    self.times.tolist(), strict=True))
-        # the history, in lane order
-        pids = np.array([node.pid for node in batch.nodes], dtype=np.int64)
-        rids = np.array([node.rid for node in batch.nodes], dtype=np.int64)
-        is_done = self.is_done
-        batch.history.issue_block(
-            self.times, pids[self.cas], np.where(is_done, int(Op.ISSUE_CERT),
-                                                 int(Op.ISSUE_REQUEST)),
-            self.numbers, np.full(len(self.times), int(OpType.OK)), rids[self.cas])
+        dones = np.bincount(self.cas[self.is_done], minlength=len(batch.nodes))
+        arrived = np.bincount(self.ca_new, minlength=len(batch.nodes))
+        for node in self.nodes.values():
+            node.outstanding += int(arrived[node.index]) - int(dones[node.index])
+        if one_replica:
+            self._serve_crls()
+        else:  # replicated: each add (and CRL fetch) in lane order, as the lane would
+            directory.add_record_sequence(self._in_lane_order())
+        self._record_issues()
         # the request rows of the completions, in lane order
-        done_rows = np.flatnonzero(is_done)
+        done_rows = np.flatnonzero(self.is_done)
         who = self.who[done_rows]
         old = [item[3] for item in self.old]
         ids = first_id + np.arange(m)
@@ -369,26 +505,76 @@ class _Plan:
             starts = np.concatenate((starts, [req.start for req in old]))
         if len(who):
             batch.recorder.request_block(
-                ids[who], clients[who], ENROLL, attempts[who], arrivals[who], starts[who],
-                self.replies[done_rows], self.cas[done_rows], OK)
+                ids[who], clients[who], self.kinds[done_rows], attempts[who], arrivals[who],
+                starts[who], self.replies[done_rows], self.cas[done_rows], OK)
         if flow.track_serials:
-            flow.issued_serials.extend(self.numbers[done_rows].tolist())
-        # what the window leaves in the lane: new starts and completions, the next arrival
+            signed = done_rows[self.kinds[done_rows] == ENROLL]
+            flow.issued_serials.extend(self.numbers[signed].tolist())
+        # what the window leaves in the lane: new starts and completions, the next arrivals
         added: list[Item] = []
         later = np.flatnonzero(self.en >= horizon)
         if len(later):
-            st, en = self.st, self.en
+            st, en, kind, a = self.st, self.en, self.kind, self.a
             for k in later.tolist():
-                node = self.node_of[k % len(self.node_of)]
-                req = Request(first_id + k, self.clients[k], ENROLL, 0, float(self.a[k]))
+                node = pool[int(self.route[k])]
+                req = Request(first_id + k, self.clients[k], int(kind[k]), 0, float(a[k]))
                 req.ca, req.epoch, req.start = node, node.epoch, float(st[k])
                 if st[k] >= horizon:
                     added.append((float(st[k]), int(self.seq_start[k]), START, req))
                 added.append((float(en[k]), int(self.seq_done[k]), DONE, req))
-        if m and self.following < math.inf:  # pushed while the last arrival was processed
-            added.append((self.following, int(self.seq_start[m - 1]) - 1, ARRIVE,
-                         batch.stream))
+        for index, _ in self.firsts:  # pushed while each stream's last arrival was processed
+            following = self.following[index]
+            if following < math.inf:
+                added.append((following, self.lasts[index], ARRIVE, batch.streams[index]))
         batch.lane.commit(horizon, added, self.seq_end)
+
+    def _record_issues(self) -> None:
+        """The window's issuances (request IDs and serials) into the history, in
+        lane order: one run per CA and begin or completion."""
+        batch = self.batch
+        rows = self.enrolls
+        cas, is_done = self.cas[rows], self.is_done[rows]
+        pids = np.array([node.pid for node in batch.nodes], dtype=np.int64)
+        rids = np.array([node.rid for node in batch.nodes], dtype=np.int64)
+        groups, at, which = np.unique(cas * 2 + is_done, return_index=True, return_inverse=True)
+        batch.history.issue_runs(
+            self.times[rows], which, pids[groups // 2],
+            np.where(groups % 2, int(Op.ISSUE_CERT), int(Op.ISSUE_REQUEST)),
+            self.numbers[rows][at].tolist(), np.full(len(groups), int(OpType.OK)),
+            rids[groups // 2])
+
+    def _serve_crls(self) -> None:
+        """The CRL fetches that complete in the window, in lane order."""
+        serve, nodes = self.flow.crl.serve, self.batch.nodes
+        for index, t in zip(self.cas[self.fetches].tolist(), self.times[self.fetches].tolist(),
+                            strict=True):
+            serve(nodes[index], t)
+
+    def _in_lane_order(self) -> Iterator[tuple[str, str, int, float]]:
+        """The window's record adds, in lane order, for ``add_record_sequence``;
+        the CRL fetches are served in between, each at its place (a fetch on a
+        replica pulls the replication that arrived there, as the lane's does)."""
+        serve, nodes, bases = self.flow.crl.serve, self.batch.nodes, self.batch.bases
+        replicas = [node.replica for node in nodes]
+        for ca, done, kind, n, t in zip(self.cas.tolist(), self.is_done.tolist(),
+                                        self.kinds.tolist(), self.numbers.tolist(),
+                                        self.times.tolist(), strict=True):
+            if kind == ENROLL:
+                yield replicas[ca], bases[done], n, t
+            elif done:
+                serve(nodes[ca], t)
+
+
+def _wakes(repo: Repository, count: int) -> bool:
+    """Would ``count`` more numbers from ``repo`` make its update task due
+    (``check_due``), waking an update task that sleeps (:mod:`pkisim.sim.ca`)?"""
+    last = repo.last
+    assert last is not None
+    repo.last = last + count
+    try:
+        return repo.check_due()
+    finally:
+        repo.last = last
 
 
 def _sequential(repo: Repository) -> bool:

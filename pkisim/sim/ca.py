@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -22,12 +22,14 @@ from pkisim.driver import Instance
 from pkisim.errors import AllocationError, ConfigError, DirectoryUnavailable
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids.layout import CA
 from pkisim.ids.repository import Repository
 from pkisim.ids.subsystem import CaRepositories, master_configs
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.config import CaSpec
 from pkisim.sim.driver import Aborted, SimDriver
+from pkisim.sim.lane import exact_delay
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
 
 if TYPE_CHECKING:
@@ -82,6 +84,14 @@ class CaNode(Instance):
         self.stranded: dict[IdKind, int] = {}
         self.issued_certs = 0
         self.issued_requests = 0
+        #: While the update task sleeps through runs that would change nothing:
+        #: call it with the time something changed (``CaLife.update_task``).
+        self.update_wake: Callable[[float], None] | None = None
+        #: Meanwhile, per repository (request, certificate): the last number
+        #: and the range end up to which ``check_due`` stays false
+        #: (:func:`watch`); past either, the issuer asks ``check_due``.
+        self.watch_request: tuple[float, int] = (-math.inf, 0)
+        self.watch_cert: tuple[float, int] = (-math.inf, 0)
 
     def __repr__(self) -> str:
         return f"CaNode({self.name!r}, serving={self.serving})"
@@ -135,6 +145,13 @@ class CaLife:
     crl: CrlService
     outages: ReplicaOutages
     nodes: Mapping[str, CaNode]  # by name
+    #: Called with each CA when it is first installed (the replica-ID ledger of
+    #: pkisim.sim.topology, in a run with other subsystems).
+    on_install: list[Callable[[CaNode], None]] = field(default_factory=list)
+    #: The fast lane's ``limit`` (its drain stops before a time): with it, update
+    #: task runs that would change nothing are skipped in closed form; ``None``
+    #: steps every run (``Simulation(fast=False)``).
+    limit: Callable[[float], None] | None = None
 
     def node(self, name: str) -> CaNode:
         return self.nodes[name]
@@ -152,7 +169,7 @@ class CaLife:
         for kind, config in configs.items():
             if config.host == "localhost":
                 configs[kind] = config.evolve(host=node.name)
-        missing = [k for k in IdKind if k not in configs]
+        missing = [k for k in CA.spaces if k not in configs]
         if missing:
             defaults = master_configs(self.strategy, host=node.name)
             for kind in missing:
@@ -178,6 +195,7 @@ class CaLife:
                                       "the donor must be created before its clone")
                 assert donor.repos is not None
                 configs = self.driver.run(donor, donor.repos.transfer_to_clone(host=node.name))
+                wake_update(donor, self.clock())
                 self._attach(node, configs, f"transfer:{donor.name}")
             else:
                 self._attach(node, self.own_configs(node), "initial")
@@ -203,6 +221,7 @@ class CaLife:
                 try:
                     configs = yield from self.driver.drive(donor, donor.repos.transfer_to_clone(
                         host=node.name))
+                    wake_update(donor, self.clock())
                     break
                 except Aborted:
                     self._slices_lost(node, donor, mark,
@@ -240,7 +259,10 @@ class CaLife:
             node.installed = True
             self.balancer.add(node, in_pool=self.env.now == 0)
             self.env.process(self.update_task(node))
+            for hook in self.on_install:
+                hook(node)
         self.crl.on_start(node)
+        wake_update(node, self.clock())
 
     def start(self, node: CaNode, *, first: bool = False) -> Process:
         """Start-up: ``checkRanges`` for requests then certificates, which loads
@@ -277,19 +299,42 @@ class CaLife:
     def update_task(self, node: CaNode) -> Process:
         """``SerialNumberUpdateTask``: ``checkRanges`` every ``ca.serialNumberUpdateInterval``
         seconds (``<= 0`` disables it); failures are only logged (a failed claim
-        as a range event, anything else as a note)."""
+        as a range event, anything else as a note).
+
+        With :attr:`limit`, runs that cannot change anything (the CA does not
+        serve, or neither repository's ``check_due``) are not stepped: the task
+        sleeps until :func:`wake_update` says something changed at ``t`` (an
+        issuance crossed a threshold, a start-up, a transfer), and then runs at
+        the first time of its own schedule after ``t``, computed by the same
+        float additions as stepping (a run at ``t`` itself comes before the lane
+        events at ``t``, and would have found nothing)."""
         interval = node.update_interval
         if interval <= 0:
             return
+        env, limit = self.env, self.limit
         while not node.gone:
-            yield self.env.timeout(interval)
-            if node.serving and node.repos is not None:
-                try:
-                    yield from self.driver.drive(node, node.repos.update_task())
-                except Aborted:
-                    pass
-                except AllocationError as err:
-                    self.note(node, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
+            if limit is not None and _idle(node):
+                anchor = env.now  # the last run (or the start)
+                woken = env.event()
+
+                def wake(t: float, anchor: float = anchor, woken: simpy.Event = woken) -> None:
+                    node.update_wake = None
+                    run = anchor
+                    while run + interval <= t:
+                        run = run + interval
+                    run = run + interval
+                    limit(run)
+                    woken.succeed(run)
+
+                node.update_wake = wake
+                if node.repos is not None:
+                    node.watch_request = watch(node.repos.request)
+                    node.watch_cert = watch(node.repos.cert)
+                at = yield woken
+                yield env.timeout(exact_delay(env.now, at))
+            else:
+                yield env.timeout(interval)
+            yield from self.driver.update_task_run(node)
 
     # ------------------------------------------------------------ failures
     def crash(self, node: CaNode) -> None:
@@ -331,4 +376,33 @@ class CaLife:
         self.note(node, Op.DECOMMISSION, OpType.INFO, "decommissioned")
 
 
-__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode"]
+def _idle(node: CaNode) -> bool:
+    """Would every update task run change nothing until :func:`wake_update`?"""
+    repos = node.repos
+    return (not node.serving or repos is None
+            or not (repos.cert.check_due() or repos.request.check_due()))
+
+
+def watch(repo: Repository) -> tuple[float, int]:
+    """``(last, end)``: while ``repo`` issues numbers up to ``last`` from a
+    range ending at ``end``, its ``check_due`` stays false (Dogtag's sequential
+    ``checkRanges``: ``end - last`` plus the next range's size against the
+    low-water mark).  ``-inf`` when that is not known: ask every time."""
+    cls = type(repo)
+    if (cls.check_due is not Repository.check_due or cls.in_range is not Repository.in_range
+            or not repo.serial_management or repo.last is None):
+        return -math.inf, repo.end
+    limit = repo.end + repo.state.next_size - repo.low_water_mark
+    if repo.next_begin is not None:
+        limit = min(limit, repo.end - repo.low_water_mark)
+    return limit, repo.end
+
+
+def wake_update(node: CaNode, t: float) -> None:
+    """Something the update task looks at may have changed at ``t``."""
+    wake = node.update_wake
+    if wake is not None:
+        wake(t)
+
+
+__all__ = ["DONOR_POLL", "RESTART_DELAY", "STOP_POLL", "CaLife", "CaNode", "wake_update", "watch"]

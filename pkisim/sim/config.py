@@ -12,12 +12,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from pkisim.errors import ConfigError
 from pkisim.ids.config import IdKind, IdSpaceConfig, check_strategy
+
+if TYPE_CHECKING:
+    from pkisim.sim.drift import DriftSpec
+    from pkisim.sim.kra_config import KraSpec
+    from pkisim.sim.ocsp import OcspSpec
+    from pkisim.sim.tks import SubsystemSpec
 
 DAY = 86400.0
 
@@ -329,6 +335,12 @@ class Scenario:
     start_date: str = "2026-01-01"
     throughput_bin: float = 60.0
     requests_table: Literal["full", "aggregate"] = "full"
+    # the rest of the PKI (pkisim.sim.topology): TKS and OCSP instances, drift
+    tks: SubsystemSpec | None = None
+    ocsp: OcspSpec | None = None
+    drift: DriftSpec | None = None
+    #: The KRAs (``[kra]``, :mod:`pkisim.sim.kra`); ``None``: the run has none.
+    kra: KraSpec | None = None
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy, key="strategy")

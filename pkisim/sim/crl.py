@@ -22,7 +22,7 @@ whose replica lacks some revocations this slightly overstates what was served).
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -81,6 +81,9 @@ class CrlService:
         self.fresh: list[int] = []  # known, in no CRL yet
         self.by_gen: dict[int, list[int]] = {}
         self.served_upto = -1
+        #: Called with (CRL CA, generation, time) after each generation is stored
+        #: (the OCSP publisher, :mod:`pkisim.sim.ocsp`).
+        self.on_generate: list[Callable[[CaNode, int, float], None]] = []
 
     # ------------------------------------------------------------ the role
     def assign(self, node: CaNode) -> None:
@@ -173,6 +176,8 @@ class CrlService:
         self.fresh = []
         self.latest = gid
         self.driver.note(node, Op.CRL, OpType.OK, str(number), time=now)
+        for hook in self.on_generate:
+            hook(node, gid, now)
 
     # ------------------------------------------------------------ revocations
     def on_revoke(self, node: CaNode, serial: int, now: float) -> None:

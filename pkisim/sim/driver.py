@@ -11,7 +11,7 @@ import simpy
 
 from pkisim.driver import Driver, Executor, Instance
 from pkisim.errors import AllocationError
-from pkisim.history.history import History
+from pkisim.history.history import History, Op, OpType
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
@@ -55,6 +55,19 @@ class SimDriver(Driver):
                 command = self.resume(ca, operation, self.execute(ca, command))
         except StopIteration as stop:
             return stop.value
+
+    def update_task_run(self, ca: Any) -> Generator[simpy.Event, Any, None]:
+        """One run of ``ca``'s update task (a CA's ``SerialNumberUpdateTask``, a
+        KRA's key-status update task) if it serves; a failure is only logged
+        (a failed claim as a range event, anything else as a note)."""
+        if not ca.serving or ca.repos is None:
+            return
+        try:
+            yield from self.drive(ca, ca.repos.update_task())
+        except Aborted:
+            pass
+        except AllocationError as err:
+            self.note(ca, Op.CLAIM, OpType.FAIL, f"update task failed: {err}")
 
     def extend(self, ca: Instance, repo: Repository) -> None:
         """DNA: a repository below its threshold asks a peer for a range, in a

@@ -11,10 +11,13 @@ While the lane drains, :meth:`Lane.now` is the time of the event being
 handled (SimPy's clock has not moved); anything a handler starts in SimPy
 goes through :meth:`Lane.call_at`, which also ends the drain before it.
 
-A *window* hook may take over a whole drain (:mod:`pkisim.sim.batch` computes
+A *window* hook may take over a drain (:mod:`pkisim.sim.batch` computes
 quiet windows in one go): it looks at the events due with :meth:`Lane.due` and
-:meth:`Lane.next_seq`, and either changes nothing (returns ``None``) or hands
-back what stays in the lane through :meth:`Lane.commit`.
+:meth:`Lane.next_seq`, and either changes nothing (returns ``None``: the lane
+handles the rest of the drain event by event) or handles the events before
+some time, handing back what stays in the lane through :meth:`Lane.commit`;
+the lane then handles the events up to the one it could not take itself and
+asks the hook again.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import simpy
 #: One lane event: ``(time, sequence number, handler code, payload)``.
 Item = tuple[float, int, int, Any]
 Handler = Callable[[Any, float], None]
-#: ``window(horizon)``: the number of lane events handled before ``horizon``, or ``None``.
-Window = Callable[[float], int | None]
+#: ``window(horizon)``: ``None`` (declined), or the number of lane events it
+#: handled and the time up to which (inclusive) the lane handles events itself
+#: before asking again (``horizon``: it handled everything before it).
+Window = Callable[[float], tuple[int, float] | None]
 
 
 class Lane:
@@ -76,6 +81,11 @@ class Lane:
         if t < self._horizon:
             self._horizon = t
 
+    def limit(self, t: float) -> None:
+        """Something in SimPy happens at ``t``: a drain in progress stops before it."""
+        if t < self._horizon:
+            self._horizon = t
+
     # ------------------------------------------------------------ events
     def push(self, t: float, code: int, payload: Any) -> None:
         """Schedule an event: ``handlers[code](payload, t)`` at time ``t``."""
@@ -98,23 +108,28 @@ class Lane:
         self._wake, self._wake_time = None, math.inf
         heap, handlers = self._heap, self._handlers
         self._horizon = min(self.env.peek(), self.env.now + self._max_window)
-        if self._window is not None:
-            done = self._window(self._horizon)
-            if done is not None:
-                self.events += done
-                if heap:
-                    self._schedule_wake(heap[0][0])
-                return
+        window = self._window
         done = 0
         try:
-            while heap:
-                t = heap[0][0]
-                if t >= self._horizon:
-                    break
-                _, _, code, payload = heappop(heap)
-                self._time = t
-                handlers[code](payload, t)
-                done += 1
+            while heap and heap[0][0] < self._horizon:
+                upto = math.inf  # handle events one by one up to this time (declined: all)
+                if window is not None:
+                    batched = window(self._horizon)
+                    if batched is None:
+                        window = None  # declined: the rest of this drain event by event
+                    else:
+                        self.events += batched[0]
+                        upto = batched[1]
+                        if not heap or heap[0][0] >= self._horizon:
+                            break
+                while True:  # at least the event the window left
+                    t = heap[0][0]
+                    _, _, code, payload = heappop(heap)
+                    self._time = t
+                    handlers[code](payload, t)
+                    done += 1
+                    if not heap or heap[0][0] >= self._horizon or heap[0][0] > upto:
+                        break
         finally:
             self._time = None
             self.events += done
@@ -144,4 +159,15 @@ class Lane:
         self._seq = count(next_seq)
 
 
-__all__ = ["Item", "Lane"]
+def exact_delay(now: float, at: float) -> float:
+    """The delay whose SimPy timeout fires at exactly ``at`` (``now + delay == at``
+    in floating point), so that skipped periodic runs leave the schedule as stepping would."""
+    delay = at - now
+    while now + delay < at:
+        delay = math.nextafter(delay, math.inf)
+    while now + delay > at:
+        delay = math.nextafter(delay, -math.inf)
+    return delay
+
+
+__all__ = ["Item", "Lane", "exact_delay"]

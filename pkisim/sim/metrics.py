@@ -43,6 +43,8 @@ _DTYPES = (np.int32, np.int32, np.int8, np.int16, np.float64, np.float32, np.flo
 #: The largest number each ID space can hold: RFC 5280 serials are positive
 #: and at most 20 octets; request IDs are Java longs; 389-DS replica IDs 1-65534.
 CEILINGS = {"cert": 2**159 - 1, "request": 2**63 - 1}
+# a KRA's key IDs are stored as certificate serials are, its request IDs as requests
+CEILINGS.update({"key": CEILINGS["cert"], "key-request": CEILINGS["request"]})
 
 
 def bin_count(duration: float, bin_width: float) -> int:
@@ -96,7 +98,7 @@ class Recorder:
         if len(rows) >= _CHUNK:
             self.flush()
 
-    def request_block(self, ids: np.ndarray, clients: np.ndarray, kind: int,
+    def request_block(self, ids: np.ndarray, clients: np.ndarray, kind: int | np.ndarray,
                       attempts: np.ndarray, arrivals: np.ndarray, starts: np.ndarray,
                       ends: np.ndarray, cas: np.ndarray, outcome: int) -> None:
         """Many finished attempts at once (no cause), as :meth:`request` would record them."""
@@ -340,12 +342,16 @@ class RunResult:
     #: ``[metrics] requests = "aggregate"``: the ``ok`` attempts, which have no
     #: rows in ``requests`` (which then holds the other attempts only).
     ok_totals: OkTotals | None = None
+    #: The rest of the PKI's tables (``ocsp_staleness``, ``replica_ids``, ...) and
+    #: summary sections (:mod:`pkisim.sim.topology`); empty in a CA-only run.
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)
+    extra_summary: dict[str, Any] = field(default_factory=dict)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The metric tables by name (for writing them out)."""
-        return {name: getattr(self, name) for name in (
+        return {**{name: getattr(self, name) for name in (
             "requests", "throughput", "failures", "claims", "space", "forecast", "crl",
-            "crl_staleness", "faults")}
+            "crl_staleness", "faults")}, **self.extra}
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable digest with a fixed key order."""
@@ -393,5 +399,6 @@ class RunResult:
             "faults": len(self.faults),
             "forecast": self.forecast.to_dict(orient="records"),
             "stats": self.stats,
+            **self.extra_summary,
         }
         return _jsonable(out)

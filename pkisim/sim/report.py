@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +25,9 @@ from pkisim.history.history import Op
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.strategies import STRATEGY
+from pkisim.ids.tree import DogtagTree
 from pkisim.sim.config import DAY
+from pkisim.sim.kra import kra_verdict
 from pkisim.sim.requests import DONE
 
 if TYPE_CHECKING:
@@ -47,6 +50,10 @@ def build_result(world: Simulation) -> m.RunResult:
                               "in_crl_at": in_crl, "served_at": served,
                               "staleness": in_crl - revoked_at,
                               "served_staleness": served - revoked_at})
+    extra, extra_summary = world.pki.collect()
+    checked = verdict(world)
+    if extra_summary.get("replica_ids", {}).get("valid") is False:
+        checked["valid"] = False  # two servers of one replication topology share an ID
     stats = {"lane_events": world.lane.events, "arrivals": world.flow.next_id,
              "in_flight_at_end": world.lane.pending(DONE)}
     return m.RunResult(
@@ -56,7 +63,8 @@ def build_result(world: Simulation) -> m.RunResult:
         failures=m.failures_frame(requests), claims=m.claims_frame(world.history),
         space=m.space_frame(rec.space), forecast=forecast_frame(world), crl=crl_frame,
         crl_staleness=staleness, faults=m.faults_frame(rec.faults), history=world.history,
-        verdict=verdict(world), stats=stats, ok_totals=totals)
+        verdict=checked, stats=stats, ok_totals=totals, extra=extra,
+        extra_summary=extra_summary)
 
 
 def forecast_frame(world: Simulation) -> pd.DataFrame:
@@ -68,44 +76,54 @@ def forecast_frame(world: Simulation) -> pd.DataFrame:
     (RFC 5280's 20 octets for serials) when any CA manages ranges; with serial
     management off everywhere, ``held`` is all there is.
     """
-    scenario = world.scenario
-    strategy = scenario.strategy
-    mode = STRATEGY[strategy]
     master = next(n for n in world.nodes if n.spec.role == "master")
-    rows = []
-    for kind in (IdKind.CERT, IdKind.REQUEST):
-        live = [n for n in world.nodes if n.repos is not None and not n.gone]
-        used = sum(n.issued(kind) for n in world.nodes)
-        rate = used / scenario.duration * DAY
-        counter: int | None = None
-        if mode.ranged:
-            ceiling = m.CEILINGS[kind.value]
-            held = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
-            managed = any(n.repos[kind].serial_management for n in live)  # type: ignore[index]
-            entry = world.directory.entry(master.replica,
-                                          world.tree.counter_dn(kind, strategy),
-                                          now=world.env.now)
-            text = p.attr_first(entry, "nextRange")
-            counter = int(text) if text is not None and text.isdigit() else None
-            space = held + (max(0, ceiling - counter + 1) if managed and counter else 0)
-        elif mode.on_demand:  # DNA: no shared counter, the servers' ranges are all there is
-            held = space = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
-            ceiling = held
-        else:  # RSNv3: the whole 2**bits space, less what was used
-            bits = max((n.repos[kind].config.id_length for n in live), default=128)  # type: ignore[index]
-            ceiling = 2**bits - 1
-            held = space = max(0, ceiling - used)
-        days = space / rate if rate > 0 else math.inf
-        rows.append({"kind": kind.value, "strategy": strategy, "ceiling": float(ceiling),
-                     "counter": None if counter is None else float(counter),
-                     "held": float(held), "space": float(space), "used": used,
-                     "rate_per_day": rate,
-                     "held_days": held / rate if rate > 0 else math.inf,
-                     "days_to_exhaustion": days,
-                     # the space left is what remains at the END of the run
-                     "forecast_date": m.forecast_date(scenario.start_date,
-                                                      scenario.duration / DAY + days)})
+    live = [n for n in world.nodes if n.repos is not None and not n.gone]
+    rows = [_forecast_row(world, kind, live, sum(n.issued(kind) for n in world.nodes),
+                          master.replica, world.tree) for kind in (IdKind.CERT, IdKind.REQUEST)]
+    kra = world.kra
+    if kra is not None:  # the KRAs' key IDs and request IDs, in their own database
+        rows += [_forecast_row(world, kind, kra.nodes, kra.issued(kind), kra.master_replica,
+                               kra.tree) for kind in (IdKind.KEY, IdKind.KEY_REQUEST)]
     return pd.DataFrame(rows)
+
+
+def _forecast_row(world: Simulation, kind: IdKind, live: Sequence[Any], used: int,
+                  replica: str, tree: DogtagTree) -> dict[str, Any]:
+    """One ID space's row of :func:`forecast_frame`: ``live`` instances hold it,
+    ``used`` numbers were issued, its ``nextRange`` is read on ``replica``."""
+    scenario = world.scenario
+    live = [n for n in live if n.repos is not None]
+    # a KRA under legacy-random runs SSNv1 (its repositories say so)
+    strategy = live[0].repos[kind].strategy if live else scenario.strategy
+    mode = STRATEGY[strategy]
+    rate = used / scenario.duration * DAY
+    counter: int | None = None
+    if mode.ranged:
+        ceiling = m.CEILINGS[kind.value]
+        held = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
+        managed = any(n.repos[kind].serial_management for n in live)  # type: ignore[index]
+        entry = world.directory.entry(replica, tree.counter_dn(kind, strategy),
+                                      now=world.env.now)
+        text = p.attr_first(entry, "nextRange")
+        counter = int(text) if text is not None and text.isdigit() else None
+        space = held + (max(0, ceiling - counter + 1) if managed and counter else 0)
+    elif mode.on_demand:  # DNA: no shared counter, the servers' ranges are all there is
+        held = space = sum(n.repos[kind].remaining() for n in live)  # type: ignore[index]
+        ceiling = held
+    else:  # RSNv3: the whole 2**bits space, less what was used
+        bits = max((n.repos[kind].config.id_length for n in live), default=128)  # type: ignore[index]
+        ceiling = 2**bits - 1
+        held = space = max(0, ceiling - used)
+    days = space / rate if rate > 0 else math.inf
+    return {"kind": kind.value, "strategy": strategy, "ceiling": float(ceiling),
+            "counter": None if counter is None else float(counter),
+            "held": float(held), "space": float(space), "used": used,
+            "rate_per_day": rate,
+            "held_days": held / rate if rate > 0 else math.inf,
+            "days_to_exhaustion": days,
+            # the space left is what remains at the END of the run
+            "forecast_date": m.forecast_date(scenario.start_date,
+                                             scenario.duration / DAY + days)}
 
 
 def crl_events(world: Simulation) -> list[CrlEvent]:
@@ -140,7 +158,7 @@ def verdict(world: Simulation) -> dict[str, Any]:
     crl_ok = not (crl_rules["crl-number"] or crl_rules["two-generators"] or crl_rules["no-role"])
     witnesses = explain_duplicates(history, certs, limit=10)
     witnesses += explain_duplicates(history, requests, limit=10)
-    return {
+    out = {
         "valid": certs.valid and requests.valid and crl_ok,
         "issued": certs.acknowledged_count,
         "duplicated_count": certs.duplicated_count,
@@ -156,3 +174,8 @@ def verdict(world: Simulation) -> dict[str, Any]:
                 "bound": bound},
         "explanations": [str(w) for w in witnesses],
     }
+    if world.kra is not None:  # key IDs, KRA request IDs, recovered keys
+        out["kra"] = kra_verdict(world.kra, history)
+        out["valid"] = out["valid"] and out["kra"]["valid"]
+        out["explanations"] += out["kra"]["explanations"]
+    return out

@@ -23,6 +23,7 @@ the error, or from the client's deadline), as new rows with the same ``id``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heapreplace
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from pkisim.sim.ca import CaNode
     from pkisim.sim.crl import CrlService
     from pkisim.sim.driver import SimDriver
+    from pkisim.sim.kra import KraService
     from pkisim.sim.lane import Lane
 
 # fast-lane event codes
@@ -113,6 +115,8 @@ class RequestFlow:
         self.take = driver.take
         self.store = driver.store
         self.record = driver.record_issue
+        #: The run's KRAs, if any (set by the world): archivals go there.
+        self.kra: KraService | None = None
         until = scenario.duration
         self.streams: list[tuple[int, PoissonArrivals | TraceArrivals]] = []
         if workload.trace is not None:
@@ -125,6 +129,9 @@ class RequestFlow:
         self.streams.append((CRL_FETCH, PoissonArrivals(
             workload, workload.crl_fetch_rate, seeds.numpy("workload/crl-fetch"), until)))
         self.handlers = (self.arrive, self.retry, self.begin, self.done)
+        #: Configuration drift (:mod:`pkisim.sim.drift`): the failure cause of an
+        #: enrollment on a CA, '' if none; ``None``: no drift to check.
+        self.refuse: Callable[[Request, CaNode, float], str] | None = None
 
     def prime(self) -> None:
         """Put each stream's first arrival in the lane."""
@@ -207,6 +214,10 @@ class RequestFlow:
             req.failed = "allocation error"
             self.driver.note(node, Op.ISSUE_REQUEST, OpType.FAIL, str(err), time=t)
             return
+        if node.update_wake is not None:
+            last, end = node.watch_request
+            if (number > last or repo.end != end) and repo.check_due():
+                node.update_wake(t)
         added = self.store(node, repo, number)
         if added.ok:
             self.record(node, _REQUEST, number, _OK, t)
@@ -241,6 +252,16 @@ class RequestFlow:
         if req.archival and not node.kra:
             self.finish(req, t, node, FAIL, "key archival refused")
             return
+        if self.refuse is not None:
+            cause = self.refuse(req, node, t)
+            if cause:
+                self.finish(req, t, node, FAIL, cause)
+                return
+        if req.archival and self.kra is not None:  # over the connector, before signing
+            cause = self.kra.archive(req.id, t)
+            if cause:
+                self.finish(req, t, node, FAIL, cause)
+                return
         repo = node.cert_repo
         assert repo is not None
         try:
@@ -253,6 +274,10 @@ class RequestFlow:
             self.driver.note(node, Op.ISSUE_CERT, OpType.FAIL, str(err), time=t)
             self.finish(req, t, node, FAIL, "allocation error")
             return
+        if node.update_wake is not None:
+            last, end = node.watch_cert
+            if (serial > last or repo.end != end) and repo.check_due():
+                node.update_wake(t)
         reply = t + node.store_latency.next()
         lost = node.next_crash < reply and node.crash_after(t) < reply
         if not lost:  # the CA crashes after signing, before storing: nothing is stored

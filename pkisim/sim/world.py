@@ -51,10 +51,12 @@ from pkisim.sim.config import Scenario
 from pkisim.sim.crl import CrlService
 from pkisim.sim.driver import SimDriver
 from pkisim.sim.faults import FaultInjector, ReplicaOutages, check_targets, crash_times, plan
+from pkisim.sim.kra import KraService
 from pkisim.sim.lane import Lane
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
 from pkisim.sim.requests import RequestFlow
+from pkisim.sim.topology import RestOfPki
 
 Process = Generator[simpy.Event, Any, Any]
 
@@ -99,7 +101,7 @@ class Simulation:
         self.life = life = CaLife(
             env=env, clock=lane.now, driver=driver, history=history, tree=tree, seeds=seeds,
             strategy=scenario.strategy, balancer=balancer, crl=crl, outages=outages,
-            nodes={node.name: node for node in self.nodes})
+            nodes={node.name: node for node in self.nodes}, limit=lane.limit if fast else None)
         self._crl_name = next((c.name for c in scenario.cas if c.crl_master),
                               next(c.name for c in scenario.cas if c.role == "master"))
         self.fault_plan = plan(scenario, seeds, self._crl_name)
@@ -109,11 +111,18 @@ class Simulation:
         self.flow = flow = RequestFlow(scenario, seeds, lane=lane, balancer=balancer,
                                        driver=driver, directory=directory, tree=tree,
                                        recorder=recorder, crl=crl)
+        self.pki = RestOfPki(self)  # TKS, OCSP, drift, replica IDs (before the batch: drift)
         self.batch = Batch(scenario, flow, lane=lane, balancer=balancer, nodes=self.nodes,
                            directory=directory, history=history, recorder=recorder,
                            tree=tree) if fast else None
         lane.serve(flow.handlers, None if self.batch is None else self.batch.window,
                    max_window=WINDOW_EVENTS / max(scenario.workload.total_rate, 1e-9))
+        # the KRAs, if the scenario has any: their own balancer, fed by the CAs' connectors
+        self.kra = None if scenario.kra is None else KraService(
+            scenario.kra, env=env, clock=lane.now, driver=driver, directory=directory,
+            history=history, seeds=seeds, strategy=scenario.strategy, recorder=recorder,
+            duration=scenario.duration)
+        flow.kra = self.kra
         self.fast = fast
         self._ran = False
 
@@ -164,6 +173,9 @@ class Simulation:
             life.install_now(node)
             self.directory.settle(now=0.0)  # installed one after another, long before the run
         self.crl.assign(self.node(self._crl_name))
+        self.pki.start()
+        if self.kra is not None:
+            self.kra.install()
         for node in self.nodes:
             if node.spec.created_at > 0:
                 self.env.process(life.install(node))
@@ -184,11 +196,15 @@ class Simulation:
         for fault in self.fault_plan:
             env.process(self.faults.inject(fault))
         env.process(self._sample_space())
+        if self.kra is not None:
+            self.kra.start()
         if self.progress is not None:
             env.process(self._progress())
         self.flow.prime()
         env.run(until=self.scenario.duration)
         self.record_space()
+        if self.kra is not None:
+            self.kra.record_space()
         if self.progress is not None:
             self.progress(1.0)
         return build_result(self)

@@ -4,8 +4,10 @@ status 2, nothing written over, and the bind password nowhere."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -171,6 +173,24 @@ def test_outputs_never_replace_inputs(deployment: Written, capsys: pytest.Captur
     fails(["--ldif", str(tmp_path / "nope.ldif"), "--json", str(report)], capsys)
     assert json.loads(report.read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary left
+
+
+def test_json_to_standard_output_or_a_fifo_in_place(deployment: Written, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["audit", *deployment.args(), "--json", "-"])
+    out, err = capsys.readouterr()
+    assert status in (0, 1), err
+    assert json.loads(out)["exit_status"] == status  # only the JSON on stdout
+    assert "\n" in err.strip()  # the table went to stderr
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    assert main(["audit", *deployment.args(), "--json", str(fifo)]) == status
+    reader.join(timeout=30)
+    assert json.loads(got[0])["exit_status"] == status
+    assert fifo.is_fifo()  # written in place, never replaced by a regular file
 
 
 def test_unreachable_server_names_url_and_dn_not_the_password(

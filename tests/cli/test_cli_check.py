@@ -83,11 +83,11 @@ def test_missing_file_and_bad_arguments(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     assert main_check([str(tmp_path / "nope.parquet")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
-    assert main_check(["--op", "key", "x"]) == 2
+    assert main_check(["--op", "serial", "x"]) == 2
     assert main_check(["x", "--witnesses", "-1"]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 2 and all(e.startswith("pkisim check: argument --") for e in errors)
-    assert "invalid choice: 'key'" in errors[0] and "must be >= 0: -1" in errors[1]
+    assert "invalid choice: 'serial'" in errors[0] and "must be >= 0: -1" in errors[1]
     assert main_check(["--help"]) == 0
 
 

@@ -219,7 +219,7 @@ def test_json_to_standard_output_and_to_special_files(tmp_path) -> None:
     ("[:type :ok]", "h.edn:2: expected one EDN map per line, found ImmutableList"),
     ("{:type :ok, :process 0, :f :generate, :value 1", "h.edn:2: invalid EDN (EOF Reached)"),
     ("{:type :ok, :process 0, :f :generate, :value " + "9" * 5000 + "}",
-     "h.edn:2: invalid EDN (Exceeds the limit (4300 digits) for integer string conversion"),
+     "h.edn:2: a number of 5,000 digits: numbers have at most 309 (1024 bits)"),
 ])
 def test_hostile_edn_is_one_line_naming_file_and_line(tmp_path, capsys, line: str,
                                                       message: str) -> None:

@@ -82,6 +82,15 @@ def test_a_json_lines_value_of_5000_digits(tmp_path: Path) -> None:
     one_line_error(["check", str(history)], f"{history}:1:", "5,000 digits")
 
 
+def test_an_edn_number_of_5000_digits(tmp_path: Path) -> None:
+    """Jepsen's history.edn goes through the same digit limit as JSON Lines
+    (not Python's int() limit, whose message is about sys.set_int_max_str_digits)."""
+    history = tmp_path / "history.edn"
+    history.write_text("{:process 0, :type :ok, :f :generate, :value " + HUGE + "}\n")
+    line = one_line_error(["check", str(history)], f"{history}:1:", "5,000 digits")
+    assert "set_int_max_str_digits" not in line
+
+
 @pytest.mark.parametrize("where", ["scenario", "sweep"])
 @pytest.mark.parametrize(("label", "tail"), [
     ("arrays 1200 deep", "x = " + "[" * 1200 + "1" + "]" * 1200 + "\n"),

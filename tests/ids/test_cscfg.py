@@ -22,6 +22,7 @@ from pkisim.ids.cscfg import (
     store_id_space,
     strategy_from_cscfg,
 )
+from pkisim.ids.layout import CA
 from pkisim.ids.subsystem import master_configs, new_repository
 
 DATA = Path(__file__).parent / "data"
@@ -266,7 +267,7 @@ def test_id_space_fields_says_what_each_key_sets(key: str) -> None:
         other = "next_end" if field == "next_begin" else "next_begin"
         text += f"dbs.{pair}={FIELD_VALUES[other]}\n"
     base, cfg = CSCfg.parse("dbs.cert.id.generator=legacy2\n"), CSCfg.parse(text)
-    for space in IdKind:
+    for space in CA.spaces:  # a CA's CS.cfg
         before, after = load_id_space(base, space), load_id_space(cfg, space)
         changed = {f for f in FIELDS if getattr(before, f) != getattr(after, f)}
         expected = {field} if kind in (None, space) else set()

@@ -271,7 +271,7 @@ def test_strategy_override_keeps_the_numbers() -> None:
         assert ids is not None
         assert ids[C].strategy == ids[R].strategy == strategy
         assert ids[P].strategy == ("legacy2" if strategy == "legacy2" else "legacy")
-        for kind in IdKind:
+        for kind in (C, R, P):
             assert (ids[kind].begin, ids[kind].end, ids[kind].increment,
                     ids[kind].low_water_mark) == (master[kind].begin, master[kind].end,
                                                   master[kind].increment,
