@@ -271,7 +271,8 @@ def check_preset(name: str, backend: str | Callable[..., Any] = DEFAULT_BACKEND,
 def _run(preset: Any, backend: Callable[..., Any], label: str, kind: ServerBackend | None,
          goals: tuple[str, ...], max_examples: int | None, shrink: bool) -> PresetRun:
     from hypothesis import Phase, settings
-    from hypothesis.stateful import run_state_machine_as_test
+
+    from pkisim.testing.presets import run_preset
 
     # the profile the run chose, else pkisim-ci (not Hypothesis's 200 ms deadline)
     base = (settings.default if settings.get_current_profile_name() != "default"
@@ -282,40 +283,17 @@ def _run(preset: Any, backend: Callable[..., Any], label: str, kind: ServerBacke
     expected = preset.expect != "pass"
     phases = [p for p in base.phases if p is not Phase.explain
               and (p is not Phase.shrink or shrink or not expected)]
-    cls = preset.machine(backend=backend)
     run_settings = settings(base, max_examples=examples, stateful_step_count=steps,
                             phases=phases, report_multiple_bugs=False,
                             deadline=(kind and kind.deadline) or base.deadline)
     where = f"pkisim preset {preset.name!r} on the {label} back end ({examples} examples)"
     try:
-        run_state_machine_as_test(cls, settings=run_settings)
+        got = run_preset(preset, run_settings, backend=backend, goals=goals)
     except AssertionError as err:
-        if not expected:
-            err.add_note(where)
-            raise
-        message = str(err)
-        if not _shows(preset, message):
-            raise AssertionError(f"{where}: expected a {preset.expect!r} failure, got: "
-                                 f"{message}") from err
-        return PresetRun(preset.name, label, examples, dict(cls.coverage.reached), message,
-                         tuple(cls.last_steps))
-    if expected:
-        raise AssertionError(f"{where}: the {preset.expect!r} bug was not caught")
-    missing = [g for g in goals if not cls.coverage.reached[g]]
-    if missing:
-        raise AssertionError(f"{where}: never reached {', '.join(map(repr, missing))}")
-    return PresetRun(preset.name, label, examples, dict(cls.coverage.reached))
-
-
-def _shows(preset: Any, message: str) -> bool:
-    """Does ``message`` show the bug the preset expects?  Two ranges that
-    overlap are duplicates not yet issued: the invariant that sees the overlap
-    fails first, so it counts for ``"duplicate"``."""
-    matches = getattr(preset, "matches", None)
-    if matches is not None:
-        return bool(matches(message))
-    return preset.expect in message or (preset.expect == "duplicate"
-                                        and "ranges overlap" in message)
+        err.add_note(where)
+        raise
+    return PresetRun(preset.name, label, examples, got.reached, got.message or None,
+                     tuple(got.steps))
 
 
 # ---------------------------------------------------------------- pytest hooks

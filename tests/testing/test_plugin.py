@@ -187,7 +187,7 @@ def test_a_safe_preset_passes_and_reaches_every_goal() -> None:
 def test_a_goal_never_reached_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PRESETS, "one-directory-partitions", Preset(
         "one-directory-partitions", MachineConfig("legacy2"), goals=("claim during partition",)))
-    with pytest.raises(AssertionError, match="never reached 'claim during partition'"):
+    with pytest.raises(AssertionError, match=r"never reached .*'claim during partition'"):
         check_preset("one-directory-partitions", max_examples=10)
     # the goals a test names replace the preset's
     assert check_preset("one-directory-partitions", goals=(), max_examples=10).failure is None
@@ -196,7 +196,7 @@ def test_a_goal_never_reached_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -
 def test_a_bug_preset_that_is_not_caught_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PRESETS, "safe-as-a-bug", Preset(
         "safe-as-a-bug", MachineConfig("legacy2"), expect="duplicate"))
-    with pytest.raises(AssertionError, match="the 'duplicate' bug was not caught"):
+    with pytest.raises(AssertionError, match="never found the 'duplicate' it exists to show"):
         check_preset("safe-as-a-bug", max_examples=10)
 
 
