@@ -134,9 +134,12 @@ class Batch:
         self._small = False
         self._cut = horizon
         done = self._window(horizon)
-        if done is not None:
+        if done:
             self._backoff = 1
-        elif not self._small:  # a short window says nothing about the next ones
+        elif done == 0 or not self._small:  # declined, or only a short prefix was possible:
+            # back off (a short window alone says nothing about the next ones, but
+            # prefixes cut short again and again, at retries or revocations close
+            # together, would scan the lane's events once per event they leave)
             self._skip, self._backoff = self._backoff, min(2 * self._backoff, MAX_BACKOFF)
         return None if done is None else (done, self._cut)
 
