@@ -127,3 +127,13 @@ def key_records_on_slapd(config: MachineConfig, seed: int) -> None:
         assert state.history.issued_count(Op.ISSUE_KEY_REQUEST) == 8
     finally:
         state.teardown()
+
+
+@pytest.mark.ldap
+def test_kra_preset_through_the_plugin_on_real_slapd() -> None:
+    """The safe KRA preset as another project's CI runs it, on a real slapd."""
+    from pkisim.testing.plugin import check_preset
+    from pkisim.testing.servers.backends import slapd_backend
+
+    run_ = check_preset("kra-legacy2-one-directory", slapd_backend, goals=("range exhausted",))
+    assert run_.failure is None and run_.reached["range exhausted"] > 0
