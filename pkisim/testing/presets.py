@@ -190,8 +190,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("bug-kra-cross-replica-race",
            MachineConfig("legacy2", subsystem=KRA, replicas=TWO, sync=False),
            expect="duplicate", examples=1000,
-           doc="KRA clones on two replicas under partition claim the same key-ID nextRange: "
-               "duplicate key IDs (a recovered key that belongs to someone else)."),
+           doc="KRA clones on two replicas claim the same key-ID nextRange before replication "
+               "(lag or a partition) delivers it: duplicate key IDs (a recovered key that "
+               "belongs to someone else)."),
     # ---------------------------------------------------------------- planted bugs
     _bug("", MachineConfig("legacy2", variant="startup-claims-only"), "liveness",
          "Clones that claim only at start-up (BZ 1251606) stay dead once dry."),

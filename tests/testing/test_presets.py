@@ -45,6 +45,16 @@ def test_kra_presets_run_key_ids() -> None:
     assert bug.expect == "duplicate" and len(bug.config.replicas) == 2 and not bug.config.sync
 
 
+def test_kra_bug_preset_is_caught_and_shrunk() -> None:
+    """Shrunk (about 90 s here) to a few steps; the message names key IDs and
+    their radix, and how both KRAs came to hold the same next range."""
+    run = run_preset(PRESETS["bug-kra-cross-replica-race"])
+    assert "key ID ranges overlap (numbers: key IDs in 0x hex; KRA request IDs" in run.message \
+        or "duplicate ids (numbers: key IDs in 0x hex" in run.message, run.message
+    assert "cert" not in run.message and "serial" not in run.message, run.message
+    assert 1 <= len(run.steps) <= 20, run.steps
+
+
 @pytest.mark.parametrize("preset", PASSING, ids=lambda p: p.name)
 def test_passing_preset_reaches_its_goals(preset: Preset) -> None:
     run = run_preset(preset)
