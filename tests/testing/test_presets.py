@@ -46,7 +46,7 @@ def test_kra_presets_run_key_ids() -> None:
 
 
 def test_kra_bug_preset_is_caught_and_shrunk() -> None:
-    """Shrunk (about 90 s here) to a few steps; the message names key IDs and
+    """Shrunk (90-130 s here) to a few steps; the message names key IDs and
     their radix, and how both KRAs came to hold the same next range."""
     run = run_preset(PRESETS["bug-kra-cross-replica-race"])
     assert "key ID ranges overlap (numbers: key IDs in 0x hex; KRA request IDs" in run.message \
