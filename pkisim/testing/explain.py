@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pkisim.history import History, Op
+from pkisim.history import History
+from pkisim.history.history import ISSUE_OP
 from pkisim.ids.config import IdKind
 from pkisim.ids.events import RangeClaimed, RangeEvent, RangeReceived, RangeTransferred
 
@@ -21,13 +22,14 @@ def final_run() -> bool:
         return True
 
 
-def explain(history: History) -> str:
-    """The checker's explanation of the duplicates in ``history``."""
+def explain(history: History, kinds: tuple[IdKind, ...] = (IdKind.CERT, IdKind.REQUEST)) -> str:
+    """The checker's explanation of the duplicates of ``kinds`` in ``history``
+    (a CA's serials and request IDs by default; a KRA's key IDs and request IDs)."""
     from pkisim.history import check_unique, explain_duplicates
 
     lines = []
-    for op in (Op.ISSUE_CERT, Op.ISSUE_REQUEST):
-        result = check_unique(history, op=op)
+    for kind in kinds:
+        result = check_unique(history, op=ISSUE_OP[kind])
         if not result.valid:
             lines += [str(w) for w in explain_duplicates(history, result, limit=3)]
     return "\n".join(lines)

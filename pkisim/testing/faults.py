@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from hypothesis import event
 
@@ -42,15 +42,33 @@ from pkisim.directory.memory import ReplicatedDirectory
 from pkisim.errors import AllocationError
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
+from pkisim.ids.layout import CA, Subsystem
 from pkisim.ids.radix import Radix
 from pkisim.ids.strategies import STRATEGY
-from pkisim.ids.subsystem import CaRepositories
+from pkisim.ids.subsystem import SubsystemRepositories
 
 #: Faults a configuration may enable (see the module text).
 FAULTS = ("outage", "size-limit", "multi-valued")
 
 #: Entries a size-limited search may return (the non-root bind's limit).
 SIZE_LIMIT = 3
+
+
+class Backend(Protocol):
+    """What the machine needs from a directory: the port plus replication control."""
+
+    replicas: tuple[str, ...]
+
+    def execute(self, command: p.Command, *, replica: str, now: float) -> p.Result: ...
+    def bootstrap(self, adds: Iterable[p.Add], now: float = 0.0) -> None: ...
+    def deliver(self, src: str | None = None, dst: str | None = None, *, now: float,
+                count: int | None = None) -> int: ...
+    def partition(self, groups: Any, now: float) -> None: ...
+    def heal_all(self, now: float) -> None: ...
+    # the faults (pkisim.testing.faults); a back end without one cannot enable it
+    def kill(self, replica: str, now: float) -> None: ...
+    def revive(self, replica: str, now: float) -> None: ...
+    def limit_size(self, on: bool) -> None: ...
 
 
 class MemoryBackend(ReplicatedDirectory):
@@ -136,19 +154,36 @@ class Coverage:
                 + f" (reached: {dict(self.reached) or 'nothing'})")
 
 
-#: How the machine's messages write numbers (the history checker's convention,
-#: pkisim.history.timeline): SSNv1 reads decimal nextRange digits as hex, so a
-#: bare "25" would be ambiguous next to a serial.
-NUMBERS_NOTE = ("(numbers: certificate serials in 0x hex; request IDs and nextRange values "
-                "in decimal)")
+#: How the machine's messages name each ID space (a KRA's are not the CA's).
+LABELS = {IdKind.CERT: "cert", IdKind.REQUEST: "request", IdKind.KEY: "key ID",
+          IdKind.KEY_REQUEST: "KRA request ID", IdKind.REPLICA: "replica ID"}
+
+
+def label(kind: IdKind) -> str:
+    """The name of ``kind`` in the machine's messages."""
+    return LABELS[kind]
+
+
+def numbers_note(subsystem: Subsystem = CA) -> str:
+    """How the machine's messages write numbers (the history checker's
+    convention, pkisim.history.timeline): SSNv1 reads decimal nextRange digits
+    as hex, so a bare "25" would be ambiguous next to a serial or key ID
+    (``dbs.key.id.radix`` is 16, as for certificates)."""
+    main = "certificate serials" if subsystem is CA else "key IDs"
+    request = "request IDs" if subsystem is CA else "KRA request IDs"
+    return f"(numbers: {main} in 0x hex; {request} and nextRange values in decimal)"
+
+
+NUMBERS_NOTE = numbers_note(CA)
 
 
 def show(kind: IdKind, number: int) -> str:
-    """An ID as the machine's messages write it: serials in 0x hex, other IDs decimal."""
-    return hex(number) if kind is IdKind.CERT else str(number)
+    """An ID as the machine's messages write it: serials and key IDs in 0x hex,
+    other IDs decimal."""
+    return hex(number) if kind is IdKind.CERT or kind is IdKind.KEY else str(number)
 
 
-def can_transfer(repos: CaRepositories) -> bool:
+def can_transfer(repos: SubsystemRepositories) -> bool:
     """Would every ranged transfer come out of numbers the donor really holds?
 
     Dogtag does not check that a next range holds T numbers before cutting
@@ -170,11 +205,13 @@ def can_transfer(repos: CaRepositories) -> bool:
     return True
 
 
-def cscfg_spelling(strategy: str) -> str:
+def cscfg_spelling(strategy: str, subsystem: Subsystem = CA) -> str:
     """How CS.cfg values in a message are written (CS.cfg's own radix)."""
-    cert = STRATEGY[strategy].radix(IdKind.CERT)
-    serials = {Radix.HEX: "hex without 0x", Radix.PREFIXED: "0x hex"}.get(cert, "decimal")
-    return f"(CS.cfg spelling: certificate values {serials}, request values decimal)"
+    main = subsystem.main
+    radix = STRATEGY[subsystem.strategy_for(main, strategy)].radix(main)
+    serials = {Radix.HEX: "hex without 0x", Radix.PREFIXED: "0x hex"}.get(radix, "decimal")
+    what = "certificate" if subsystem is CA else "key ID"
+    return f"(CS.cfg spelling: {what} values {serials}, request values decimal)"
 
 
 def stale_value(result: p.Result, increment: int, initial: int) -> tuple[str, str] | None:
@@ -190,5 +227,20 @@ def stale_value(result: p.Result, increment: int, initial: int) -> tuple[str, st
     return str(current - increment), values[0]
 
 
-__all__ = ["FAULTS", "GOALS", "NUMBERS_NOTE", "SIZE_LIMIT", "Coverage", "MemoryBackend",
-           "can_transfer", "cscfg_spelling", "memory_backend", "show", "stale_value"]
+__all__ = [
+    "FAULTS",
+    "GOALS",
+    "LABELS",
+    "NUMBERS_NOTE",
+    "SIZE_LIMIT",
+    "Backend",
+    "Coverage",
+    "MemoryBackend",
+    "can_transfer",
+    "cscfg_spelling",
+    "label",
+    "memory_backend",
+    "numbers_note",
+    "show",
+    "stale_value",
+]

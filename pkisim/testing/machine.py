@@ -23,10 +23,10 @@ its faults and the coverage goals a run must reach.  Build a test class with :fu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from hypothesis import note
 from hypothesis import strategies as st
@@ -38,24 +38,22 @@ from pkisim.history import History, Op, OpType
 from pkisim.history.history import ISSUE_OP
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
-from pkisim.ids.events import (
-    ClaimFailed,
-    RangeClaimed,
-    RangeEvent,
-    RangeTransferred,
-)
+from pkisim.ids.events import ClaimFailed, RangeClaimed, RangeEvent, RangeTransferred
+from pkisim.ids.layout import CA, Subsystem
 from pkisim.ids.strategies import STRATEGY
-from pkisim.ids.subsystem import CaRepositories, Streams, master_configs
+from pkisim.ids.subsystem import Streams, master_configs, repositories_class
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.testing.explain import explain, explain_ranges, final_run
 from pkisim.testing.faults import (
     FAULTS,
-    NUMBERS_NOTE,
+    Backend,
     Coverage,
     can_transfer,
     cscfg_spelling,
+    label,
     memory_backend,
+    numbers_note,
     show,
     stale_value,
 )
@@ -64,23 +62,6 @@ from pkisim.testing.variants import VARIANTS
 #: Rules an example may switch off (swarm testing); issuing and the update task stay on.
 SWARM_RULES = ("deliver", "partition", "crash", "clone", "decommission", "liveness", "outage",
                "size-limit")
-
-
-class Backend(Protocol):
-    """What the machine needs from a directory: the port plus replication control."""
-
-    replicas: tuple[str, ...]
-
-    def execute(self, command: p.Command, *, replica: str, now: float) -> p.Result: ...
-    def bootstrap(self, adds: Iterable[p.Add], now: float = 0.0) -> None: ...
-    def deliver(self, src: str | None = None, dst: str | None = None, *, now: float,
-                count: int | None = None) -> int: ...
-    def partition(self, groups: Any, now: float) -> None: ...
-    def heal_all(self, now: float) -> None: ...
-    # the faults (pkisim.testing.faults); a back end without one cannot enable it
-    def kill(self, replica: str, now: float) -> None: ...
-    def revive(self, replica: str, now: float) -> None: ...
-    def limit_size(self, on: bool) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +113,9 @@ class MachineConfig:
     disabled: frozenset[str] = frozenset()
     #: Faults switched on (``"outage"``, ``"size-limit"``, ``"multi-valued"``).
     faults: frozenset[str] = frozenset()
+    #: The subsystem whose clones allocate (:data:`~pkisim.ids.layout.KRA`: key
+    #: IDs and KRA request IDs instead of serials and request IDs).
+    subsystem: Subsystem = CA
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.faults) - set(FAULTS))
@@ -199,13 +183,20 @@ class AllocationMachine(RuleBasedStateMachine):
     coverage: ClassVar[Coverage]
     #: The steps of the most recent run (the shrunk one, after a failure).
     last_steps: ClassVar[list[str]] = []
+    #: The history of the most recent run (the shrunk one, after a failure).
+    last_history: ClassVar[History | None] = None
 
     def __init__(self) -> None:
         super().__init__()
         cfg = self.config
         self.directory = cfg.backend(cfg.replicas, cfg.sync)
-        self.tree = DogtagTree(getattr(self.directory, "base", DEFAULT_BASE))
+        sub = cfg.subsystem
+        #: The subsystem's main and request ID spaces (a CA's serials and request IDs).
+        self.kinds = (sub.main, sub.request)
+        self.note = numbers_note(sub)
+        self.tree = DogtagTree(getattr(self.directory, "base", DEFAULT_BASE), sub)
         self.history = History()
+        type(self).last_history = self.history
         self.now = 0.0
         self.driver = MachineDriver(self)
         self.cas: list[CaNode] = []
@@ -247,8 +238,11 @@ class AllocationMachine(RuleBasedStateMachine):
 
     def _configs(self) -> dict[IdKind, IdSpaceConfig]:
         cfg = self.config
-        return master_configs(cfg.strategy, host="ca1", serial_management=False,
-                              overrides={k: cfg.ids(k) for k in IdKind})
+        return master_configs(cfg.strategy, host=self._name(1), serial_management=False,
+                              overrides={k: cfg.ids(k) for k in IdKind}, subsystem=cfg.subsystem)
+
+    def _name(self, number: int) -> str:
+        return f"{self.config.subsystem.name}{number}"  # ca1, ca2, ... or kra1, kra2, ...
 
     def _streams(self, node: CaNode) -> Streams:
         """The random generators of this process start of ``node`` (a new
@@ -262,7 +256,7 @@ class AllocationMachine(RuleBasedStateMachine):
         node = self.driver.add(CaNode(name, replica, self.history.process(name),
                                       self.history.replica(replica)))
         self.cas.append(node)
-        repos = CaRepositories(name, configs, self.tree, source=source,
+        repos = repositories_class(self.config.subsystem)(name, configs, self.tree, source=source,
                                streams=self._streams(node))
         if self.variant is not None:
             self.variant.apply(repos)
@@ -297,8 +291,9 @@ class AllocationMachine(RuleBasedStateMachine):
         try:
             node.repos.configs()
         except ConfigError as err:
+            spelling = cscfg_spelling(self.config.strategy, self.config.subsystem)
             raise AssertionError(f"{node.name}: pkisim refuses the CS.cfg Dogtag writes: {err} "
-                                 f"{cscfg_spelling(self.config.strategy)}") from None
+                                 f"{spelling}") from None
 
     # ------------------------------------------------------------ set-up
     @initialize(seed=st.integers(0, 2**32 - 1),
@@ -318,13 +313,13 @@ class AllocationMachine(RuleBasedStateMachine):
         for add in self.tree.bootstrap(list(configs.values())):
             if "nextrange" in add.attrs:
                 self.initial_next[add.dn] = int(add.attrs["nextrange"][0])
-        note("install master ca1")
-        self._new_ca("ca1", configs, cfg.replicas[0], "initial")
+        note(f"install master {self._name(1)}")
+        self._new_ca(self._name(1), configs, cfg.replicas[0], "initial")
         for _ in range(cfg.initial_clones):
             self._clone(self.cas[0], step=False)
 
     def _clone(self, donor: CaNode, *, step: bool = True) -> None:
-        name = f"ca{len(self.cas) + 1}"
+        name = self._name(len(self.cas) + 1)
         bind = self.config.ca_replicas or self.config.replicas
         replica = bind[len(self.cas) % len(bind)]
         text = f"clone {name} from {donor.name} on {replica}"
@@ -339,13 +334,15 @@ class AllocationMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ rules
     @rule(index=st.integers(0, 7), batches=st.integers(1, 16),
-          kind=st.sampled_from([IdKind.CERT, IdKind.REQUEST]))
-    def issue(self, index: int, batches: int, kind: IdKind) -> None:
+          space=st.sampled_from(["main", "request"]))
+    def issue(self, index: int, batches: int, space: str) -> None:
+        """Issue IDs of the subsystem's ``main`` space (serials, key IDs) or its requests."""
         node = self._pick(index)
         if node is None:
             return
+        kind = self.kinds[space == "request"]
         count = batches * self.config.batch
-        self._step(f"{node.name} issues {count} {kind.value} ids")
+        self._step(f"{node.name} issues {count} {label(kind)}s")
         for _ in range(count):
             if not self._issue(node, kind):
                 return
@@ -377,7 +374,7 @@ class AllocationMachine(RuleBasedStateMachine):
         if first is None:
             self.issued[(kind, number)] = ca
         else:
-            self.duplicates.append(f"{kind.value} {show(kind, number)} issued by {first} "
+            self.duplicates.append(f"{label(kind)} {show(kind, number)} issued by {first} "
                                    f"and by {ca}")
 
     def _busy(self) -> list[CaNode]:
@@ -387,7 +384,7 @@ class AllocationMachine(RuleBasedStateMachine):
         step at all, so that shrinking never has to carry no-op runs around."""
         def busy(node: CaNode) -> bool:
             return node.pending is not None or any(
-                node.repos[kind].check_due() for kind in (IdKind.CERT, IdKind.REQUEST))
+                node.repos[kind].check_due() for kind in self.kinds)
         return [n for n in self.cas if n.live and n.running and n.repos is not None and busy(n)]
 
     @precondition(lambda self: bool(self._busy()))
@@ -487,7 +484,7 @@ class AllocationMachine(RuleBasedStateMachine):
     def multi_valued_next_range(self) -> None:
         """A replication race leaves ``nextRange`` with its last value and the
         one before it (already claimed), the stale one first."""
-        dn = self.tree.counter_dn(IdKind.CERT, self.config.strategy)
+        dn = self.tree.counter_dn(self.kinds[0], self.config.strategy)
         replica = self.config.replicas[0]
         if replica in self.down:
             return
@@ -513,11 +510,11 @@ class AllocationMachine(RuleBasedStateMachine):
         self._step(f"{node.name} {'crashes and restarts' if node.running else 'is started'}"
                    f"{where}")
         node.pending = node.pending_command = None
-        cert = node.repos.cert
-        if cert.last is not None and cert.begin <= cert.last < cert.end:
+        main = node.repos.main
+        if main.last is not None and main.begin <= main.last < main.end:
             self.coverage.hit("restart mid-range")
-        if cert.mode.full_length_random and any(
-                ca == node.name for (kind, _), ca in self.issued.items() if kind is IdKind.CERT):
+        if main.mode.full_length_random and any(
+                ca == node.name for (kind, _), ca in self.issued.items() if kind is main.kind):
             self.coverage.hit("rsnv3 process restart")
         self._commit(node)
         self.driver.note(node, Op.RESTART, OpType.OK, "crash" if node.running else "start")
@@ -563,7 +560,8 @@ class AllocationMachine(RuleBasedStateMachine):
         start the CAs that refused to, replicate, run the update task."""
         if STRATEGY[self.config.strategy].on_demand:
             return  # DNA has no global counter: a finite space may really run out
-        self._step("liveness: heal, replicate, run every update task, issue one serial each")
+        self._step("liveness: heal, replicate, run every update task, issue one "
+                   f"{label(self.kinds[0])} each")
         self.directory.heal_all(now=self.now)
         self.partitioned = False
         self._revive()
@@ -577,11 +575,11 @@ class AllocationMachine(RuleBasedStateMachine):
                 self._start(node)
                 if not node.running:
                     raise AssertionError(f"liveness: {node.name} still refuses to start after "
-                                         f"healing {NUMBERS_NOTE}")
+                                         f"healing {self.note}")
             self._live(node)
 
     def _live(self, node: CaNode) -> None:
-        repo = node.repos.cert
+        repo = node.repos.main
         try:
             for _ in range(3):
                 self._drive(node.repos.update_task(), node)
@@ -604,22 +602,22 @@ class AllocationMachine(RuleBasedStateMachine):
                 self.coverage.hit("multi-valued nextRange reported")
                 return
             raise AssertionError(f"liveness: {node.name} cannot issue after healing: {err} "
-                                 f"{NUMBERS_NOTE}") from None
-        self.driver.record_issue(node, IdKind.CERT, number)
+                                 f"{self.note}") from None
+        self.driver.record_issue(node, repo.kind, number)
         self.driver.store(node, repo, number)
-        self._remember(IdKind.CERT, number, node.name)
+        self._remember(repo.kind, number, node.name)
 
     # ------------------------------------------------------------ invariants
     @invariant()
     def serials_never_overlap(self) -> None:
         if self.duplicates:
-            raise AssertionError(f"duplicate ids {NUMBERS_NOTE}: "
+            raise AssertionError(f"duplicate ids {self.note}: "
                                  + "; ".join(self.duplicates[:3]) + "\n"
-                                 + (explain(self.history) if final_run() else ""))
+                                 + (explain(self.history, self.kinds) if final_run() else ""))
 
     @invariant()
     def ranges_are_disjoint(self) -> None:
-        for kind in (IdKind.CERT, IdKind.REQUEST):
+        for kind in self.kinds:
             held: list[tuple[int, int, str, str]] = []
             for node in self.cas:
                 repo = node.repos[kind] if node.repos else None
@@ -634,7 +632,7 @@ class AllocationMachine(RuleBasedStateMachine):
             for (b1, e1, ca1, w1), (b2, e2, ca2, w2) in pairwise(held):
                 if b2 <= e1:
                     raise AssertionError(
-                        f"{kind.value} ranges overlap {NUMBERS_NOTE}: "
+                        f"{label(kind)} ranges overlap {self.note}: "
                         f"{ca1} {w1} {show(kind, b1)}-{show(kind, e1)} and {ca2} {w2} "
                         f"{show(kind, b2)}-{show(kind, e2)}\n"
                         + explain_ranges(self.range_log, kind, (ca1, ca2), (b2, min(e1, e2)),
@@ -648,7 +646,7 @@ class AllocationMachine(RuleBasedStateMachine):
         for node in self.cas:
             if not (node.live and node.running and node.repos is not None):
                 continue
-            for kind in (IdKind.CERT, IdKind.REQUEST):
+            for kind in self.kinds:
                 repo = node.repos[kind]
                 if not (repo.ranged and repo.serial_management and repo.loaded):
                     continue
@@ -656,16 +654,16 @@ class AllocationMachine(RuleBasedStateMachine):
                 if left < repo.low_water_mark and not repo.check_due():
                     failure = repo.claim_failure.reason if repo.claim_failure else "none"
                     raise AssertionError(
-                        f"{node.name}'s {kind.value} ranges hold {left} numbers, below the "
+                        f"{node.name}'s {label(kind)} ranges hold {left} numbers, below the "
                         f"low-water mark {repo.low_water_mark} (decimal counts), yet its update "
                         f"task would not claim at its next run (last claim failure: {failure}) "
-                        f"{NUMBERS_NOTE}")
+                        f"{self.note}")
 
     @invariant()
     def next_range_never_decreases(self) -> None:
         if not STRATEGY[self.config.strategy].shared_counter:
             return
-        for kind in (IdKind.CERT, IdKind.REQUEST):
+        for kind in self.kinds:
             dn = self.tree.counter_dn(kind, self.config.strategy)
             for replica in self.config.replicas:
                 got = self.directory.execute(p.Read(dn), replica=replica, now=self.now)

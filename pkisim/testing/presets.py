@@ -24,6 +24,7 @@ from typing import Any
 from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from pkisim.ids.layout import KRA
 from pkisim.testing.machine import AllocationMachine, Backend, MachineConfig, machine
 
 TWO = ("ds1", "ds2")
@@ -170,6 +171,13 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            goals=("donor depleted by transfers",),
            doc="Repeated clone installations empty a donor (Pagure 3055): reported, not a bug "
                "of the machine."),
+    Preset("kra-legacy2-one-directory", MachineConfig("legacy2", subsystem=KRA),
+           goals=("range exhausted", "restart mid-range", "transfer out of next range"),
+           doc="A KRA master and its clones on one directory: key IDs and KRA request IDs "
+               "(ou=keyRepository, ou=kra,ou=requests) never overlap."),
+    Preset("kra-random", MachineConfig("random", subsystem=KRA), goals=("rsnv3 process restart",),
+           doc="RSNv3 key IDs (dbs.key.id.generator=random): never a duplicate, also across "
+               "process restarts."),
     # ---------------------------------------------------------------- Dogtag's own bugs
     Preset("legacy2-cross-replica-race", MachineConfig("legacy2", replicas=TWO, sync=False),
            expect="duplicate", examples=1000,
@@ -179,6 +187,12 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            expect="overlap", goals=("next range overrun",), examples=3000,
            doc="A clone transfer larger than the donor's next range (Dogtag writes nextEnd "
                "below nextBegin): Dogtag's overlap, reproduced as Dogtag writes CS.cfg."),
+    Preset("bug-kra-cross-replica-race",
+           MachineConfig("legacy2", subsystem=KRA, replicas=TWO, sync=False),
+           expect="duplicate", examples=1000,
+           doc="KRA clones on two replicas claim the same key-ID nextRange before replication "
+               "(lag or a partition) delivers it: duplicate key IDs (a recovered key that "
+               "belongs to someone else)."),
     # ---------------------------------------------------------------- planted bugs
     _bug("", MachineConfig("legacy2", variant="startup-claims-only"), "liveness",
          "Clones that claim only at start-up (BZ 1251606) stay dead once dry."),

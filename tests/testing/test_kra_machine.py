@@ -1,155 +1,91 @@
 """The allocation state machine over a KRA's key IDs (memory model and real slapd).
 
-:mod:`pkisim.testing.machine` is written for a CA: its rules and invariants
-name certificate serials and request IDs (``IdKind.CERT``/``REQUEST``,
-``repos.cert``, ``tree.counter_dn(IdKind.CERT, ...)``).  A KRA is the same
-core with other ID kinds (:class:`~pkisim.ids.KraRepositories`), so this
-module drives the existing machine, unchanged, over a KRA: the machine's
-vocabulary is mapped onto the KRA's (certificate serial -> key ID, request ID
--> KRA request ID) by :class:`KraMachine`, and every issuance, range event and
-invariant is about ``ou=keyRepository,ou=kra`` and ``ou=kra,ou=requests``.
-
-The hook that would make this mapping unnecessary: a ``MachineConfig.subsystem``
-(:class:`~pkisim.ids.Subsystem`) whose ``main``/``request`` kinds replace the
-machine's hard-coded ``IdKind.CERT``/``IdKind.REQUEST`` and ``repos.cert``
-(``repos.main``), and whose ``DogtagTree(base, subsystem)`` is the machine's
-tree.
+``MachineConfig(subsystem=KRA)`` runs the machine's rules and invariants on a
+KRA master and its clones: every issuance, range event and invariant is about
+``ou=keyRepository,ou=kra`` and ``ou=kra,ou=requests`` (key IDs and KRA
+request IDs), and the failure messages say so, with the radix of each number.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from hypothesis import Phase, settings
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import run_state_machine_as_test
 
 from pkisim.history.history import Op
 from pkisim.history.ranges import check_ranges
-from pkisim.ids.config import IdKind, IdSpaceConfig
+from pkisim.ids import protocol as p
+from pkisim.ids.config import IdKind
 from pkisim.ids.layout import KRA
-from pkisim.ids.repository import Repository
-from pkisim.ids.subsystem import KraRepositories, master_configs
-from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
-from pkisim.seeding import Seeds
+from pkisim.ids.subsystem import KraRepositories
 from pkisim.testing import MachineConfig, machine
-from pkisim.testing.machine import AllocationMachine, CaNode
+from pkisim.testing.machine import AllocationMachine
+from pkisim.testing.presets import PRESETS
 
-#: The machine's CA vocabulary, as a KRA says it.
-AS_KRA = {IdKind.CERT: IdKind.KEY, IdKind.REQUEST: IdKind.KEY_REQUEST}
-TWO = ("ds1", "ds2")
-
-
-def as_kra(kind: IdKind) -> IdKind:
-    return AS_KRA.get(kind, kind)
-
-
-class KeyIdRepositories(KraRepositories):
-    """A KRA's repositories seen through the machine's CA words."""
-
-    def __getitem__(self, kind: IdKind) -> Repository:
-        return super().__getitem__(as_kra(kind))
-
-    @property
-    def cert(self) -> Repository:
-        return self.key
-
-
-class KeyIdTree(DogtagTree):
-    """A KRA database whose ``counter_dn`` also answers the machine's CA kinds."""
-
-    __slots__ = ()
-
-    def counter_dn(self, kind: IdKind, strategy: str) -> str:
-        return super().counter_dn(as_kra(kind), strategy)
-
-
-class KraMachine(AllocationMachine):
-    """The machine's rules and invariants, run on a KRA master and its clones."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tree = KeyIdTree(DEFAULT_BASE, KRA)
-        record = self.driver.record_issue
-
-        def record_issue(ca: Any, kind: IdKind, number: int | None, *args: Any,
-                         **kwargs: Any) -> None:
-            record(ca, as_kra(kind), number, *args, **kwargs)
-        self.driver.record_issue = record_issue  # type: ignore[method-assign]
-
-    def _configs(self) -> dict[IdKind, IdSpaceConfig]:
-        cfg = self.config
-        return master_configs(cfg.strategy, host="ca1", serial_management=False, subsystem=KRA,
-                              overrides={k: cfg.ids(k) for k in KRA.spaces})
-
-    def _new_ca(self, name: str, configs: dict[IdKind, IdSpaceConfig], replica: str,
-                source: str) -> CaNode:
-        node = self.driver.add(CaNode(name, replica, self.history.process(name),
-                                      self.history.replica(replica)))
-        self.cas.append(node)
-        repos = KeyIdRepositories(name, configs, self.tree, source=source,
-                                  streams=Seeds(self.seed).random)
-        self.driver.attach(node, repos)
-        self._drive(repos.start(), node)
-        return node
-
-    def _remember(self, kind: IdKind, number: int, ca: str) -> None:
-        super()._remember(as_kra(kind), number, ca)
-
-
-class Spy:
-    """Keeps the last machine of a run, to look at its history afterwards."""
-
-    last: KraMachine | None = None
-
-
-def kra_machine(config: MachineConfig) -> type[AllocationMachine]:
-    base = machine(config)
-
-    def teardown(self: KraMachine) -> None:
-        Spy.last = self
-        AllocationMachine.teardown(self)
-    return type(f"Kra{base.__name__}", (KraMachine,), {
-        "config": config, "coverage": base.coverage, "last_steps": [], "teardown": teardown})
+KRA_NOTE = "(numbers: key IDs in 0x hex; KRA request IDs and nextRange values in decimal)"
 
 
 def run(config: MachineConfig, examples: int, steps: int = 30) -> type[AllocationMachine]:
-    cls = kra_machine(config)
+    cls = machine(config)
     run_state_machine_as_test(cls, settings=settings(max_examples=examples,
                                                      stateful_step_count=steps, deadline=None))
     return cls
 
 
+def kra_kinds(cls: type[AllocationMachine]) -> set[IdKind]:
+    history = cls.last_history
+    assert history is not None
+    return {e.kind for e in history.events if e.kind is not None}
+
+
 @pytest.mark.parametrize("strategy", ["legacy", "legacy2", "random"])
 def test_kra_key_ids_never_overlap_on_one_directory(strategy: str) -> None:
-    cls = run(MachineConfig(strategy), examples=60)
-    machine_ = Spy.last
-    assert machine_ is not None and isinstance(machine_.cas[0].repos, KraRepositories)
-    kinds = {e.kind for e in machine_.history.events if e.kind is not None}
+    cls = run(MachineConfig(strategy, subsystem=KRA), examples=60)
+    kinds = kra_kinds(cls)
     assert IdKind.CERT not in kinds and IdKind.REQUEST not in kinds
-    assert machine_.history.issued_count(Op.ISSUE_CERT) == 0
+    assert cls.last_history is not None
+    assert cls.last_history.issued_count(Op.ISSUE_CERT) == 0
     if strategy in ("legacy", "legacy2"):
         assert cls.coverage.reached["range exhausted"] > 0
         assert IdKind.KEY in kinds
 
 
+@settings(max_examples=3, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_kra_machine_runs_kra_repositories_and_tree(seed: int) -> None:
+    cls = machine(MachineConfig("legacy2", subsystem=KRA))
+    state = cls()
+    try:
+        state.setup(seed=seed, swarm=frozenset())
+        assert [n.name for n in state.cas] == ["kra1", "kra2"]
+        assert all(isinstance(n.repos, KraRepositories) for n in state.cas)
+        assert state.tree.subsystem is KRA
+        assert "ou=keyRepository,ou=kra" in state.tree.records_dn(IdKind.KEY)
+        assert state.kinds == (IdKind.KEY, IdKind.KEY_REQUEST)
+        assert state.cas[0].repos is not None and state.cas[0].repos.main.kind is IdKind.KEY
+    finally:
+        state.teardown()
+
+
 def test_partitioned_kra_clones_duplicate_key_ids() -> None:
-    """Found without shrinking (shrinking the KRA schedule took five minutes here;
-    the CA suite, tests/testing/test_properties.py, shows the shrunk schedule)."""
-    cls = kra_machine(MachineConfig("legacy2", replicas=TWO, sync=False))
+    """The bug preset: KRA clones on two replicas under partition.  Found without
+    shrinking (the CA suite, tests/testing/test_properties.py, shows a shrunk
+    schedule); the message names key IDs and KRA request IDs, with their radix."""
+    preset = PRESETS["bug-kra-cross-replica-race"]
+    cls = preset.machine()
     with pytest.raises(AssertionError) as info:
-        run_state_machine_as_test(cls, settings=settings(
-            max_examples=1000, stateful_step_count=30, report_multiple_bugs=False,
-            deadline=None, phases=(Phase.generate,)))
+        run_state_machine_as_test(cls, settings=preset.settings(phases=(Phase.generate,)))
     message = str(info.value)
-    assert "ranges overlap" in message or "duplicate" in message, message
+    assert preset.shows(message), message
+    assert KRA_NOTE in message, message
+    assert "key ID" in message and "cert" not in message and "serial" not in message, message
     assert cls.last_steps, "the failing schedule is reported"
-    # the machine says "cert" (its CA words); the history of the failing run says key IDs
-    shrunk = Spy.last
-    assert shrunk is not None
-    overlaps = [v for v in check_ranges(shrunk.history).violations if v.rule == "overlap"]
+    history = cls.last_history
+    assert history is not None
+    overlaps = [v for v in check_ranges(history).violations if v.rule == "overlap"]
     assert overlaps and {v.kind for v in overlaps} <= {IdKind.KEY, IdKind.KEY_REQUEST}
-    assert any(e.kind is IdKind.KEY and e.op is Op.CLAIM for e in shrunk.history.events)
+    assert any(e.kind is IdKind.KEY and e.op is Op.CLAIM for e in history.events)
 
 
 @pytest.mark.ldap
@@ -158,8 +94,46 @@ def test_kra_key_ids_on_real_slapd(strategy: str) -> None:
     """The same machine on a real slapd with Dogtag's schema (keyRecord included)."""
     from pkisim.testing.servers.backends import slapd_backend
 
-    cls = run(MachineConfig(strategy, backend=slapd_backend), examples=15, steps=15)
+    config = MachineConfig(strategy, subsystem=KRA, backend=slapd_backend)
+    cls = run(config, examples=15, steps=15)
     assert cls.coverage.reached["range exhausted"] > 0
-    machine_ = Spy.last
-    assert machine_ is not None
-    assert machine_.history.issued_count(Op.ISSUE_KEY) > 0
+    assert IdKind.CERT not in kra_kinds(cls) and IdKind.REQUEST not in kra_kinds(cls)
+    key_records_on_slapd(config)
+
+
+@settings(max_examples=1, deadline=None)
+@given(seed=st.just(7))
+def key_records_on_slapd(config: MachineConfig, seed: int) -> None:
+    """One schedule run step by step: the key records are in slapd's
+    ``ou=keyRepository,ou=kra`` and the invariants hold after each step."""
+    state = machine(config)()
+    try:
+        state.setup(seed=seed, swarm=frozenset())
+        for space in ("main", "request", "main"):
+            state.issue(index=0, batches=8, space=space)
+            for invariant in (state.serials_never_overlap, state.ranges_are_disjoint,
+                              state.failed_claims_are_retried, state.next_range_never_decreases):
+                invariant()
+        kra1 = state.cas[0].repos
+        assert kra1 is not None
+        key = kra1.main
+        got = state.directory.execute(p.LastNumberInRange(key.records_dn, 1, 2**64),
+                                      replica=state.cas[0].replica, now=state.now)
+        # kra1 kept 1-12 of its range 1-24 (the top 12 went to the clone kra2):
+        # 12 key IDs, then its range is exhausted until the update task claims
+        assert got.ok and got.number == 12 == max(n for (k, n) in state.issued
+                                                  if k is IdKind.KEY)
+        assert state.history.issued_count(Op.ISSUE_KEY) == 12
+        assert state.history.issued_count(Op.ISSUE_KEY_REQUEST) == 8
+    finally:
+        state.teardown()
+
+
+@pytest.mark.ldap
+def test_kra_preset_through_the_plugin_on_real_slapd() -> None:
+    """The safe KRA preset as another project's CI runs it, on a real slapd."""
+    from pkisim.testing.plugin import check_preset
+    from pkisim.testing.servers.backends import slapd_backend
+
+    run_ = check_preset("kra-legacy2-one-directory", slapd_backend, goals=("range exhausted",))
+    assert run_.failure is None and run_.reached["range exhausted"] > 0

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from pkisim.ids import protocol as p
+from pkisim.ids.layout import KRA
 from pkisim.testing.faults import GOALS, SIZE_LIMIT, Coverage, MemoryBackend
 from pkisim.testing.machine import MachineConfig
 from pkisim.testing.presets import PRESETS, Preset, run_preset
@@ -29,6 +30,29 @@ def test_the_presets_reach_every_goal_and_plant_every_bug() -> None:
     for preset in BUGS:
         assert preset.expect in ("duplicate", "overlap", "liveness", "would not claim",
                                  "CS.cfg"), preset
+
+
+def test_kra_presets_run_key_ids() -> None:
+    """A safe KRA preset per strategy kind and one Dogtag bug on KRA clones;
+    they run through the same plugin and runner as the CA presets (the
+    passing ones in test_passing_preset_reaches_its_goals; the bug in
+    tests/testing/test_kra_machine.py)."""
+    kra = {p.name: p for p in PRESETS.values() if p.config.subsystem is KRA}
+    assert {"kra-legacy2-one-directory", "kra-random", "bug-kra-cross-replica-race"} <= set(kra)
+    assert kra["kra-legacy2-one-directory"].expect == "pass"
+    assert kra["kra-random"].config.strategy == "random"
+    bug = kra["bug-kra-cross-replica-race"]
+    assert bug.expect == "duplicate" and len(bug.config.replicas) == 2 and not bug.config.sync
+
+
+def test_kra_bug_preset_is_caught_and_shrunk() -> None:
+    """Shrunk (90-130 s here) to a few steps; the message names key IDs and
+    their radix, and how both KRAs came to hold the same next range."""
+    run = run_preset(PRESETS["bug-kra-cross-replica-race"])
+    assert "key ID ranges overlap (numbers: key IDs in 0x hex; KRA request IDs" in run.message \
+        or "duplicate ids (numbers: key IDs in 0x hex" in run.message, run.message
+    assert "cert" not in run.message and "serial" not in run.message, run.message
+    assert 1 <= len(run.steps) <= 20, run.steps
 
 
 @pytest.mark.parametrize("preset", PASSING, ids=lambda p: p.name)
