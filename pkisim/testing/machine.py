@@ -59,9 +59,12 @@ from pkisim.testing.faults import (
 )
 from pkisim.testing.variants import VARIANTS
 
+#: Commands an update-task step "to the end" may run (a run that spins, such
+#: as a compare-and-swap retried forever, stays pending rather than hang).
+RUN_TO_END = 64
 #: Rules an example may switch off (swarm testing); issuing and the update task stay on.
 SWARM_RULES = ("deliver", "partition", "crash", "clone", "decommission", "liveness", "outage",
-               "size-limit")
+               "size-limit", "race")
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,10 @@ class AllocationMachine(RuleBasedStateMachine):
         self._new_ca(self._name(1), configs, cfg.replicas[0], "initial")
         for _ in range(cfg.initial_clones):
             self._clone(self.cas[0], step=False)
+        if self._on("size-limit"):  # Dogtag binds as pkidbuser, not the directory manager
+            note("the CAs bind as a non-root user: searches are size-limited")
+            self.directory.limit_size(True)
+            self.size_limited = True
 
     def _clone(self, donor: CaNode, *, step: bool = True) -> None:
         name = self._name(len(self.cas) + 1)
@@ -390,20 +397,43 @@ class AllocationMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self._busy()))
     @rule(index=st.integers(0, 7), steps=st.integers(0, 6))
     def update_task(self, index: int, steps: int) -> None:
-        """Start (or continue) a run of the range-update task, ``steps`` commands at a time."""
+        """Start (or continue) a run of the range-update task, ``steps`` directory
+        commands at a time; 0 (where shrinking goes) runs it to the end, so a
+        shrunk schedule splits a run only where the interleaving matters."""
         busy = self._busy()
         node = busy[index % len(busy)]
+        what = f"{steps} directory commands" if steps else "to the end"
         if node.pending is None:
-            self._step(f"{node.name} update task: {steps} directory commands")
+            self._step(f"{node.name} update task: {what}")
             node.pending = node.repos.update_task()
             node.pending_command = self._advance(node, None)
         else:
-            steps = max(1, steps)  # a continuation that runs nothing is no step
-            self._step(f"{node.name} update task (continued): {steps} directory commands")
-        for _ in range(steps):
+            self._step(f"{node.name} update task (continued): {what}")
+        for _ in range(steps or RUN_TO_END):
             if node.pending is None:
                 break
             node.pending_command = self._advance(node, node.pending_command)
+
+    @precondition(lambda self: "race" not in self.off
+                  and sum(n.pending is None for n in self._busy()) > 1)
+    @rule(first=st.integers(0, 7), second=st.integers(0, 7))
+    def update_tasks_race(self, first: int, second: int) -> None:
+        """Two CAs' update tasks run at once, their directory commands
+        alternating (each reads ``nextRange`` before the other writes): the
+        contention Dogtag's compare-and-swap exists for, as one step rather
+        than an interleaving of partial runs that random schedules rarely hit."""
+        idle = [n for n in self._busy() if n.pending is None]
+        one = idle[first % len(idle)]
+        others = [n for n in idle if n is not one]
+        two = others[second % len(others)]
+        self._step(f"{one.name} and {two.name} update tasks race")
+        for node in (one, two):
+            node.pending = node.repos.update_task()
+            node.pending_command = self._advance(node, None)
+        for _ in range(RUN_TO_END):
+            for node in (one, two):
+                if node.pending is not None:
+                    node.pending_command = self._advance(node, node.pending_command)
 
     def _advance(self, node: CaNode, command: p.Command | None) -> p.Command | None:
         assert node.pending is not None

@@ -155,7 +155,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("legacy2-size-limit", MachineConfig("legacy2", faults=SIZE),
            goals=("size-limited search at restart", "started once the directory was back"),
            doc="A non-root bind under a size limit: the restart search fails, the CA refuses "
-               "to start until the limit is raised.", needs=SIZE),
+               "to start until the limit is raised.", examples=1000, needs=SIZE),
     Preset("legacy2-multi-valued-next-range",
            MachineConfig("legacy2", faults=frozenset({"multi-valued"})),
            goals=("multi-valued nextRange reported",),

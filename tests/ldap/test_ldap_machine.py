@@ -43,12 +43,12 @@ def test_single_slapd_never_overlaps(strategy: str) -> None:
 def test_slapd_killed_and_restarted() -> None:
     """SIGKILL of slapd mid-run: CAs restarted meanwhile refuse to start and
     start once it is back; nothing is issued twice."""
-    run_preset(PRESETS["legacy2-outage"], bounded(30), backend=slapd_backend,
+    run_preset(PRESETS["legacy2-outage"], bounded(100), backend=slapd_backend,
                goals=("directory restarted", "restart during outage reached"))
 
 
 def test_slapd_size_limited_bind() -> None:
-    run_preset(PRESETS["legacy2-size-limit"], bounded(30), backend=slapd_backend,
+    run_preset(PRESETS["legacy2-size-limit"], bounded(100), backend=slapd_backend,
                goals=("size-limited search at restart",))
 
 
