@@ -13,8 +13,8 @@ import sys
 import types
 from typing import Any
 
-_WHERE = {"AllocationMachine": "machine", "Backend": "machine", "Coverage": "machine",
-          "MachineConfig": "machine", "machine": "machine", "memory_backend": "machine",
+_WHERE = {"AllocationMachine": "machine", "Backend": "faults", "Coverage": "faults",
+          "MachineConfig": "config", "machine": "machine", "memory_backend": "faults",
           "VARIANTS": "variants", "Variant": "variants"}
 
 __all__ = ["VARIANTS", "AllocationMachine", "Backend", "Coverage", "MachineConfig", "Variant",

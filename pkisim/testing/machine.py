@@ -1,7 +1,8 @@
 """A reusable Hypothesis state machine over the allocation core.
 
 Hypothesis generates schedules of issuances, update-task runs (which it may
-interleave command by command, so that CAs contend for ``nextRange``),
+interleave command by command, or race two at once, so that CAs contend for
+``nextRange``),
 replication deliveries, partitions, crashes and process restarts, clone
 installations, decommissions and the faults of :mod:`pkisim.testing.faults`
 (directory outages, size-limited searches, a multi-valued ``nextRange``);
@@ -23,8 +24,6 @@ its faults and the coverage goals a run must reach.  Build a test class with :fu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -39,20 +38,17 @@ from pkisim.history.history import ISSUE_OP
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind, IdSpaceConfig
 from pkisim.ids.events import ClaimFailed, RangeClaimed, RangeEvent, RangeTransferred
-from pkisim.ids.layout import CA, Subsystem
 from pkisim.ids.strategies import STRATEGY
 from pkisim.ids.subsystem import Streams, master_configs, repositories_class
 from pkisim.ids.tree import DEFAULT_BASE, DogtagTree
 from pkisim.seeding import Seeds
+from pkisim.testing.config import MachineConfig
 from pkisim.testing.explain import explain, explain_ranges, final_run
 from pkisim.testing.faults import (
-    FAULTS,
-    Backend,
     Coverage,
     can_transfer,
     cscfg_spelling,
     label,
-    memory_backend,
     numbers_note,
     show,
     stale_value,
@@ -62,75 +58,12 @@ from pkisim.testing.variants import VARIANTS
 #: Commands an update-task step "to the end" may run (a run that spins, such
 #: as a compare-and-swap retried forever, stays pending rather than hang).
 RUN_TO_END = 64
+#: How a liveness step begins (a second one in a row would check nothing new:
+#: unbounded, they crowded Hypothesis's early examples and undid every fault).
+LIVENESS = "liveness:"
 #: Rules an example may switch off (swarm testing); issuing and the update task stay on.
 SWARM_RULES = ("deliver", "partition", "crash", "clone", "decommission", "liveness", "outage",
                "size-limit", "race")
-
-
-@dataclass(frozen=True)
-class MachineConfig:
-    """What the machine explores.
-
-    Ranges are tiny so that exhaustion, claims and transfers happen within a
-    few steps.  ``variant`` plants a known bug (:mod:`pkisim.testing.variants`);
-    ``faults`` enables faults by name (:data:`pkisim.testing.faults.FAULTS`).
-
-    ``sync`` makes every change reach every replica that is up and linked
-    before the next step; otherwise Hypothesis decides when changes arrive.
-    ``sync`` alone is *not* Dogtag's safe case: partitions stay on unless
-    ``disabled`` holds ``"partition"``, and a partitioned pair with ``sync``
-    still runs two claims on one ``nextRange`` value (found in 4 steps).  What
-    is safe with several replicas is replication before the next claim *and*
-    no partition: ``sync=True, disabled=frozenset({"partition"})`` (the CAs
-    then see one counter, as on one directory), or all CAs bound to one
-    replica (``ca_replicas``), which serialises their compare-and-swaps.
-    A killed replica (the ``outage`` fault) is a partition too: what it misses
-    arrives when it is back, and a CA bound to it cannot claim meanwhile.
-    """
-
-    strategy: str
-    replicas: tuple[str, ...] = ("ds1",)
-    #: The replicas CAs bind to, round-robin (default: all).  A replica with no
-    #: CA, like a FreeIPA replica without the CA role, still takes part in
-    #: replication and partitions.
-    ca_replicas: tuple[str, ...] | None = None
-    sync: bool = True
-    max_cas: int = 4
-    initial_clones: int = 1
-    begin: int = 1
-    end: int = 24
-    increment: int = 24
-    low_water_mark: int = 12
-    transfer: int = 12
-    id_length: int = 128
-    #: IDs per batch of the ``issue`` rule (1 to 16 batches a step).  Statistical
-    #: bugs (short random serials) need thousands of draws: big batches keep the
-    #: failing schedule short and quick to shrink.
-    batch: int = 1
-    variant: str | None = None
-    backend: Callable[[tuple[str, ...], bool], Backend] = memory_backend
-    #: Clone only from donors that hold the numbers they would give (see
-    #: ``_can_transfer``); off, the machine finds Dogtag's short-next-range overlap.
-    guard_transfers: bool = True
-    #: Rules switched off for this backend or property ("partition", "crash", "clone", ...).
-    disabled: frozenset[str] = frozenset()
-    #: Faults switched on (``"outage"``, ``"size-limit"``, ``"multi-valued"``).
-    faults: frozenset[str] = frozenset()
-    #: The subsystem whose clones allocate (:data:`~pkisim.ids.layout.KRA`: key
-    #: IDs and KRA request IDs instead of serials and request IDs).
-    subsystem: Subsystem = CA
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.faults) - set(FAULTS))
-        if unknown:
-            raise ConfigError("faults", ", ".join(unknown), f"choose from {', '.join(FAULTS)}")
-
-    def ids(self, kind: IdKind) -> dict[str, object]:
-        if kind is IdKind.REPLICA:
-            return dict(begin=1, end=40, increment=40, low_water_mark=10, clone_transfer_number=4)
-        return dict(begin=self.begin, end=self.end, increment=self.increment,
-                    low_water_mark=self.low_water_mark, clone_transfer_number=self.transfer,
-                    id_length=self.id_length, update_interval=1.0)
 
 
 class CaNode(Instance):
@@ -304,8 +237,9 @@ class AllocationMachine(RuleBasedStateMachine):
     def setup(self, seed: int, swarm: frozenset[str]) -> None:
         # Swarm testing (Groce et al.): each example switches some fault rules
         # off, so that schedules without, say, crashes or liveness phases, which
-        # would reset a half-done claim, are common rather than rare.
-        self.off = swarm | self.config.disabled
+        # would reset a half-done claim, are common rather than rare.  The
+        # faults the config asks for stay on: they are what it is about.
+        self.off = (swarm - self.config.faults) | self.config.disabled
         # Serial draws come from real PRNG streams seeded through Hypothesis:
         # Hypothesis's own ``randoms()`` would hand every CA the same minimal
         # values, which no real RSNv3 generator does.
@@ -582,7 +516,8 @@ class AllocationMachine(RuleBasedStateMachine):
         node.live = False
         node.pending = None
 
-    @precondition(lambda self: "liveness" not in self.off)
+    @precondition(lambda self: "liveness" not in self.off and not (
+        self.last_steps and self.last_steps[-1].startswith(LIVENESS)))
     @rule()
     def liveness(self) -> None:
         """After the faults heal, every CA must issue again (FoundationDB's
@@ -590,7 +525,7 @@ class AllocationMachine(RuleBasedStateMachine):
         start the CAs that refused to, replicate, run the update task."""
         if STRATEGY[self.config.strategy].on_demand:
             return  # DNA has no global counter: a finite space may really run out
-        self._step("liveness: heal, replicate, run every update task, issue one "
+        self._step(f"{LIVENESS} heal, replicate, run every update task, issue one "
                    f"{label(self.kinds[0])} each")
         self.directory.heal_all(now=self.now)
         self.partitioned = False

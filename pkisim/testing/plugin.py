@@ -112,7 +112,7 @@ _SLAPD = (("/usr/sbin/slapd", "slapd"), ("/usr/sbin/slapadd", "slapd"),
           ("/etc/ldap/schema/core.schema", "slapd"))
 
 BACKENDS: dict[str, ServerBackend] = {b.name: b for b in (
-    ServerBackend("memory", "pkisim.testing.machine:memory_backend",
+    ServerBackend("memory", "pkisim.testing.faults:memory_backend",
                   doc="the embedded replicated directory: replication held until delivered"),
     ServerBackend("slapd", "pkisim.testing.servers.backends:slapd_backend", _SLAPD,
                   python_ldap=True, max_examples=20, steps=20,

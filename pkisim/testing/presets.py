@@ -25,7 +25,8 @@ from hypothesis import settings as Settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from pkisim.ids.layout import KRA
-from pkisim.testing.machine import AllocationMachine, Backend, MachineConfig, machine
+from pkisim.testing.faults import Backend
+from pkisim.testing.machine import AllocationMachine, MachineConfig, machine
 
 TWO = ("ds1", "ds2")
 NO_PARTITION = frozenset({"partition"})
@@ -160,7 +161,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            MachineConfig("legacy2", faults=frozenset({"multi-valued"})),
            goals=("multi-valued nextRange reported",),
            doc="A replication race left nextRange multi-valued: Dogtag's claims fail for good; "
-               "the failure must say so in one line.", needs=frozenset({"multi-valued"})),
+               "the failure must say so in one line.", examples=1000,
+           needs=frozenset({"multi-valued"})),
     Preset("legacy2-partitioned-replica",
            MachineConfig("legacy2", replicas=TWO, ca_replicas=("ds1",), sync=False),
            goals=("claim during partition",),

@@ -63,7 +63,7 @@ def test_planted_bug_is_caught_on_slapd(name: str) -> None:
     # a sharp schedule: no clones or decommissions to wade through
     sharp = replace(preset, config=replace(preset.config,
                                            disabled=frozenset({"clone", "decommission"})))
-    run = run_preset(sharp, bounded(100, 20, shrink=False), backend=slapd_backend)
+    run = run_preset(sharp, bounded(400, 20, shrink=False), backend=slapd_backend)
     assert preset.expect in run.message and "(numbers: " in run.message
     assert len(run.steps) <= 20, run.steps
 
@@ -88,5 +88,5 @@ PAIR_OUTAGE = replace(PRESETS["legacy2-pair-outage"], config=replace(
 def test_ds389_pair_member_killed_and_restarted(ds389_pair: Ds389Pair) -> None:
     """One 389-DS supplier SIGKILLed and restarted under the machine's schedules
     (one base per example on a long-lived pair)."""
-    run_preset(PAIR_OUTAGE, bounded(6, 12), backend=ds389_backend(ds389_pair),
+    run_preset(PAIR_OUTAGE, bounded(15, 16), backend=ds389_backend(ds389_pair),
                goals=("directory restarted",))
