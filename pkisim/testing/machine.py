@@ -432,15 +432,16 @@ class AllocationMachine(RuleBasedStateMachine):
         self.down.clear()
 
     @precondition(lambda self: self._on("size-limit"))
-    @rule(on=st.booleans())
-    def size_limit(self, on: bool) -> None:
-        """The CAs bind as a non-root user whose searches are size-limited (or
-        an administrator raises the limit)."""
-        if on == self.size_limited:
+    @rule(lift=st.booleans())
+    def size_limit(self, lift: bool) -> None:
+        """The CAs bind as a non-root user whose searches are size-limited, or
+        an administrator raises the limit (``lift``: the draw Hypothesis tries
+        last, so that examples and shrunk schedules keep the fault on)."""
+        if lift != self.size_limited:
             return
-        self._step(("limit" if on else "lift the limit on") + " the CAs' search size")
-        self.directory.limit_size(on)
-        self.size_limited = on
+        self._step(("lift the limit on" if lift else "limit") + " the CAs' search size")
+        self.directory.limit_size(not lift)
+        self.size_limited = not lift
 
     @precondition(lambda self: self._on("multi-valued") and not self.multi_valued
                   and STRATEGY[self.config.strategy].compare_and_swap)
