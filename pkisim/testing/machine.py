@@ -365,6 +365,8 @@ class AllocationMachine(RuleBasedStateMachine):
             node.pending = node.repos.update_task()
             node.pending_command = self._advance(node, None)
         for _ in range(RUN_TO_END):
+            if one.pending is None and two.pending is None:
+                break
             for node in (one, two):
                 if node.pending is not None:
                     node.pending_command = self._advance(node, node.pending_command)
