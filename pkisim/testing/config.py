@@ -56,7 +56,8 @@ class MachineConfig:
     variant: str | None = None
     backend: Callable[[tuple[str, ...], bool], Backend] = memory_backend
     #: Clone only from donors that hold the numbers they would give (see
-    #: ``_can_transfer``); off, the machine finds Dogtag's short-next-range overlap.
+    #: :func:`pkisim.testing.faults.can_transfer`); off, the machine finds
+    #: Dogtag's short-next-range overlap.
     guard_transfers: bool = True
     #: Rules switched off for this backend or property ("partition", "crash", "clone", ...).
     disabled: frozenset[str] = frozenset()

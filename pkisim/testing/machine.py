@@ -339,8 +339,7 @@ class AllocationMachine(RuleBasedStateMachine):
         what = f"{steps} directory commands" if steps else "to the end"
         if node.pending is None:
             self._step(f"{node.name} update task: {what}")
-            node.pending = node.repos.update_task()
-            node.pending_command = self._advance(node, None)
+            self._begin_update(node)
         else:
             self._step(f"{node.name} update task (continued): {what}")
         for _ in range(steps or RUN_TO_END):
@@ -362,14 +361,18 @@ class AllocationMachine(RuleBasedStateMachine):
         two = others[second % len(others)]
         self._step(f"{one.name} and {two.name} update tasks race")
         for node in (one, two):
-            node.pending = node.repos.update_task()
-            node.pending_command = self._advance(node, None)
+            self._begin_update(node)
         for _ in range(RUN_TO_END):
             if one.pending is None and two.pending is None:
                 break
             for node in (one, two):
                 if node.pending is not None:
                     node.pending_command = self._advance(node, node.pending_command)
+
+    def _begin_update(self, node: CaNode) -> None:
+        """Start a run of ``node``'s update task, up to its first directory command."""
+        node.pending = node.repos.update_task()
+        node.pending_command = self._advance(node, None)
 
     def _advance(self, node: CaNode, command: p.Command | None) -> p.Command | None:
         assert node.pending is not None

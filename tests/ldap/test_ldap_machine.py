@@ -3,9 +3,10 @@ the same rules, invariants, faults and presets as on the in-memory model
 (tests/testing), with real SIGKILLs and restarts of slapd and 389-DS and a
 real size-limited non-root bind.
 
-Examples are few and schedules short (each example starts a fresh slapd, or a
-fresh base on a long-lived 389-DS pair); coverage goals are enforced the same
-way: a run that never reaches one fails, naming it.  Letting Hypothesis hunt
+Each example starts a fresh slapd, or a fresh base on a long-lived 389-DS
+pair, so the presets run without clones and decommissions and with budgets
+measured on the memory model over random seeds; coverage goals are enforced
+the same way: a run that never reaches one fails, naming it.  Letting Hypothesis hunt
 the cross-replica race on the pair (``sync=False``: deliveries by restore +
 wait) works but took 7 minutes here (each cut/restore costs about a second of
 syncrepl retry), so the race on real servers is shown by the direct schedules
