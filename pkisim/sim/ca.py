@@ -29,7 +29,7 @@ from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.config import CaSpec
 from pkisim.sim.driver import Aborted, SimDriver
-from pkisim.sim.lane import exact_delay
+from pkisim.sim.lane import exact_delay, turn
 from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, Draws
 
 if TYPE_CHECKING:
@@ -307,7 +307,10 @@ class CaLife:
         issuance crossed a threshold, a start-up, a transfer), and then runs at
         the first time of its own schedule after ``t``, computed by the same
         float additions as stepping (a run at ``t`` itself comes before the lane
-        events at ``t``, and would have found nothing)."""
+        events at ``t``, and would have found nothing).  A run comes before
+        every other event due at its time, and runs of several CAs due at once
+        go in CA order (:func:`~pkisim.sim.lane.turn`): when a sleeping task
+        was scheduled must not decide which CA's claim wins a race."""
         interval = node.update_interval
         if interval <= 0:
             return
@@ -331,9 +334,9 @@ class CaLife:
                     node.watch_request = watch(node.repos.request)
                     node.watch_cert = watch(node.repos.cert)
                 at = yield woken
-                yield env.timeout(exact_delay(env.now, at))
+                yield turn(env, exact_delay(env.now, at), node.index)
             else:
-                yield env.timeout(interval)
+                yield turn(env, interval, node.index)
             yield from self.driver.update_task_run(node)
 
     # ------------------------------------------------------------ failures

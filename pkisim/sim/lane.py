@@ -159,6 +159,31 @@ class Lane:
         self._seq = count(next_seq)
 
 
+#: SimPy orders events due at the same time by priority, then by when they
+#: were scheduled.  :func:`turn` events come first, in turn order.
+FIRST = -(1 << 30)
+
+
+class _Turn(simpy.events.Event):
+    """A timeout that comes before every other event due at its time; two due
+    at the same time go in ``turn`` order (see :func:`turn`)."""
+
+    def __init__(self, env: simpy.Environment, delay: float, turn: int) -> None:
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, FIRST + turn, delay)
+
+
+def turn(env: simpy.Environment, delay: float, turn: int) -> simpy.Event:
+    """A timeout of ``delay`` whose place among the events due at the same
+    time does not depend on when it was scheduled: before all others, and in
+    ``turn`` order among its kind.  A periodic process computed in closed form
+    (sleeping, then scheduled at once for a run far ahead) then meets a
+    simultaneous event in the same order as when it steps every run."""
+    return _Turn(env, delay, turn)
+
+
 def exact_delay(now: float, at: float) -> float:
     """The delay whose SimPy timeout fires at exactly ``at`` (``now + delay == at``
     in floating point), so that skipped periodic runs leave the schedule as stepping would."""
@@ -170,4 +195,4 @@ def exact_delay(now: float, at: float) -> float:
     return delay
 
 
-__all__ = ["Item", "Lane", "exact_delay"]
+__all__ = ["FIRST", "Item", "Lane", "exact_delay", "turn"]
