@@ -16,9 +16,8 @@ _apply_batch`); otherwise one by one.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-
-import numpy as np
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 
 from pkisim.directory.entries import Csn
 
@@ -52,7 +51,7 @@ class Bundle:
         out = []
         for run in self.runs:
             index = run.index
-            a, b = int(np.searchsorted(index, lo)), int(np.searchsorted(index, hi))
+            a, b = bisect_left(index, lo), bisect_left(index, hi)
             if a < b:
                 out.append((run, a, b))
         return out
@@ -65,20 +64,21 @@ class BundleRun:
     __slots__ = ("bundle", "container_dn", "first", "index", "key", "seqs")
 
     def __init__(self, bundle: Bundle, key: str, container_dn: str, first: int,
-                 index: np.ndarray) -> None:
+                 index: Sequence[int]) -> None:
         self.bundle, self.key, self.container_dn, self.first = bundle, key, container_dn, first
-        self.index = index
-        self.seqs = np.asarray(bundle.seqs, dtype=np.int64)[index] if len(index) else index
+        self.index = [int(i) for i in index]  # increasing
+        seqs = bundle.seqs
+        self.seqs = [seqs[i] for i in self.index]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def csn(self, rank: int) -> Csn:
-        return self.bundle.csn(int(self.index[rank]))
+        return self.bundle.csn(self.index[rank])
 
     def rank_from(self, seq: int) -> int:
         """The first rank whose CSN sequence number is >= ``seq``."""
-        return int(np.searchsorted(self.seqs, seq))
+        return bisect_left(self.seqs, seq)
 
     def rank_of(self, csn: Csn) -> int | None:
         """The rank of the record whose CSN is ``csn``, if it is one of this run's."""

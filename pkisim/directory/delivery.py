@@ -33,7 +33,7 @@ None of them changes any answer the directory gives (tested against no purge).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
 
 from pkisim.directory.bundles import Bundle, BundleRun, Transit
@@ -89,6 +89,9 @@ class Replication:
         self._time, self._seq = -math.inf, 0  # of the last CSN handed out
         self._track = len(names) > 1  # keep record CSNs: naming conflicts are possible
         self._current: Csn | None = None  # the change being applied, if any
+        #: what to do before the stable CSN is next looked at (record runs
+        #: catch the other replicas up only if a pull needs it)
+        self._before_floor: Callable[[], None] | None = None
         self._parked = 0  # changes parked on all replicas
         self._litter: dict[int, Attr] = {}  # attributes holding unstable deleted values
         self._graves = 0  # tombstones on all replicas
@@ -110,6 +113,10 @@ class Replication:
 
     def _floor(self) -> Csn:
         """The stable CSN (module docstring): no change below it is still to be applied."""
+        hook = self._before_floor
+        if hook is not None:  # record runs: replicas to catch up first (pkisim.directory.runs)
+            self._before_floor = None
+            hook()
         floor: Csn = (self._time, self._seq + 1, -1)  # below every CSN not yet made
         current = self._current
         if current is not None and current < floor:
@@ -365,7 +372,7 @@ class Replication:
 
     def _prune(self, entry: Entry, mods: Mods) -> None:
         """Forget the stable deleted values of the attributes a modify touched."""
-        left = entry.prune((name for _, name, _ in mods), self._floor())
+        left = entry.prune((name for _, name, _ in mods), self._floor)
         for attr in left:
             if id(attr) not in self._litter:
                 self._litter[id(attr)] = attr

@@ -8,7 +8,7 @@ rules (:func:`check_mods`) and Search's filter (:func:`matches`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pkisim.ids.protocol import ModOp, Result, ResultCode, Values
@@ -60,10 +60,11 @@ class Attr:
         live.sort()
         return tuple(value for _, value in live)
 
-    def prune(self, floor: Csn) -> bool:
+    def prune(self, floor: Csn | Callable[[], Csn]) -> bool:
         """Forget the values that are not visible and whose stamps are all below
-        ``floor`` (every change that can still arrive is at or above it); True
-        if invisible values are left that are not stable yet.
+        ``floor`` (every change that can still arrive is at or above it; a
+        callable is asked only if there is an invisible value); True if
+        invisible values are left that are not stable yet.
 
         This never changes what the attribute shows, now or after any later
         change: a later add or delete has a stamp >= ``floor``, above every
@@ -77,6 +78,8 @@ class Attr:
         for key, (_, add, gone) in self.values.items():
             if add is not None and (gone is None or add > gone) and (d is None or add >= d):
                 continue  # visible
+            if callable(floor):
+                floor = floor()
             if (add is None or add < floor) and (gone is None or gone < floor):
                 dead.append(key)
             else:
@@ -109,7 +112,7 @@ class Entry:
                 out[name] = values
         return out
 
-    def prune(self, names: Iterable[str], floor: Csn) -> list[Attr]:
+    def prune(self, names: Iterable[str], floor: Csn | Callable[[], Csn]) -> list[Attr]:
         """:meth:`Attr.prune` the attributes ``names``; the ones left with
         invisible values that are not stable yet.  ``nsds5ReplConflict`` is
         never pruned: a naming conflict adds its value with the entry's own,

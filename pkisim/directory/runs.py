@@ -19,13 +19,20 @@ pulled it (a *real* pull, the reference code), after every replica has caught
 up with the window's records it would have pulled by then; between two real
 pulls, the window's records are applied in whole blocks.  That costs O(1) per
 run per replica per window, plus one pull per change that was in flight.
+
+Reads between the adds (a CRL fetch reading its replica) are pulls too: a
+replica pulls at its adds and at its reads, so a change in flight that does
+not commute is pulled for real at the first of them after it arrived.  A read
+that may look at records first gets its replica's records up to its place (its
+own and the calm ones that reached it); a read of one entry that is not a
+record (a CRL fetch) needs nothing more, and costs O(log) instead.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from itertools import pairwise
 from typing import Any
 
@@ -39,6 +46,21 @@ from pkisim.directory.replication import ADD, BUNDLE, DELETE, MODIFY, RECORD, Re
 #: A run for :meth:`RecordRuns.add_record_runs`: (replica, container, first
 #: number, lane positions of its records, increasing).
 Run = tuple[str, str, int, Sequence[int]]
+#: A read between the adds of :meth:`RecordRuns.add_record_runs`: (lane
+#: position, the replica it reads or None, what reads, whether it may look at
+#: records).
+Read = tuple[int, "str | None", Callable[[], object], bool]
+
+
+def _add_own(items: Iterable[list[Any]], position: int) -> None:
+    """Add a replica's own records of the window up to lane ``position``
+    (exclusive): ``[store, first, lane positions, run, how many added]`` each."""
+    for item in items:
+        store, first, rows, run, done = item
+        upto = int(np.searchsorted(rows, position))
+        if upto > done:
+            store.add_compact(first + done, first + upto - 1, run, done)
+            item[4] = upto
 
 
 def _within(n: int, spans: list[tuple[int, int]]) -> bool:
@@ -83,6 +105,15 @@ class RecordRuns(Replication):
                     return False
         return len(self._replicas) == 1 or self._quiet_in_flight(by_key)
 
+    def has_record(self, replica: str, base: str, n: int) -> bool:
+        """Is record ``n`` under ``base`` on ``replica``, which is up, already
+        (nothing is pulled)?  Once there, its DN stays taken (no simulated CA
+        deletes a record; a naming conflict leaves the DN to one claimant), so
+        a modify of it succeeds while the replica is up."""
+        r = self._replica(replica)
+        store = r.stores.get(dn_key(base)[0])
+        return r.up and store is not None and n in store
+
     def in_flight(self) -> int:
         """Items queued on links (a bundle of records counts once) and changes
         parked: what looking at everything in flight costs."""
@@ -123,52 +154,99 @@ class RecordRuns(Replication):
         count = last - first + 1
         self.add_record_runs([(replica, base, first, range(count))], [now] * count)
 
-    def add_record_runs(self, runs: Sequence[Run], times: Sequence[float]) -> None:
+    def add_record_runs(self, runs: Sequence[Run], times: Sequence[float],
+                        reads: Sequence[Read] = ()) -> None:
         """Add many records at once, after :meth:`can_add_records` said yes for
-        them: exactly what ``execute`` of each ``Add`` in lane order would do.
+        them: exactly what ``execute`` of each ``Add`` in lane order would do,
+        with reads in between.
 
-        ``times`` are the times of the adds in lane order (non-decreasing);
-        each run ``(replica, base, first, positions)`` added the records
-        ``first, first + 1, ...`` on ``replica`` at those lane positions
-        (increasing), and every position belongs to exactly one run.
+        ``times`` are the times of the adds and reads in lane order
+        (non-decreasing); each run ``(replica, base, first, positions)`` added
+        the records ``first, first + 1, ...`` on ``replica`` at those lane
+        positions (increasing); each read ``(position, replica, read, full)``
+        calls ``read()`` at its place, with ``replica`` as the lane would have
+        it then (``None``: it reads no replica); ``read`` changes nothing.  A
+        *full* read may look at anything and pull (as :meth:`entry` with
+        ``now`` does): the replica is caught up to it first.  Any other read
+        looks only at entries that are not records and never pulls (a CRL
+        fetch): every change that arrived for them is applied there already,
+        and the records that arrived wait for the next real pull or catch-up,
+        which is cheaper (one block per run instead of one per read).  Every
+        position belongs to exactly one run or read.
         """
         lane = [float(t) for t in times]
-        total = len(lane)
         seq0, start = self._seq, self._time
         adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]] = {}
+        count = 0
         for replica, base, first, positions in runs:
             r = self._by_name[replica]
             key = dn_key(base)[0]
             rows = np.asarray(positions, dtype=np.int64)
             if len(rows):
                 adds.setdefault(r, []).append((key, r.stores[key].container_dn, first, rows))
+                count += len(rows)
         if not self._track:  # one replica: nothing to remember or send
-            for r, items in adds.items():
-                for key, _, first, rows in items:
-                    r.stores[key].add_compact(first, first + len(rows) - 1, None, 0)
+            self._one_replica(adds, reads)
         else:
-            self._window(adds, lane, seq0, start)
-        self._seq = seq0 + total
-        if total and lane[-1] > self._time:
-            self._time = lane[-1]
+            self._window(adds, lane, seq0, start, reads)
+        self._seq = seq0 + count
+        last = max((int(rows[-1]) for items in adds.values() for *_, rows in items), default=-1)
+        if last >= 0 and lane[last] > self._time:
+            self._time = lane[last]
         self._maybe_purge()
 
+    @staticmethod
+    def _one_replica(adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
+                     reads: Sequence[Read]) -> None:
+        """One replica: each read sees the records added before it."""
+        items = [(r, key, first, rows) for r, group in adds.items()
+                 for key, _, first, rows in group]
+        done = [0] * len(items)
+        for position, _, read, _ in [*reads, (None, None, None, None)]:
+            for i, (r, key, first, rows) in enumerate(items):
+                upto = len(rows) if position is None else int(np.searchsorted(rows, position))
+                if upto > done[i]:
+                    r.stores[key].add_compact(first + done[i], first + upto - 1, None, 0)
+                    done[i] = upto
+            if read is not None:
+                read()
+
     def _window(self, adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
-                lane: list[float], seq0: int, start: float) -> None:
-        """Send each replica's records as a bundle and pull as the lane would."""
-        calm = {id(transit) for r in adds for transit in self._calm(r)}
+                lane: list[float], seq0: int, start: float, reads: Sequence[Read]) -> None:
+        """Send each replica's records as a bundle and pull as the lane would:
+        a replica pulls at its adds and reads (a *real* pull where it meets
+        something that is not calm; calm records are caught up in blocks)."""
+        is_add = np.zeros(len(lane), np.int64)
+        for items in adds.values():
+            for *_, rows in items:
+                is_add[rows] = 1
+        before = np.cumsum(is_add) - is_add  # adds before each position: CSNs handed out
+        clock = np.maximum.accumulate(np.where(is_add == 1, lane, start)) if len(lane) else []
+        pulls: dict[Replica, list[int]] = {}  # where each replica pulls: its adds and reads
+        for position, replica, _, _ in reads:
+            if replica is not None:
+                pulls.setdefault(self._by_name[replica], []).append(position)
+        acting = set(adds) | set(pulls)
+        calm = {id(transit) for r in acting for transit in self._calm(r)}
         window: dict[int, np.ndarray] = {}  # id(bundle) -> its lane positions
         bundles: list[Bundle] = []
         acts: dict[Replica, np.ndarray] = {}
-        for r, items in adds.items():
-            positions = np.sort(np.concatenate([rows for *_, rows in items]))
-            acts[r] = positions
+        # each replica's own records, added up to its reads (then the rest):
+        # [store, first, lane positions, run, how many added]
+        own: dict[Replica, list[list[Any]]] = {}
+        for r in acting:
+            items = adds.get(r, [])
+            positions = (np.sort(np.concatenate([rows for *_, rows in items])) if items
+                         else np.zeros(0, np.int64))
+            acts[r] = np.union1d(positions, pulls.get(r, [])).astype(np.int64)
+            if not items:
+                continue
             bundle = Bundle(r.index, [lane[p] for p in positions.tolist()],
-                            (positions + (seq0 + 1)).tolist(), start)
+                            (before[positions] + (seq0 + 1)).tolist(), start)
             for key, container_dn, first, rows in items:
                 run = BundleRun(bundle, key, container_dn, first, np.searchsorted(positions, rows))
                 bundle.runs.append(run)
-                r.stores[key].add_compact(first, first + len(rows) - 1, run, 0)
+                own.setdefault(r, []).append([r.stores[key], first, rows, run, 0])
                 self._fresh += len(rows)
             bundle.sent = 0
             window[id(bundle)] = positions
@@ -177,29 +255,67 @@ class RecordRuns(Replication):
                 transit = Transit(bundle)
                 calm.add(id(transit))
                 link.send_bundle(transit)
-        # the real pulls: where an acting replica meets something that may not commute
-        heap: list[tuple[int, int, Replica]] = []
+
+        def at(position: int) -> None:
+            """The directory as the lane has it just before lane ``position``."""
+            for bundle in bundles:
+                bundle.sent = int(np.searchsorted(window[id(bundle)], position))
+            self._seq = seq0 + int(before[position])
+            self._time = float(clock[position - 1]) if position else start
+
+        # the real pulls, where an acting replica meets something that may not
+        # commute, then the reads: (lane position, 0 pull / 1 read, order, what)
+        heap: list[tuple[int, int, int, Any]] = [
+            (read[0], 1, k, read) for k, read in enumerate(reads)]
         for r in acts:
             due = self._next_arrival(r, acts[r], lane, -1, calm)
             if due is not None:
-                heappush(heap, (due, r.index, r))
+                heap.append((due, 0, r.index, r))
+        heapify(heap)
         while heap:
-            position, _, r = heappop(heap)
-            for bundle in bundles:
-                bundle.sent = int(np.searchsorted(window[id(bundle)], position))
-            self._seq, self._time = seq0 + position, start
-            if position and lane[position - 1] > start:
-                self._time = lane[position - 1]
-            for z, positions in acts.items():
-                self._catch_up(z, positions, lane, position, window, calm)
+            position, kind, _, what = heappop(heap)
+            if kind:  # a read: a full one's replica caught up to it (calm records included)
+                _, replica, read, full = what
+                if full:
+                    at(position)
+                    if replica is not None:
+                        r = self._by_name[replica]
+                        _add_own(own.get(r, ()), position)
+                        self._catch_up(r, acts[r], lane, position + 1, window, calm)
+                        self._others_at(r, acts, lane, position, window, calm)
+                read()
+                self._before_floor = None
+                continue
+            at(position)
+            r = what
+            self._catch_up(r, acts[r], lane, position, window, calm)
+            self._others_at(r, acts, lane, position, window, calm)
             self._pull(r, lane[position])
+            self._before_floor = None
             due = self._next_arrival(r, acts[r], lane, position, calm)
             if due is not None:
-                heappush(heap, (due, r.index, r))
+                heappush(heap, (due, 0, r.index, r))
         for bundle in bundles:
             bundle.sent = len(bundle)
         for z, positions in acts.items():
+            _add_own(own.get(z, ()), len(lane))
             self._catch_up(z, positions, lane, len(lane), window, calm)
+
+    def _others_at(self, r: Replica, acts: dict[Replica, np.ndarray], lane: list[float],
+                   position: int, window: dict[int, np.ndarray], calm: set[int]) -> None:
+        """Before ``r`` pulls at lane ``position``: the other acting replicas
+        caught up to it, but only if the pull looks at the stable CSN (the
+        only thing their state changes there; a catch-up put off is the same
+        catch-up later)."""
+
+        def catch_up() -> None:
+            current = self._current
+            for z, positions in acts.items():
+                if z is not r:
+                    self._catch_up(z, positions, lane, position, window, calm)
+            self._current = current
+
+        self._before_floor = catch_up
 
     def _calm(self, r: Replica) -> list[Transit]:
         """The bundles queued for ``r`` whose records can meet nothing there
@@ -305,4 +421,4 @@ class RecordRuns(Replication):
         self._maybe_purge()
 
 
-__all__ = ["RecordRuns", "Run"]
+__all__ = ["Read", "RecordRuns", "Run"]

@@ -321,11 +321,20 @@ class History:
 
     def note(self, time: float, process: int, op: Op, type: OpType, detail: str = "",
              replica: int = -1, *, kind: IdKind | None = None, begin: int | None = None,
-             end: int | None = None) -> None:
+             end: int | None = None, position: int | None = None) -> None:
         """Record a rare operation without range state: a crash, a restart, a
         decommissioning, a failure with its cause; ``kind``/``begin``/``end``
-        name the range it is about (a slice a failed clone install never got)."""
-        self._events.append(EventRecord(self._position(), float(time), process, replica,
+        name the range it is about (a slice a failed clone install never got).
+
+        ``position`` places it after that many issue rows instead of after all
+        of them (a batched window records its issues first, then its notes):
+        at least the position of the last note, at most :attr:`position`."""
+        here = self._position()
+        if position is None:
+            position = here
+        elif not (self._events[-1].position if self._events else 0) <= position <= here:
+            raise ValueError(f"note position {position} outside the rows it can follow")
+        self._events.append(EventRecord(position, float(time), process, replica,
                                         Op(op), OpType(type), kind=kind, begin=begin, end=end,
                                         detail=detail))
 
@@ -338,6 +347,11 @@ class History:
 
     def _position(self) -> int:
         return self._rows + len(self._pending[0])
+
+    @property
+    def position(self) -> int:
+        """How many issue rows there are: where a note recorded now goes."""
+        return self._position()
 
     def _flush(self) -> None:
         size = len(self._pending[0])

@@ -20,19 +20,25 @@ the rest, and produces *exactly* what the event-by-event lane would have:
 
 CRL fetches take a worker like enrollments and are served at their
 completion, in lane order (the CRL CA's latest generation; another CA reads the
-record in its replica, pulling the replication that arrived there).  Routing is
-round-robin or sticky (a client keeps its host while it is in rotation).
+record in its replica, with the replication that arrived there).  A revocation
+picks, when it arrives, one of the serials signed before it, takes a request ID
+when a worker picks it up and marks the certificate record revoked at its
+completion.  Routing is round-robin or sticky (a client keeps its host while it
+is in rotation).
 
-With one directory replica a CA's records of the window are added as one
-run (O(1)); with several, one by one in lane order, each after pulling in the
-replication that arrived, as the lane's ``Add`` does (and the CRL fetches in
-between).
+The window's records are added as runs (one per CA and container): with one
+directory replica in O(1); with several as record runs
+(:meth:`~pkisim.directory.runs.RecordRuns.add_record_runs`), each CRL fetch
+reading its replica at its place between the adds.  A revocation writes to its
+replica, so the runs stop before it, it is made as the lane makes it, and the
+runs go on after it.
 
 It only runs when that is certain; otherwise it changes nothing and returns
 ``None``, and the lane handles the window event by event.  An event it cannot
-take (a revocation, a retry, an enrollment with key archival, a request of a
-crashed CA) ends the window early: it processes the events before it and the
-lane handles that one before asking again.  It declines when a client would
+take (a retry, an enrollment with key archival, a request of a crashed CA, a
+revocation that picks a serial signed in the window or whose record has not
+reached its replica) ends the window early: it processes the events before it
+and the lane handles that one before asking again.  It declines when a client would
 give up, a CA would crash, run out of its current range, switch ranges or make
 its update task due, when a record number of the window is already anywhere in
 the directory or in flight (a duplicate: the lane reports it), when a CRL fetch
@@ -46,13 +52,15 @@ and for a few windows after one it declined.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Sequence
 from functools import partial
 from heapq import heapreplace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pkisim.directory.runs import Read
 from pkisim.history.history import History, Op, OpType
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
@@ -61,7 +69,7 @@ from pkisim.sim.config import Scenario
 from pkisim.sim.lane import Item, Lane
 from pkisim.sim.metrics import OK, Recorder
 from pkisim.sim.requests import ARRIVE, DONE, START, Request, RequestFlow
-from pkisim.sim.workload import CRL_FETCH, ENROLL, PoissonArrivals
+from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, PoissonArrivals
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
@@ -77,6 +85,8 @@ MIN_EVENTS_REPLICATED = 64
 #: After a window that could not be batched, the next 1, 2, 4, ... (at most
 #: this many) windows go event by event without trying (results never depend on it).
 MAX_BACKOFF = 16
+#: Short prefixes in a row after which the batch backs off too.
+MAX_SHORT = 8
 #: Replicated changes in flight above which a window is not batched.
 MAX_IN_FLIGHT = 256
 
@@ -99,9 +109,12 @@ class Batch:
         self.directory, self.history, self.recorder = directory, history, recorder
         kind, source = flow.streams[0]
         self.stream = flow.streams[0]
-        #: the streams a window takes: enrollments, and CRL fetches unless redirected
-        self.streams = [self.stream] + [s for s in flow.streams[1:]
-                                        if s[0] == CRL_FETCH and not flow.redirect]
+        #: the streams a window takes: enrollments, revocations (unless each one
+        #: starts a CRL generation) and CRL fetches (unless redirected)
+        self.streams = [self.stream] + [
+            s for s in flow.streams[1:]
+            if (s[0] == CRL_FETCH and not flow.redirect)
+            or (s[0] == REVOKE and not scenario.crl.always_update)]
         self.kinds = {s[0] for s in self.streams}
         self.sticky = scenario.load_balancer.policy == "sticky"
         self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals)
@@ -109,12 +122,13 @@ class Batch:
                         and not flow.on_demand and flow.refuse is None)
         self.windows = 0  # windows computed here (for the benchmark)
         self.batched_events = 0  # lane events those windows stood for
+        self.revoked = 0  # revocations those windows completed
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
         self.one_replica = len(scenario.directory.replicas) == 1
         self.min_events = MIN_EVENTS if self.one_replica else MIN_EVENTS_REPLICATED
-        self._skip, self._backoff = 0, 1
+        self._skip, self._backoff, self._shorts = 0, 1, 0
         self._cut = math.inf  # where the last window stopped
         self._small = False
 
@@ -135,12 +149,17 @@ class Batch:
         self._cut = horizon
         done = self._window(horizon)
         if done:
-            self._backoff = 1
-        elif done == 0 or not self._small:  # declined, or only a short prefix was possible:
-            # back off (a short window alone says nothing about the next ones, but
-            # prefixes cut short again and again, at retries or revocations close
-            # together, would scan the lane's events once per event they leave)
+            self._backoff, self._shorts = 1, 0
+        elif done == 0 and self._shorts < MAX_SHORT:
+            # only a short prefix before an event the lane takes (a revocation
+            # that cannot be taken, a retry): ask again right after it, since
+            # skipping would leave the rest of the drain to the lane event by
+            # event; but not for ever (a burst of retries would scan the lane's
+            # events once per event)
+            self._shorts += 1
+        elif done == 0 or not self._small:  # declined, or short again and again: back off
             self._skip, self._backoff = self._backoff, min(2 * self._backoff, MAX_BACKOFF)
+            self._shorts = 0
         return None if done is None else (done, self._cut)
 
     def _takes(self, item: Item) -> bool:
@@ -177,25 +196,31 @@ class Batch:
                         if u < flow.archival_fraction:
                             horizon = min(horizon, t)
                             break
-        arrivals: list[Item] = []
-        old: list[Item] = []
-        for item in due:
-            if item[0] >= horizon:
-                continue
-            if item[2] == ARRIVE:
-                arrivals.append(item)
-            else:
-                old.append(item)
-        self._cut = horizon
-        plan = _Plan(self, horizon, arrivals, old)
-        if not plan.feasible():
+        while True:
+            arrivals: list[Item] = []
+            old: list[Item] = []
+            for item in due:
+                if item[0] >= horizon:
+                    continue
+                if item[2] == ARRIVE:
+                    arrivals.append(item)
+                else:
+                    old.append(item)
+            self._cut = horizon
+            plan = _Plan(self, horizon, arrivals, old)
+            if plan.feasible():
+                break
             if plan.small and horizon < whole:
                 return 0  # a short prefix: the lane takes the next event, then a window again
+            if plan.stop < horizon:  # a revocation the lane must take: the window before it
+                horizon = plan.stop
+                continue
             self._small = plan.small
             return None
         plan.commit()
         self.windows += 1
         self.batched_events += plan.events
+        self.revoked += len(plan.revokes)
         return plan.events
 
 
@@ -211,6 +236,7 @@ class _Plan:
         self.old = old
         self.events = 0
         self.small = False  # declined only because the window is short
+        self.stop = horizon  # declined because of an event at this time: the window before it
 
     def _arrivals(self) -> bool:
         """The window's arrivals of every stream, merged in lane order: times,
@@ -369,19 +395,23 @@ class _Plan:
         cas = np.concatenate((ca_new[begins], ca_new[dones], old_ca))
         kinds = np.concatenate((kind[begins], kind[dones], old_kind))
         order = np.lexsort((seqs, times))
-        times, is_done, who, cas, kinds = (times[order], is_done[order], who[order], cas[order],
-                                           kinds[order])
-        self.times, self.is_done, self.who, self.cas, self.kinds = times, is_done, who, cas, kinds
+        times, seqs, is_done, who, cas, kinds = (times[order], seqs[order], is_done[order],
+                                                 who[order], cas[order], kinds[order])
+        self.times, self.seqs, self.is_done, self.who, self.cas, self.kinds = (
+            times, seqs, is_done, who, cas, kinds)
+        self.seq_arrive = seq_arrive
         # old START items still complete later (their DONE stays in the lane, or is due)
         self.events = m + int((waits & begins).sum()) + len(old) + int(dones.sum())
-        if not self._crl_fetches():
+        if not (self._crl_fetches() and self._revocations()):
             return False
         # numbers, store latencies, crash and directory checks: one group per
-        # (CA, begin or completion) of the enrollments, in lane order within the group
-        enrolls = np.flatnonzero(kinds == ENROLL)
-        self.enrolls = enrolls
-        key = cas[enrolls] * 2 + is_done[enrolls]
-        total = len(enrolls)
+        # (CA, begin or completion) of the rows that take a number (the begins
+        # of enrollments and revocations take request IDs, the completions of
+        # enrollments serials), in lane order within the group
+        takers = np.flatnonzero((kinds == ENROLL) | ((kinds == REVOKE) & ~is_done))
+        self.takers = takers
+        key = cas[takers] * 2 + is_done[takers]
+        total = len(takers)
         grouped = np.argsort(key, kind="stable")
         counts = np.bincount(key, minlength=2 * len(batch.nodes))
         stops = np.cumsum(counts)
@@ -391,7 +421,7 @@ class _Plan:
         latency = np.zeros(len(times), np.float64)
         self.per_node: list[tuple[CaNode, int, int, float, float]] = []
         runs: list[tuple[str, str, int, int]] = []
-        e_times = times[enrolls]
+        e_times = times[takers]
         lasts_t = e_times[grouped[stops - 1]] if total else e_times
         bases = batch.bases
         for index, node in nodes.items():
@@ -405,7 +435,7 @@ class _Plan:
                     return False  # the update task would run mid-window: the lane's
             k = int(counts[done_group])
             if k:
-                rows = enrolls[grouped[stops[done_group] - k:stops[done_group]]]
+                rows = takers[grouped[stops[done_group] - k:stops[done_group]]]
                 draws = node.store_latency
                 latency[rows] = draws.constant if draws.constant is not None else draws.ahead(k)
                 if node.next_crash < float((times[rows] + latency[rows]).max()):
@@ -423,7 +453,7 @@ class _Plan:
         if runs and not batch.directory.can_add_records(runs, batch.attrs):
             return False
         numbers = np.full(len(times), -1, np.int64)
-        numbers[enrolls] = firsts[key] + rank
+        numbers[takers] = firsts[key] + rank
         self.numbers = numbers
         self.replies = times + latency
         return True
@@ -446,6 +476,47 @@ class _Plan:
                 return False
         return True
 
+    def _revocations(self) -> bool:
+        """The serial each revocation arriving in the window revokes, and will
+        every revocation completing in the window succeed?
+
+        A revocation picks, when it arrives, one of the serials signed before
+        it in lane order.  A window takes only picks among the serials signed
+        before it began (the others' records may not have replicated to the
+        revoking CA yet) and only completions whose certificate record is
+        already in the revoking CA's replica: the lane would see none fail."""
+        flow, m = self.flow, self.m
+        self.serials = serials = np.full(m, -1, np.int64)
+        new = np.flatnonzero(self.kind == REVOKE).tolist() if m else []
+        if new:
+            issued = flow.issued_serials
+            before = len(issued)
+            if not before:
+                return False  # the lane's arrival finds nothing to revoke: no request at all
+            signed = (self.kinds == ENROLL) & self.is_done
+            keys = list(zip(self.times[signed].tolist(), self.seqs[signed].tolist(),
+                            strict=True))
+            a, seq = self.a, self.seq_arrive
+            for k, u in zip(new, flow.picks.ahead(len(new)), strict=True):
+                index = int(u * (before + bisect_left(keys, (float(a[k]), int(seq[k])))))
+                if index >= before:
+                    self.stop = float(a[k])
+                    return False
+                serials[k] = issued[index]
+        self.revocations = len(new)
+        self.revokes = np.flatnonzero((self.kinds == REVOKE) & self.is_done)
+        directory, base, nodes = self.batch.directory, self.batch.bases[1], self.batch.nodes
+        for i in self.revokes.tolist():
+            if not directory.has_record(nodes[int(self.cas[i])].replica, base, self._serial(i)):
+                self.stop = float(self.times[i])
+                return False
+        return True
+
+    def _serial(self, row: int) -> int:
+        """The serial the revocation of merged row ``row`` revokes."""
+        who = int(self.who[row])
+        return int(self.serials[who]) if who < self.m else self.old[who - self.m][3].serial
+
     def commit(self) -> None:
         batch, flow, m = self.batch, self.flow, self.m
         horizon = self.horizon
@@ -457,6 +528,7 @@ class _Plan:
             batch.balancer.advance(self.picks, self.made)
             if flow.archival_fraction:
                 flow.archival.skip(int((self.kind == ENROLL).sum()))
+            flow.picks.skip(self.revocations)
         pool = batch.balancer.pool
         for j in set(self.route.tolist()):
             node = pool[j]
@@ -487,11 +559,14 @@ class _Plan:
         arrived = np.bincount(self.ca_new, minlength=len(batch.nodes))
         for node in self.nodes.values():
             node.outstanding += int(arrived[node.index]) - int(dones[node.index])
+        position = batch.history.position  # issue rows before the window's
         if one_replica:
-            self._serve_crls()
-        else:  # replicated: each add (and CRL fetch) in lane order, as the lane would
-            directory.add_record_sequence(self._in_lane_order())
+            self._completions()
+        else:
+            self._replicated()
         self._record_issues()
+        if len(self.revokes):
+            self._note_revocations(position)
         # the request rows of the completions, in lane order
         done_rows = np.flatnonzero(self.is_done)
         who = self.who[done_rows]
@@ -522,6 +597,7 @@ class _Plan:
                 node = pool[int(self.route[k])]
                 req = Request(first_id + k, self.clients[k], int(kind[k]), 0, float(a[k]))
                 req.ca, req.epoch, req.start = node, node.epoch, float(st[k])
+                req.serial = int(self.serials[k])
                 if st[k] >= horizon:
                     added.append((float(st[k]), int(self.seq_start[k]), START, req))
                 added.append((float(en[k]), int(self.seq_done[k]), DONE, req))
@@ -535,7 +611,7 @@ class _Plan:
         """The window's issuances (request IDs and serials) into the history, in
         lane order: one run per CA and begin or completion."""
         batch = self.batch
-        rows = self.enrolls
+        rows = self.takers
         cas, is_done = self.cas[rows], self.is_done[rows]
         pids = np.array([node.pid for node in batch.nodes], dtype=np.int64)
         rids = np.array([node.rid for node in batch.nodes], dtype=np.int64)
@@ -546,26 +622,72 @@ class _Plan:
             self.numbers[rows][at].tolist(), np.full(len(groups), int(OpType.OK)),
             rids[groups // 2])
 
-    def _serve_crls(self) -> None:
-        """The CRL fetches that complete in the window, in lane order."""
-        serve, nodes = self.flow.crl.serve, self.batch.nodes
-        for index, t in zip(self.cas[self.fetches].tolist(), self.times[self.fetches].tolist(),
-                            strict=True):
-            serve(nodes[index], t)
+    def _completions(self) -> None:
+        """The CRL fetches and revocations that complete in the window, in lane order."""
+        rows = np.union1d(self.fetches, self.revokes).tolist()
+        if rows:
+            serve, nodes = self.flow.crl.serve, self.batch.nodes
+            for i, index, kind, t in zip(rows, self.cas[rows].tolist(),
+                                         self.kinds[rows].tolist(), self.times[rows].tolist(),
+                                         strict=True):
+                if kind == REVOKE:
+                    self._revoke(nodes[index], i, t)
+                else:
+                    serve(nodes[index], t)
 
-    def _in_lane_order(self) -> Iterator[tuple[str, str, int, float]]:
-        """The window's record adds, in lane order, for ``add_record_sequence``;
-        the CRL fetches are served in between, each at its place (a fetch on a
-        replica pulls the replication that arrived there, as the lane's does)."""
-        serve, nodes, bases = self.flow.crl.serve, self.batch.nodes, self.batch.bases
+    def _revoke(self, node: CaNode, row: int, t: float) -> None:
+        """The lane's revocation of merged row ``row`` at ``t`` (it succeeds:
+        :meth:`_revocations`); its history row comes with the window's issues."""
+        serial = self._serial(row)
+        result = self.flow.mark_revoked(node, serial, t)
+        assert result.ok, result
+        self.flow.crl.on_revoke(node, serial, t)
+
+    def _note_revocations(self, position: int) -> None:
+        """The revocations' history rows, each after the issue rows before it in lane order."""
+        takes = np.zeros(len(self.times), np.int64)
+        takes[self.takers] = 1
+        before = position + np.cumsum(takes) - takes
+        nodes, note = self.batch.nodes, self.flow.driver.note
+        for i in self.revokes.tolist():
+            note(nodes[int(self.cas[i])], Op.REVOKE, OpType.OK, str(self._serial(i)),
+                 time=float(self.times[i]), position=int(before[i]))
+
+    def _replicated(self) -> None:
+        """A replicated directory: the window's adds as record runs, each CRL
+        fetch reading its replica at its place between them (as the lane's,
+        which pulls the replication that arrived there).  A revocation writes:
+        the runs stop before it, it is made as the lane makes it, then the
+        rest."""
+        directory, nodes, bases = self.batch.directory, self.batch.nodes, self.batch.bases
+        serve, holder = self.flow.crl.serve, self.flow.crl.holder
         replicas = [node.replica for node in nodes]
-        for ca, done, kind, n, t in zip(self.cas.tolist(), self.is_done.tolist(),
-                                        self.kinds.tolist(), self.numbers.tolist(),
-                                        self.times.tolist(), strict=True):
-            if kind == ENROLL:
-                yield replicas[ca], bases[done], n, t
+        runs: dict[int, tuple[str, str, int, list[int]]] = {}
+        times: list[float] = []
+        reads: list[Read] = []
+        for i, (ca, done, kind, n, t) in enumerate(zip(
+                self.cas.tolist(), self.is_done.tolist(), self.kinds.tolist(),
+                self.numbers.tolist(), self.times.tolist(), strict=True)):
+            if n >= 0:
+                group = 2 * ca + done
+                run = runs.get(group)
+                if run is None:
+                    run = runs[group] = (replicas[ca], bases[done], n, [])
+                run[3].append(len(times))
+            elif kind == REVOKE:
+                directory.add_record_runs(list(runs.values()), times, reads)
+                runs, times, reads = {}, [], []
+                self._revoke(nodes[ca], i, t)
+                continue
             elif done:
-                serve(nodes[ca], t)
+                node = nodes[ca]
+                reads.append((len(times), None if node is holder else node.replica,
+                              partial(serve, node, t, pull=False), False))
+            else:
+                continue
+            times.append(t)
+        if times:
+            directory.add_record_runs(list(runs.values()), times, reads)
 
 
 def _wakes(repo: Repository, count: int) -> bool:

@@ -227,16 +227,18 @@ class CrlService:
         self._learn(node, now)
 
     # ------------------------------------------------------------ serving
-    def serve(self, node: CaNode, now: float) -> int | None:
+    def serve(self, node: CaNode, now: float, *, pull: bool = True) -> int | None:
         """The CRL generation ``node`` serves at ``now`` (``None``: none yet).
 
         The CRL CA serves its own latest CRL; another CA serves the record it
-        finds in its replica (``clone_mode = "replicated"``).
+        finds in its replica (``clone_mode = "replicated"``), after pulling the
+        replication that arrived there (``pull=False``: a batched window's
+        read, which has every change to the record that arrived applied).
         """
         if node is self.holder:
             gid = self.latest
         else:
-            entry = self.directory.entry(node.replica, self.dn, now=now)
+            entry = self.directory.entry(node.replica, self.dn, now=now if pull else None)
             text = p.attr_first(entry, "description")
             gid = int(text) if text is not None else None
         if gid is not None and gid > self.served_upto:

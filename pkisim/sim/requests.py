@@ -299,11 +299,16 @@ class RequestFlow:
             self.issued_serials.append(serial)
         self.finish(req, reply, node, OK, "")
 
+    def mark_revoked(self, node: CaNode, serial: int, t: float) -> p.Result:
+        """The directory write of a revocation: ``certStatus: REVOKED`` on the
+        certificate record, in ``node``'s replica at ``t``."""
+        return self.directory.execute(p.Modify(f"cn={serial},{self.cert_base}", _REVOKED),
+                                      replica=node.replica, now=t)
+
     def revoke(self, req: Request, node: CaNode, t: float) -> None:
         """Mark the certificate record revoked in this CA's replica."""
         serial = req.serial
-        result = self.directory.execute(p.Modify(f"cn={serial},{self.cert_base}", _REVOKED),
-                                        replica=node.replica, now=t)
+        result = self.mark_revoked(node, serial, t)
         if not result.ok:
             cause = ("directory down" if result.code is p.ResultCode.SERVER_DOWN
                      else "certificate not found")

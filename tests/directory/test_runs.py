@@ -12,6 +12,8 @@ changes per link, and the directory the same naming conflicts and next CSN.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -30,7 +32,7 @@ from tests.directory.scripts import (
     topology,
     world,
 )
-from tests.directory.test_memory import RECORDS, TOP, record
+from tests.directory.test_memory import COUNTER, RECORDS, TOP, record
 
 
 def runs_at_once(directory: ReplicatedDirectory, runs: list, times: list[float]) -> None:
@@ -165,3 +167,82 @@ def test_record_csns_of_runs_are_forgotten_once_stable(lag):
     directory._purge()
     assert not any(s.csn_runs or s.csns for r in directory._replicas for s in r.stores.values())
     assert directory.converged()
+
+
+def interleave(runs: list, times: list[float], picks: list[tuple[int, str]]
+               ) -> tuple[list, list[float], list[tuple[int, str, float]]]:
+    """A window's adds with reads between them: ``picks`` (how many adds come
+    before the read, replica) become reads at that time; the runs' positions
+    move to make room.  Returns the runs, the times of every lane position and
+    the reads (position, replica, time)."""
+    slots = sorted((min(slot, len(times)), name) for slot, name in picks)
+    moved: list[int] = []
+    out_times: list[float] = []
+    reads = []
+    k = 0
+    for i, t in enumerate([*times, None]):
+        while k < len(slots) and slots[k][0] == i:
+            when = times[i - 1] if i else times[0]
+            reads.append((len(out_times), slots[k][1], when))
+            out_times.append(when)
+            k += 1
+        if t is not None:
+            moved.append(len(out_times))
+            out_times.append(t)
+    new_runs = [(replica, base, first, [moved[q] for q in positions])
+                for replica, base, first, positions in runs]
+    return new_runs, out_times, reads
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_reads_between_the_runs_see_what_the_lane_would(data):
+    """Reads (a CRL fetch reading its replica) at their places between a
+    window's adds, with random writes still in flight: what each read sees,
+    and everything after, is what the adds one by one with the reads in
+    between give (one replica: the records added before each read)."""
+    names = tuple(f"ds{i + 1}" for i in range(data.draw(st.integers(1, 4))))
+    lag = data.draw(st.sampled_from([0.0, 0.3, 1.0, None]))
+    script = draw_script(data, names, data.draw(st.integers(1, 25)))
+    picks = data.draw(st.lists(st.tuples(st.integers(0, 30), st.sampled_from(names)),
+                               max_size=6))
+    fulls = data.draw(st.lists(st.booleans(), min_size=6, max_size=6))
+    reference, runs = world(names, lag), world(names, lag)
+    seen: dict[int, list] = {id(reference): [], id(runs): []}
+
+    def read(directory: ReplicatedDirectory, name: str, t: float, full: bool,
+             lane: bool) -> None:
+        """A full read pulls and lists everything; a CRL fetch reads one entry
+        that is not a record (the lane's pulls first, a window's never)."""
+        found = (directory.entries(name, now=t) if full
+                 else directory.entry(name, COUNTER, now=t if lane else None))
+        seen[id(directory)].append((name, found))
+
+    def at_once_with_reads(directory: ReplicatedDirectory, runs_: list,
+                           times: list[float]) -> None:
+        new_runs, all_times, reads = interleave(runs_, times, picks)
+        directory.add_record_runs(new_runs, all_times, [
+            (position, name, partial(read, directory, name, t, full, False), full)
+            for (position, name, t), full in zip(reads, fulls, strict=False)])
+
+    def one_by_one_with_reads(directory: ReplicatedDirectory, runs_: list,
+                              times: list[float]) -> None:
+        new_runs, all_times, reads = interleave(runs_, times, picks)
+        ops = [(position, replica, base, first + rank, None) for replica, base, first, rows
+               in new_runs for rank, position in enumerate(rows)]
+        ops += [(position, name, None, None, full)
+                for (position, name, _), full in zip(reads, fulls, strict=False)]
+        for position, replica, base, n, full in sorted(ops):
+            if base is None:
+                read(directory, replica, all_times[position], full, True)
+            else:
+                one_by_one(directory, [(replica, base, n, [0])], [all_times[position]])
+
+    now = 0.0
+    for step, dt in script:
+        now += dt
+        after = play(reference, step, now, one_by_one_with_reads)
+        assert play(runs, step, now, at_once_with_reads) == after
+        now = after
+        assert seen[id(runs)] == seen[id(reference)], step
+        assert observe(runs) == observe(reference), step

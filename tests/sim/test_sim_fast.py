@@ -155,6 +155,44 @@ def test_revocations_crl_fetches_and_clones_during_the_run(steady: Callable[...,
     assert_identical(fast, slow)
 
 
+def test_update_tasks_due_at_once_race_in_the_same_order() -> None:
+    """Three CAs installed at once share one update-task grid: at 600 s all
+    three claim, and the first to run wins the CAS.  A task that slept (its
+    runs skipped in closed form) was scheduled later than one that stepped,
+    which once let a different CA win; runs due at once now go in CA order
+    either way (found by the random differential: 2,000 history rows apart)."""
+    ids = small_ranges("legacy2", end=2500, increment=2000, low_water_mark=800,
+                       clone_transfer_number=400, update_interval=600.0)
+    cas = (CaSpec("ca1", "ds1", role="master", ids=ids, crl_master=True, workers=2),
+           *(CaSpec(f"ca{i}", "ds1", donor="ca1", workers=2,
+                    enroll=Distribution("lognormal", 0.25, 0.5)) for i in (2, 3)))
+    scenario = Scenario("race", duration=1500.0, cas=cas,
+                        directory=DirectorySpec(("ds1", "ds2"), lag=0.0),
+                        workload=Workload(enroll_rate=20.0, clients=20))
+    fast, slow, _ = both(scenario, seed=0)
+    assert len(slow.claims) > 4
+    assert_identical(fast, slow)
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int) -> None:
+    """Revocations arrive, pick a serial, take a request ID and mark the
+    record revoked inside batched windows (one replica: after the window's
+    record runs; several: in lane order between the adds), with the CRL
+    fetches; the history notes land between the issue rows where the lane
+    puts them.  A pick among the window's own serials is left to the lane."""
+    names = tuple(f"ds{i + 1}" for i in range(replicas))
+    cas = tuple(CaSpec(f"ca{i + 1}", names[i % replicas], role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", crl_master=i == 0) for i in range(4))
+    workload = Workload(enroll_rate=30.0, revoke_rate=1.5, crl_fetch_rate=3.0)
+    fast, slow, world = both(steady(duration=900.0, cas=cas, workload=workload,
+                                    directory=DirectorySpec(names, lag=0.5)), seed=6)
+    assert world.batch is not None and world.batch.revoked > 200
+    assert slow.summary()["crl"]["revocations"] > 1000
+    assert batched(world) > 0.5
+    assert_identical(fast, slow)
+
+
 def test_replicated_directory_partition_and_lag_spike(steady: Callable[..., Scenario]) -> None:
     """Each CA on its own replica: the batch adds records one by one in lane
     order (replication pulled in before each, as the lane does); a partition

@@ -66,7 +66,7 @@ def topologies(draw: st.DrawFn) -> Scenario:
                                 duration=duration, lag=draw(st.sampled_from([5.0, 60.0]))))
     workload = Workload(
         enroll_rate=draw(st.sampled_from([5.0, 20.0])),
-        revoke_rate=draw(st.sampled_from([0.0, 0.05])),
+        revoke_rate=draw(st.sampled_from([0.0, 0.05, 1.0])),
         crl_fetch_rate=draw(st.sampled_from([0.0, 2.0])),
         diurnal_amplitude=draw(st.sampled_from([0.0, 0.5])),
         key_archival_fraction=draw(st.sampled_from([0.0, 0.0, 0.05])),
@@ -80,7 +80,8 @@ def topologies(draw: st.DrawFn) -> Scenario:
         load_balancer=LoadBalancer(draw(st.sampled_from(["round-robin", "sticky",
                                                          "least-outstanding"]))),
         crl=CrlSpec(auto_update_interval=300.0,
-                    clone_mode=draw(st.sampled_from(["replicated", "redirect"]))))
+                    clone_mode=draw(st.sampled_from(["replicated", "redirect"])),
+                    always_update=draw(st.sampled_from([False, False, True]))))
 
 
 @settings(max_examples=12, deadline=None, derandomize=True, database=None,
