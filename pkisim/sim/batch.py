@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from heapq import heapreplace
 from typing import TYPE_CHECKING
@@ -85,6 +85,8 @@ MIN_EVENTS_REPLICATED = 64
 #: After a window that could not be batched, the next 1, 2, 4, ... (at most
 #: this many) windows go event by event without trying (results never depend on it).
 MAX_BACKOFF = 16
+#: Adds between two writes below which a replicated window adds one by one.
+MIN_RUN_ADDS = 96
 #: Short prefixes in a row after which the batch backs off too.
 MAX_SHORT = 8
 #: Replicated changes in flight above which a window is not batched.
@@ -123,6 +125,7 @@ class Batch:
         self.windows = 0  # windows computed here (for the benchmark)
         self.batched_events = 0  # lane events those windows stood for
         self.revoked = 0  # revocations those windows completed
+        self.record_runs = 0  # stretches of a replicated window added as record runs
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
@@ -658,36 +661,53 @@ class _Plan:
         fetch reading its replica at its place between them (as the lane's,
         which pulls the replication that arrived there).  A revocation writes:
         the runs stop before it, it is made as the lane makes it, then the
-        rest."""
-        directory, nodes, bases = self.batch.directory, self.batch.nodes, self.batch.bases
+        rest.  A stretch of fewer than :data:`MIN_RUN_ADDS` adds goes one by
+        one (record runs cost more than they save there)."""
+        nodes, bases = self.batch.nodes, self.batch.bases
         serve, holder = self.flow.crl.serve, self.flow.crl.holder
         replicas = [node.replica for node in nodes]
-        runs: dict[int, tuple[str, str, int, list[int]]] = {}
-        times: list[float] = []
-        reads: list[Read] = []
+        stretch: list[tuple[int, int, int, int, float]] = []
         for i, (ca, done, kind, n, t) in enumerate(zip(
                 self.cas.tolist(), self.is_done.tolist(), self.kinds.tolist(),
                 self.numbers.tolist(), self.times.tolist(), strict=True)):
-            if n >= 0:
-                group = 2 * ca + done
-                run = runs.get(group)
-                if run is None:
-                    run = runs[group] = (replicas[ca], bases[done], n, [])
-                run[3].append(len(times))
+            if n >= 0 or (done and kind == CRL_FETCH):
+                stretch.append((ca, done, kind, n, t))
             elif kind == REVOKE:
-                directory.add_record_runs(list(runs.values()), times, reads)
-                runs, times, reads = {}, [], []
+                self._stretch(stretch, replicas, bases, serve, holder)
+                stretch = []
                 self._revoke(nodes[ca], i, t)
-                continue
-            elif done:
-                node = nodes[ca]
-                reads.append((len(times), None if node is holder else node.replica,
-                              partial(serve, node, t, pull=False), False))
+        self._stretch(stretch, replicas, bases, serve, holder)
+
+    def _stretch(self, ops: list[tuple[int, int, int, int, float]], replicas: list[str],
+                 bases: tuple[str, str], serve: Callable[..., object],
+                 holder: CaNode | None) -> None:
+        """Adds and CRL fetches (``(ca, done, kind, number or -1, time)`` in
+        lane order) with no write between them."""
+        directory, nodes = self.batch.directory, self.batch.nodes
+        if sum(1 for op in ops if op[3] >= 0) < MIN_RUN_ADDS:
+            def one_by_one() -> Iterator[tuple[str, str, int, float]]:
+                for ca, done, _, n, t in ops:
+                    if n >= 0:
+                        yield replicas[ca], bases[done], n, t
+                    else:
+                        serve(nodes[ca], t)
+
+            directory.add_record_sequence(one_by_one())
+            return
+        runs: dict[int, tuple[str, str, int, list[int]]] = {}
+        reads: list[Read] = []
+        for position, (ca, done, _, n, t) in enumerate(ops):
+            if n >= 0:
+                run = runs.get(2 * ca + done)
+                if run is None:
+                    run = runs[2 * ca + done] = (replicas[ca], bases[done], n, [])
+                run[3].append(position)
             else:
-                continue
-            times.append(t)
-        if times:
-            directory.add_record_runs(list(runs.values()), times, reads)
+                node = nodes[ca]
+                reads.append((position, None if node is holder else node.replica,
+                              partial(serve, node, t, pull=False), False))
+        directory.add_record_runs(list(runs.values()), [op[4] for op in ops], reads)
+        self.batch.record_runs += 1
 
 
 def _wakes(repo: Repository, count: int) -> bool:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from pkisim.scenario import load_scenario
+from pkisim.sim import batch as batch_module
 from pkisim.sim import (
     Burst,
     CaSpec,
@@ -155,6 +156,24 @@ def test_revocations_crl_fetches_and_clones_during_the_run(steady: Callable[...,
     assert_identical(fast, slow)
 
 
+def test_replicated_windows_add_record_runs_with_crl_fetches_between(
+        steady: Callable[..., Scenario]) -> None:
+    """Four CAs on four replicas, a high rate, CRL fetches on every CA and
+    rare revocations: most windows add their records as record runs, the
+    fetches reading each clone's replica in between."""
+    names = ("ds1", "ds2", "ds3", "ds4")
+    cas = tuple(CaSpec(f"ca{i + 1}", names[i], role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", crl_master=i == 0,
+                       created_at=0.0 if i < 2 else 60.0 * i + 7.0) for i in range(4))
+    workload = Workload(enroll_rate=20.0, revoke_rate=0.01, crl_fetch_rate=4.0)
+    fast, slow, world = both(steady(duration=900.0, cas=cas, workload=workload,
+                                    directory=DirectorySpec(names, lag=0.5)), seed=9)
+    assert world.batch is not None and world.batch.record_runs > 20
+    assert batched(world) > 0.6
+    assert slow.summary()["requests"]["ok"] > 20_000
+    assert_identical(fast, slow)
+
+
 def test_update_tasks_due_at_once_race_in_the_same_order() -> None:
     """Three CAs installed at once share one update-task grid: at 600 s all
     three claim, and the first to run wins the CAS.  A task that slept (its
@@ -174,13 +193,17 @@ def test_update_tasks_due_at_once_race_in_the_same_order() -> None:
     assert_identical(fast, slow)
 
 
-@pytest.mark.parametrize("replicas", [1, 3])
-def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int) -> None:
+@pytest.mark.parametrize(("replicas", "min_run_adds"), [(1, 96), (3, 96), (3, 0)])
+def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int,
+                                min_run_adds: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Revocations arrive, pick a serial, take a request ID and mark the
     record revoked inside batched windows (one replica: after the window's
-    record runs; several: in lane order between the adds), with the CRL
-    fetches; the history notes land between the issue rows where the lane
-    puts them.  A pick among the window's own serials is left to the lane."""
+    record runs; several: between the adds, which go as record runs, or one
+    by one in stretches too short for runs), with the CRL fetches reading
+    their replicas in between; the history notes land between the issue rows
+    where the lane puts them.  A pick among the window's own serials is left
+    to the lane."""
+    monkeypatch.setattr(batch_module, "MIN_RUN_ADDS", min_run_adds)
     names = tuple(f"ds{i + 1}" for i in range(replicas))
     cas = tuple(CaSpec(f"ca{i + 1}", names[i % replicas], role="master" if i == 0 else "clone",
                        donor=None if i == 0 else "ca1", crl_master=i == 0) for i in range(4))
@@ -188,6 +211,8 @@ def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int) 
     fast, slow, world = both(steady(duration=900.0, cas=cas, workload=workload,
                                     directory=DirectorySpec(names, lag=0.5)), seed=6)
     assert world.batch is not None and world.batch.revoked > 200
+    if replicas > 1 and not min_run_adds:  # every stretch between two revocations as runs
+        assert world.batch.record_runs > 300
     assert slow.summary()["crl"]["revocations"] > 1000
     assert batched(world) > 0.5
     assert_identical(fast, slow)
