@@ -114,6 +114,15 @@ class RecordRuns(Replication):
         store = r.stores.get(dn_key(base)[0])
         return r.up and store is not None and n in store
 
+    def entry_writes_in_flight(self) -> bool:
+        """Is an entry that is not a record being added or deleted somewhere
+        (queued on a link), or a change parked?  (Only such a change can make
+        a naming conflict of, say, a ``pkiRange`` entry.)"""
+        if self._parked:
+            return True
+        return any(change[1] in (ADD, DELETE) for link in self._link_list
+                   for _, change in link.queue)
+
     def in_flight(self) -> int:
         """Items queued on links (a bundle of records counts once) and changes
         parked: what looking at everything in flight costs."""

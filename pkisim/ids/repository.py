@@ -288,6 +288,15 @@ class Repository:
     def _conflict_check_due(self) -> bool:
         return self.in_range() < self.low_water_mark and self.next_begin is not None
 
+    def plan(self) -> tuple[bool, bool, bool]:
+        """What :meth:`check_ranges` would do now: (load the cache, claim a
+        range, look for range conflicts); all False without serial management."""
+        if not self.serial_management:
+            return False, False, False
+        if self.last is None:
+            return True, False, False
+        return False, self._claim_due(), self._conflict_check_due()
+
     def check_due(self) -> bool:
         """Would :meth:`check_ranges` talk to the directory now?"""
         if not self.serial_management:

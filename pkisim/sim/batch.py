@@ -33,6 +33,15 @@ reading its replica at its place between the adds.  A revocation writes to its
 replica, so the runs stop before it, it is made as the lane makes it, and the
 runs go on after it.
 
+A window is bounded by the next SimPy event, except the events of update-task
+runs that are *quiet*: the CA serves with its cache loaded, no claim is due,
+so a run does nothing or searches for range-conflict entries, and none can be
+found (none was made, no entry other than records is being added or deleted
+in flight).  A window goes past those as long as its issuances leave every
+such run doing the same; SimPy steps them after it, at their own times (the
+same draws, the same searches, nothing recorded).  A run that would change,
+or any other SimPy event, bounds the window.
+
 It only runs when that is certain; otherwise it changes nothing and returns
 ``None``, and the lane handles the window event by event.  An event it cannot
 take (a retry, an enrollment with key archival, a request of a crashed CA, a
@@ -126,6 +135,7 @@ class Batch:
         self.batched_events = 0  # lane events those windows stood for
         self.revoked = 0  # revocations those windows completed
         self.record_runs = 0  # stretches of a replicated window added as record runs
+        self.past_runs = 0  # windows that went past quiet update-task runs
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
@@ -134,6 +144,9 @@ class Batch:
         self._skip, self._backoff, self._shorts = 0, 1, 0
         self._cut = math.inf  # where the last window stopped
         self._small = False
+        self.passed: set[int] = set()  # CAs whose quiet update-task runs a window passes
+        self.near = math.inf  # the next SimPy event when the window began
+        self._conflict_free: bool | None = None
 
     # ------------------------------------------------------------ the window
     def window(self, horizon: float) -> tuple[int, float] | None:
@@ -149,8 +162,9 @@ class Batch:
             self._skip -= 1
             return None
         self._small = False
-        self._cut = horizon
-        done = self._window(horizon)
+        far = self._reach(horizon)
+        self._cut = far
+        done = self._window(far, horizon)
         if done:
             self._backoff, self._shorts = 1, 0
         elif done == 0 and self._shorts < MAX_SHORT:
@@ -165,6 +179,57 @@ class Batch:
             self._shorts = 0
         return None if done is None else (done, self._cut)
 
+    def _reach(self, horizon: float) -> float:
+        """How far a window may go: past ``horizon`` (the next SimPy event)
+        up to the first SimPy event that is not in a quiet update-task run
+        (:meth:`_quiet`), at most the lane's cap.  :attr:`passed` holds the
+        CAs whose runs it passes; a window past them must not change what
+        their runs do (:func:`_replans`)."""
+        self.passed: set[int] = set()
+        self._conflict_free = None
+        cap = self.lane.cap
+        if horizon >= cap:
+            return horizon
+        events = self.lane.ahead(cap)
+        quiet: dict[int, bool] = {}
+        far = cap
+        for when, owner in events:
+            if when < far:
+                key = id(owner)
+                ok = quiet.get(key)
+                if ok is None:
+                    ok = quiet[key] = self._quiet(owner)
+                if not ok:
+                    far = when
+        if far <= horizon:
+            return horizon
+        self.passed = {owner.index for when, owner in events if when < far}
+        return far
+
+    def _quiet(self, owner: object) -> bool:
+        """Is ``owner`` one of the CAs whose update-task runs change nothing,
+        whenever they run in a window?  It serves with its cache loaded and no
+        claim due (a run only looks for range conflicts, or does nothing), no
+        window issuance may change that (:func:`_replans`), and no range
+        conflict entry can be found: none was made, none can be being made
+        (no entry other than records added or deleted in flight)."""
+        nodes = self.nodes
+        index = getattr(owner, "index", None)
+        if index is None or index >= len(nodes) or nodes[index] is not owner:
+            return False
+        node = nodes[index]
+        repos = node.repos
+        if not node.serving or repos is None:
+            return False
+        if any(repo.plan()[:2] != (False, False) for repo in (repos.cert, repos.request)):
+            return False
+        if self._conflict_free is None:
+            directory = self.directory
+            self._conflict_free = (not directory.conflicts
+                                   and directory.in_flight() <= MAX_IN_FLIGHT
+                                   and not directory.entry_writes_in_flight())
+        return self._conflict_free
+
     def _takes(self, item: Item) -> bool:
         """Can a window handle this lane event?"""
         code = item[2]
@@ -176,9 +241,12 @@ class Batch:
                         or req.ca is None or req.ca.epoch != req.epoch)
         return False
 
-    def _window(self, horizon: float) -> int | None:
+    def _window(self, horizon: float, near: float) -> int | None:
+        """A window up to ``horizon``; ``near`` is the next SimPy event (a
+        window past it goes past quiet update-task runs only)."""
         if not self.one_replica and self.directory.in_flight() > MAX_IN_FLIGHT:
             return None  # a partition or a lag spike: checking what is in flight costs too much
+        self.near = near
         due = self.lane.due(horizon)
         if not due:
             return None
@@ -217,10 +285,13 @@ class Batch:
                 return 0  # a short prefix: the lane takes the next event, then a window again
             if plan.stop < horizon:  # a revocation the lane must take: the window before it
                 horizon = plan.stop
+                if horizon <= near:
+                    self.passed = set()
                 continue
             self._small = plan.small
             return None
         plan.commit()
+        self.past_runs += horizon > near
         self.windows += 1
         self.batched_events += plan.events
         self.revoked += len(plan.revokes)
@@ -436,6 +507,9 @@ class _Plan:
                 firsts[group] = repo.last + 1
                 if k and node.update_wake is not None and _wakes(repo, k):
                     return False  # the update task would run mid-window: the lane's
+                if k and node.index in batch.passed and _replans(repo, k):
+                    self.stop = batch.near  # its runs would change: not past them
+                    return False
             k = int(counts[done_group])
             if k:
                 rows = takers[grouped[stops[done_group] - k:stops[done_group]]]
@@ -718,6 +792,18 @@ def _wakes(repo: Repository, count: int) -> bool:
     repo.last = last + count
     try:
         return repo.check_due()
+    finally:
+        repo.last = last
+
+
+def _replans(repo: Repository, count: int) -> bool:
+    """Would ``count`` more numbers from ``repo`` change what its update task does?"""
+    last = repo.last
+    assert last is not None
+    before = repo.plan()
+    repo.last = last + count
+    try:
+        return repo.plan() != before
     finally:
         repo.last = last
 

@@ -334,9 +334,9 @@ class CaLife:
                     node.watch_request = watch(node.repos.request)
                     node.watch_cert = watch(node.repos.cert)
                 at = yield woken
-                yield turn(env, exact_delay(env.now, at), node.index)
+                yield turn(env, exact_delay(env.now, at), node.index, node)
             else:
-                yield turn(env, interval, node.index)
+                yield turn(env, interval, node.index, node)
             yield from self.driver.update_task_run(node)
 
     # ------------------------------------------------------------ failures

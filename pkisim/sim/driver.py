@@ -15,6 +15,7 @@ from pkisim.history.history import History, Op, OpType
 from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
+from pkisim.sim.lane import Tick
 
 T = TypeVar("T")
 Process = Generator[simpy.Event, Any, Any]
@@ -41,14 +42,18 @@ class SimDriver(Driver):
         self.call_at = call_at
         self._extending: set[tuple[str, IdKind]] = set()  # DNA range requests in flight
 
-    def drive(self, ca: Any, operation: p.Operation[T]) -> Generator[simpy.Event, Any, T]:
+    def drive(self, ca: Any, operation: p.Operation[T], *, tick: bool = False
+              ) -> Generator[simpy.Event, Any, T]:
         """Drive a sans-IO operation, one directory round trip per command.
-        Raises :class:`Aborted` if ``ca`` crashes or stops meanwhile."""
+        Raises :class:`Aborted` if ``ca`` crashes or stops meanwhile.  ``tick``:
+        the round trips are :class:`~pkisim.sim.lane.Tick` events of ``ca``'s."""
         epoch = ca.epoch
+        env = self.env
         try:
             command = self.begin(ca, operation)
             while True:
-                yield self.env.timeout(ca.ldap_latency.next())
+                latency = ca.ldap_latency.next()
+                yield Tick(env, latency, ca) if tick else env.timeout(latency)
                 if ca.epoch != epoch:
                     operation.close()
                     raise Aborted(ca.name)
@@ -63,7 +68,7 @@ class SimDriver(Driver):
         if not ca.serving or ca.repos is None:
             return
         try:
-            yield from self.drive(ca, ca.repos.update_task())
+            yield from self.drive(ca, ca.repos.update_task(), tick=True)
         except Aborted:
             pass
         except AllocationError as err:

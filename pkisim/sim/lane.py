@@ -18,6 +18,11 @@ handles the rest of the drain event by event) or handles the events before
 some time, handing back what stays in the lane through :meth:`Lane.commit`;
 the lane then handles the events up to the one it could not take itself and
 asks the hook again.
+
+A window may also go *past* SimPy events, those of update-task runs that
+change nothing it does and see nothing it changes (:class:`Tick`,
+:func:`turn`, :meth:`Lane.ahead`): the drain then ends there, and SimPy steps
+those runs at their own, earlier, times before the lane goes on.
 """
 
 from __future__ import annotations
@@ -120,6 +125,10 @@ class Lane:
                     else:
                         self.events += batched[0]
                         upto = batched[1]
+                        if upto > self._horizon:  # past SimPy events (quiet runs)
+                            if batched[0]:
+                                break  # they come first now, then the lane from there
+                            upto = self._horizon
                         if not heap or heap[0][0] >= self._horizon:
                             break
                 while True:  # at least the event the window left
@@ -137,6 +146,21 @@ class Lane:
             self._schedule_wake(heap[0][0])
 
     # ------------------------------------------------------------ windows
+    def ahead(self, limit: float) -> list[tuple[float, Any]]:
+        """The SimPy events due before ``limit``: ``(time, owner)``, the owner
+        of a periodic task's run (:func:`turn`, :class:`Tick`) or ``None``.
+
+        A window may go past the events of runs that change nothing it does
+        and see nothing it changes (the batch decides); SimPy then processes
+        them after it, at their own times, before anything else."""
+        return [(when, getattr(event, "owner", None))
+                for when, _, _, event in self.env._queue if when < limit]
+
+    @property
+    def cap(self) -> float:
+        """How far a drain may reach from now at most (see :meth:`serve`)."""
+        return self.env.now + self._max_window
+
     def due(self, horizon: float) -> list[Item]:
         """The events due before ``horizon`` (a snapshot, in no particular order)."""
         return [item for item in self._heap if item[0] < horizon]
@@ -168,20 +192,33 @@ class _Turn(simpy.events.Event):
     """A timeout that comes before every other event due at its time; two due
     at the same time go in ``turn`` order (see :func:`turn`)."""
 
-    def __init__(self, env: simpy.Environment, delay: float, turn: int) -> None:
+    def __init__(self, env: simpy.Environment, delay: float, turn: int, owner: Any) -> None:
         super().__init__(env)
         self._ok = True
         self._value = None
+        self.owner = owner
         env.schedule(self, FIRST + turn, delay)
 
 
-def turn(env: simpy.Environment, delay: float, turn: int) -> simpy.Event:
+def turn(env: simpy.Environment, delay: float, turn: int, owner: Any = None) -> simpy.Event:
     """A timeout of ``delay`` whose place among the events due at the same
     time does not depend on when it was scheduled: before all others, and in
     ``turn`` order among its kind.  A periodic process computed in closed form
     (sleeping, then scheduled at once for a run far ahead) then meets a
-    simultaneous event in the same order as when it steps every run."""
-    return _Turn(env, delay, turn)
+    simultaneous event in the same order as when it steps every run.
+    ``owner``: see :class:`Tick`."""
+    return _Turn(env, delay, turn, owner)
+
+
+class Tick(simpy.events.Timeout):
+    """A plain timeout in a run of ``owner``'s periodic task (a CA's update
+    task).  The batch may compute a window past it, and SimPy process it
+    after the window, when the run can change nothing the window does nor
+    see anything it changes (:meth:`Lane.ahead`)."""
+
+    def __init__(self, env: simpy.Environment, delay: float, owner: Any) -> None:
+        super().__init__(env, delay)
+        self.owner = owner
 
 
 def exact_delay(now: float, at: float) -> float:
@@ -195,4 +232,4 @@ def exact_delay(now: float, at: float) -> float:
     return delay
 
 
-__all__ = ["FIRST", "Item", "Lane", "exact_delay", "turn"]
+__all__ = ["FIRST", "Item", "Lane", "Tick", "exact_delay", "turn"]

@@ -174,6 +174,30 @@ def test_replicated_windows_add_record_runs_with_crl_fetches_between(
     assert_identical(fast, slow)
 
 
+def test_windows_go_past_quiet_update_task_runs(steady: Callable[..., Scenario]) -> None:
+    """Ranges small enough that the CAs spend much of the run below the
+    low-water mark with a next range held: every update-task run looks for
+    range conflicts (a search that finds none).  Windows go past those runs,
+    which SimPy then steps after the window; until an issuance in a window
+    would change what a run does (a switch, a claim due), which cuts the
+    window before the runs.  A crash and a partition in between."""
+    ids = small_ranges("legacy2", end=6000, increment=3000, low_water_mark=1500,
+                       clone_transfer_number=500, update_interval=60.0)
+    names = ("ds1", "ds2")
+    cas = tuple(CaSpec(f"ca{i + 1}", names[i % 2], role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", ids=ids if i == 0 else None,
+                       crl_master=i == 0, created_at=0.0 if i == 0 else 13.0 * i)
+                for i in range(3))
+    faults = (Fault("crash", 700.0, "ca2", duration=60.0),
+              Fault("partition", 1100.0, (("ds1",), ("ds2",)), duration=90.0))
+    workload = Workload(enroll_rate=12.0, revoke_rate=0.05, crl_fetch_rate=1.0)
+    fast, slow, world = both(steady(duration=1800.0, cas=cas, workload=workload, faults=faults,
+                                    directory=DirectorySpec(names, lag=0.5)), seed=11)
+    assert world.batch is not None and world.batch.past_runs > 10
+    assert len(slow.claims) > 5
+    assert_identical(fast, slow)
+
+
 def test_update_tasks_due_at_once_race_in_the_same_order() -> None:
     """Three CAs installed at once share one update-task grid: at 600 s all
     three claim, and the first to run wins the CAS.  A task that slept (its
