@@ -231,6 +231,13 @@ class ReplicatedDirectory(RecordRuns):
         found = self._inspect(replica, now).view_at(dn_key(dn)[0])
         return None if found is None else found[1]
 
+    def values(self, replica: str, dn: str, name: str, *, now: float | None = None
+               ) -> Values | None:
+        """The values of one attribute of one entry on one replica (``()``:
+        none), or ``None`` if there is no such entry: :meth:`entry`'s
+        ``[name]`` without building the entry."""
+        return self._inspect(replica, now).values_at(dn_key(dn)[0], name.lower())
+
     def entries(self, replica: str, base: str | None = None, now: float | None = None
                 ) -> list[tuple[str, dict[str, Values]]]:
         """Every entry at or below ``base`` (default: all), sorted by DN."""

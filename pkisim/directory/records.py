@@ -295,6 +295,20 @@ class EntryStore:
         store, n = self.split(key)
         return None if store is None else store.uid(n, self.floor)
 
+    def values_at(self, key: str, name: str) -> Values | None:
+        """The values of attribute ``name`` (lower case) of the entry at
+        ``key``: ``()`` if it has none, ``None`` if there is no entry (what
+        :meth:`view_at` would show of it, without building the whole view)."""
+        entry = self.entries.get(key)
+        if entry is None:
+            store, n = self.split(key)
+            if store is None or n not in store.numbers or n not in store.overlay:
+                found = self.view_at(key)
+                return None if found is None else found[1].get(name, ())
+            entry = store.overlay[n]
+        attr = entry.attrs.get(name)
+        return () if attr is None else attr.present()
+
     def view_at(self, key: str) -> tuple[str, dict[str, Values]] | None:
         """(display DN, attributes) of the entry at ``key``."""
         entry = self.entries.get(key)

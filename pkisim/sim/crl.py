@@ -238,8 +238,9 @@ class CrlService:
         if node is self.holder:
             gid = self.latest
         else:
-            entry = self.directory.entry(node.replica, self.dn, now=now if pull else None)
-            text = p.attr_first(entry, "description")
+            values = self.directory.values(node.replica, self.dn, "description",
+                                           now=now if pull else None)
+            text = values[0] if values else None
             gid = int(text) if text is not None else None
         if gid is not None and gid > self.served_upto:
             for g in range(self.served_upto + 1, gid + 1):
