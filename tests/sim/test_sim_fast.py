@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from pkisim.scenario import load_scenario
-from pkisim.sim import batch as batch_module
 from pkisim.sim import (
     Burst,
     CaSpec,
@@ -31,6 +30,7 @@ from pkisim.sim import (
     Simulation,
     Workload,
 )
+from pkisim.sim import window as window_module
 from pkisim.sim.workload import CHUNK, Draws, PoissonArrivals, Uniforms
 from tests.sim.sim_builders import small_ranges
 
@@ -227,7 +227,7 @@ def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int,
     their replicas in between; the history notes land between the issue rows
     where the lane puts them.  A pick among the window's own serials is left
     to the lane."""
-    monkeypatch.setattr(batch_module, "MIN_RUN_ADDS", min_run_adds)
+    monkeypatch.setattr(window_module, "MIN_RUN_ADDS", min_run_adds)
     names = tuple(f"ds{i + 1}" for i in range(replicas))
     cas = tuple(CaSpec(f"ca{i + 1}", names[i % replicas], role="master" if i == 0 else "clone",
                        donor=None if i == 0 else "ca1", crl_master=i == 0) for i in range(4))

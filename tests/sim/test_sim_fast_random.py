@@ -28,7 +28,7 @@ from pkisim.sim import (
     Scenario,
     Workload,
 )
-from pkisim.sim import batch as batch_module
+from pkisim.sim import window as window_module
 from tests.sim.sim_builders import small_ranges
 from tests.sim.test_sim_fast import assert_identical, both
 
@@ -89,12 +89,12 @@ def topologies(draw: st.DrawFn) -> Scenario:
 
 @settings(max_examples=12, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(topologies(), st.integers(0, 2**16), st.sampled_from([0, batch_module.MIN_RUN_ADDS]))
+@given(topologies(), st.integers(0, 2**16), st.sampled_from([0, window_module.MIN_RUN_ADDS]))
 def test_fast_equals_stepped_on_random_topologies(scenario: Scenario, seed: int,
                                                   min_run_adds: int) -> None:
     """(``min_run_adds`` 0: a replicated window's records go as record runs
     however few there are between two revocations.)"""
-    with patch.object(batch_module, "MIN_RUN_ADDS", min_run_adds):
+    with patch.object(window_module, "MIN_RUN_ADDS", min_run_adds):
         fast, slow, _ = both(scenario, seed=seed)
     assert fast.summary() == slow.summary()
     assert_identical(fast, slow)
