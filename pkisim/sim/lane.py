@@ -152,7 +152,8 @@ class Lane:
 
         A window may go past the events of runs that change nothing it does
         and see nothing it changes (the batch decides); SimPy then processes
-        them after it, at their own times, before anything else."""
+        them after it, at their own times, before anything else.  (SimPy has
+        no public view of what is pending: this reads ``Environment._queue``.)"""
         return [(when, getattr(event, "owner", None))
                 for when, _, _, event in self.env._queue if when < limit]
 

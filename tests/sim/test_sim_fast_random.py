@@ -87,7 +87,7 @@ def topologies(draw: st.DrawFn) -> Scenario:
                     always_update=draw(st.sampled_from([False, False, True]))))
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+@settings(max_examples=48, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(topologies(), st.integers(0, 2**16), st.sampled_from([0, window_module.MIN_RUN_ADDS]))
 def test_fast_equals_stepped_on_random_topologies(scenario: Scenario, seed: int,
