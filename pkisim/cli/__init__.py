@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
     try:
         with interruptible(then_ignore=exiting):
             return _dispatch(args)
-    except Interrupted as stop:
-        return fail(f"{prog}: interrupted by {stop.name}", stop.status)
+    except Interrupted as stop:  # after a commit, it says the new report is in place
+        notes = "".join(f"; {note}" for note in getattr(stop, "__notes__", ()))
+        return fail(f"{prog}: interrupted by {stop.name}{notes}", stop.status)
 
 
 def _dispatch(args: list[str]) -> int:

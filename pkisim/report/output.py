@@ -114,15 +114,21 @@ class Staging:
         umask = os.umask(0)
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)  # private until now
+        done = False
         try:
             with deferred():  # SIGINT and SIGTERM after the commit
                 if dest.exists() and exchange(self.path, dest):
                     shutil.rmtree(self.path, ignore_errors=True)  # now the old report
                 else:
                     self._commit_with_journal()
+                done = True
         except OSError as err:
             raise OutputError(f"{dest}: cannot put the report in place: "
                               f"{err.strerror or err}") from None
+        except BaseException as stop:  # a signal that waited for the commit
+            if done:
+                stop.add_note(f"the new report is in place in {dest}")
+            raise
         finally:
             self._unlock()
 

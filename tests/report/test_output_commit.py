@@ -73,6 +73,40 @@ def test_commit_replaces_a_previous_report_and_leaves_nothing(tmp_path: Path, mo
     assert leftovers(tmp_path) == []
 
 
+class Stop(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("swap", ["exchange", "journal"])
+def test_a_signal_during_the_commit_waits_for_it_and_says_the_report_is_in_place(
+        tmp_path: Path, monkeypatch, swap: str) -> None:
+    """SIGTERM in the middle of the commit: the commit finishes (a complete new
+    report), then the signal is handled, with a note saying where the report is."""
+    real = out.exchange
+
+    def exchange(a: Path, b: Path) -> bool:
+        os.kill(os.getpid(), signal.SIGTERM)  # noted, not handled yet
+        return real(a, b) if swap == "exchange" else False
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stop(signum)
+
+    monkeypatch.setattr(out, "exchange", exchange)
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        dest = tmp_path / "report"
+        report(dest, "old")
+        staging = out.Staging(dest)
+        (staging.path / "summary.json").write_text("new")
+        with pytest.raises(Stop) as caught:
+            staging.commit()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (dest / "summary.json").read_text() == "new"
+    assert caught.value.__notes__ == [f"the new report is in place in {dest}"]
+    assert leftovers(tmp_path) == []
+
+
 def test_a_failed_run_leaves_the_old_report(tmp_path: Path) -> None:
     dest = tmp_path / "report"
     report(dest, "old")
@@ -181,5 +215,9 @@ def test_an_interrupted_run_exits_128_plus_the_signal_with_one_line(tmp_path: Pa
         assert process.returncode == 128 + sig, err
         assert err.count("\n") == 1 and "Traceback" not in err, err
         assert err.startswith("pkisim run: interrupted by") and sig.name in err
-        assert digests(dest) == before
+        if "the new report is in place" in err:  # the signal waited for the commit
+            assert set(digests(dest)) == set(before) and str(dest) in err
+            before = digests(dest)
+        else:
+            assert digests(dest) == before
         assert leftovers(tmp_path) == []
