@@ -30,6 +30,7 @@ record (a CRL fetch) needs nothing more, and costs O(log) instead.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heapify, heappop, heappush
@@ -52,9 +53,10 @@ Run = tuple[str, str, int, Sequence[int]]
 Read = tuple[int, "str | None", Callable[[], object], bool]
 
 
-def _add_own(items: Iterable[list[Any]], position: int) -> None:
+def _add_upto(items: Iterable[list[Any]], position: float) -> None:
     """Add a replica's own records of the window up to lane ``position``
-    (exclusive): ``[store, first, lane positions, run, how many added]`` each."""
+    (exclusive): ``[store, first, lane positions, run or None, how many added]``
+    each."""
     for item in items:
         store, first, rows, run, done = item
         upto = int(np.searchsorted(rows, position))
@@ -208,17 +210,12 @@ class RecordRuns(Replication):
     def _one_replica(adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
                      reads: Sequence[Read]) -> None:
         """One replica: each read sees the records added before it."""
-        items = [(r, key, first, rows) for r, group in adds.items()
+        items = [[r.stores[key], first, rows, None, 0] for r, group in adds.items()
                  for key, _, first, rows in group]
-        done = [0] * len(items)
-        for position, _, read, _ in [*reads, (None, None, None, None)]:
-            for i, (r, key, first, rows) in enumerate(items):
-                upto = len(rows) if position is None else int(np.searchsorted(rows, position))
-                if upto > done[i]:
-                    r.stores[key].add_compact(first + done[i], first + upto - 1, None, 0)
-                    done[i] = upto
-            if read is not None:
-                read()
+        for position, _, read, _ in reads:
+            _add_upto(items, position)
+            read()
+        _add_upto(items, math.inf)
 
     def _window(self, adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
                 lane: list[float], seq0: int, start: float, reads: Sequence[Read]) -> None:
@@ -289,7 +286,7 @@ class RecordRuns(Replication):
                     at(position)
                     if replica is not None:
                         r = self._by_name[replica]
-                        _add_own(own.get(r, ()), position)
+                        _add_upto(own.get(r, ()), position)
                         self._catch_up(r, acts[r], lane, position + 1, window, calm)
                         self._others_at(r, acts, lane, position, window, calm)
                 read()
@@ -307,7 +304,7 @@ class RecordRuns(Replication):
         for bundle in bundles:
             bundle.sent = len(bundle)
         for z, positions in acts.items():
-            _add_own(own.get(z, ()), len(lane))
+            _add_upto(own.get(z, ()), len(lane))
             self._catch_up(z, positions, lane, len(lane), window, calm)
 
     def _others_at(self, r: Replica, acts: dict[Replica, np.ndarray], lane: list[float],

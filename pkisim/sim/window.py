@@ -245,9 +245,10 @@ class WindowPlan:
                 if k and not repo.run_fits(k):
                     return False  # a switch or exhaustion: the lane handles it
                 firsts[group] = repo.last + 1
-                if k and node.update_wake is not None and _wakes(repo, k):
-                    return False  # the update task would run mid-window: the lane's
-                if k and node.index in batch.passed and replans(repo, k):
+                sleeps = node.update_wake is not None
+                if k and (sleeps or node.index in batch.passed) and replans(repo, k):
+                    if sleeps:
+                        return False  # the update task would wake mid-window: the lane's
                     self.stop = batch.near  # its runs would change: not past them
                     return False
             k = int(counts[done_group])
@@ -524,20 +525,10 @@ class WindowPlan:
         self.batch.record_runs += 1
 
 
-def _wakes(repo: Repository, count: int) -> bool:
-    """Would ``count`` more numbers from ``repo`` make its update task due
-    (``check_due``), waking an update task that sleeps (:mod:`pkisim.sim.ca`)?"""
-    last = repo.last
-    assert last is not None
-    repo.last = last + count
-    try:
-        return repo.check_due()
-    finally:
-        repo.last = last
-
-
 def replans(repo: Repository, count: int) -> bool:
-    """Would ``count`` more numbers from ``repo`` change what its update task does?"""
+    """Would ``count`` more numbers from ``repo`` change what its update task
+    does?  (For a task that sleeps, :mod:`pkisim.sim.ca`: would they make it
+    due and wake it?)"""
     last = repo.last
     assert last is not None
     before = repo.plan()
