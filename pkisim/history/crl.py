@@ -26,6 +26,7 @@ Properties:
 from __future__ import annotations
 
 import enum
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -164,8 +165,11 @@ def _listings(events: list[CrlEvent], revoked: list[Revocation], bound: float,
               for e in (serves or [e for e in events if e.action is CrlAction.GENERATE])]
     listed: dict[int, float] = {}
     found, pending = [], []
+    times = [t for t, _ in served]  # in time order (check_crl sorts the events)
     for r in revoked:
-        first = next((t for t, serials in served if t >= r.time and r.serial in serials), None)
+        start = bisect_left(times, r.time)  # the CRLs served before it cannot list it
+        first = next((served[i][0] for i in range(start, len(served))
+                      if served[i][0] >= r.time and r.serial in served[i][1]), None)
         if first is not None and first - r.time <= bound:
             listed[r.serial] = first - r.time
         elif first is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pkisim.history import CrlAction, CrlEvent, Revocation, check_crl
 
@@ -52,3 +54,25 @@ def test_data_frames_are_accepted() -> None:
                            "serials": [(), (4,)]})
     revoked = pd.DataFrame({"time": [1.0], "process": ["ca2"], "serial": [4]})
     assert check_crl(events, revoked, bound=10).latencies == {4: 4.0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.frozensets(st.integers(0, 6), max_size=4)),
+                max_size=8),
+       st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=8))
+def test_listing_times_are_the_first_served_crl_at_or_after_each_revocation(
+        served: list[tuple[int, frozenset[int]]], revoked_at: list[tuple[int, int]]) -> None:
+    """Each revocation's latency is that of the first CRL served at or after it
+    (in time order, ties in the order they come) that lists it."""
+    events = [CrlEvent(0, "ca1", ENABLE)] + [
+        CrlEvent(t, "ca1", SERVE, None, serials) for t, serials in served]
+    revoked = [Revocation(t, "ca2", serial) for t, serial in revoked_at]
+    r = check_crl(events, revoked, bound=1000)
+    in_order = sorted(served, key=lambda s: s[0])
+    expected = {}
+    for rev in sorted(revoked, key=lambda rev: rev.time):
+        first = next((t for t, serials in in_order if t >= rev.time and rev.serial in serials),
+                     None)
+        if first is not None:
+            expected[rev.serial] = first - rev.time
+    assert r.latencies == expected
