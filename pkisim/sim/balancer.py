@@ -155,6 +155,17 @@ class Balancer:
         return self._next if self._next < len(self.pool) else 0
 
     @property
+    def rotation(self) -> int:
+        """The index in :attr:`pool` where the next least-outstanding pick
+        starts looking (ties go to the first from there)."""
+        return self._next % len(self.pool) if self.pool else 0
+
+    def rotate(self, n: int) -> None:
+        """Move the least-outstanding rotation as ``n`` picks would (the pool unchanged)."""
+        if n > 0:
+            self._next = (self.rotation + n - 1) % len(self.pool) + 1
+
+    @property
     def sticky(self) -> dict[int, CaNode]:
         """The host each client of ``sticky`` routing sticks to (read only)."""
         return self._sticky

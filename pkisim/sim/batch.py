@@ -23,8 +23,11 @@ completion, in lane order (the CRL CA's latest generation; another CA reads the
 record in its replica, with the replication that arrived there).  A revocation
 picks, when it arrives, one of the serials signed before it, takes a request ID
 when a worker picks it up and marks the certificate record revoked at its
-completion.  Routing is round-robin or sticky (a client keeps its host while it
-is in rotation).
+completion.  Routing is round-robin, sticky (a client keeps its host while it
+is in rotation) or least-outstanding (each arrival goes to the host with the
+fewest requests in progress, completions counted off in time order: one
+sequential loop over the window's arrivals).  Arrivals are Poisson (diurnal,
+bursts) or a replayed trace.
 
 The window's records are added as runs (one per CA and container): with one
 directory replica in O(1); with several as record runs
@@ -33,14 +36,28 @@ reading its replica at its place between the adds.  A revocation writes to its
 replica, so the runs stop before it, it is made as the lane makes it, and the
 runs go on after it.
 
-A window is bounded by the next SimPy event, except the events of update-task
-runs that are *quiet*: the CA serves with its cache loaded, no claim is due,
-so a run does nothing or searches for range-conflict entries, and none can be
-found (none was made, no entry other than records is being added or deleted
-in flight).  A window goes past those as long as its issuances leave every
-such run doing the same; SimPy steps them after it, at their own times (the
-same draws, the same searches, nothing recorded).  A run that would change,
-or any other SimPy event, bounds the window.
+A window is bounded by the next SimPy event, except the events of periodic
+tasks it can go past; SimPy steps those after it, at their own times:
+
+* update-task runs that are *quiet*: the CA serves with its cache loaded, no
+  claim is due, so a run does nothing or searches for range-conflict entries,
+  and none can be found (none was made, no entry other than records is being
+  added or deleted in flight), as long as the window's issuances leave every
+  such run doing the same (the same draws, the same searches, nothing recorded);
+* the space sampler's runs (:mod:`pkisim.sim.space`): the window tells it what
+  it issued at or after each sample's time, and the row is what it was then;
+* observers that read nothing a window changes (the KRAs' space table, the
+  progress callback);
+* the periodic CRL generations (:class:`~pkisim.sim.crl.GenerationLoop`): the
+  window makes each one at its place among the request events (its directory
+  write between the record runs, its history row between the issue rows; the
+  CRL fetches after it serve it), looking at the generation-time draws without
+  taking them; SimPy skips it when its timeout comes.  Not with an OCSP
+  publisher or cache rebuilds (they start SimPy work).
+
+A run that would change, or any other SimPy event, bounds the window; a window
+past SimPy events that cannot be taken whole is tried again up to the first of
+them.
 
 It only runs when that is certain; otherwise it changes nothing and returns
 ``None``, and the lane handles the window event by event.  An event it cannot
@@ -51,11 +68,12 @@ and the lane handles that one before asking again.  It declines when a client wo
 give up, a CA would crash, run out of its current range, switch ranges or make
 its update task due, when a record number of the window is already anywhere in
 the directory or in flight (a duplicate: the lane reports it), when a CRL fetch
-would find no CRL, when the balancer is least-outstanding, or the strategy
-allocates through the directory (RSNv3, DNA); and, for speed only, for windows
-of fewer than :data:`MIN_EVENTS` events (:data:`MIN_EVENTS_REPLICATED` on a
-replicated directory), during heavy replication backlogs,
-and for a few windows after one it declined.
+would find no CRL, when a completion falls at the very time of an arrival
+under least-outstanding routing, or the strategy allocates through the
+directory (RSNv3, DNA); and, for speed only, for windows of fewer than
+:data:`MIN_EVENTS` events (:data:`MIN_EVENTS_REPLICATED` on a replicated
+directory), during heavy replication backlogs, and for a few windows after
+one it declined.
 """
 
 from __future__ import annotations
@@ -69,16 +87,18 @@ from pkisim.history.history import History
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree, record_attrs
 from pkisim.sim.config import Scenario
-from pkisim.sim.lane import Item, Lane
+from pkisim.sim.crl import GenerationLoop
+from pkisim.sim.lane import OBSERVER, Item, Lane
 from pkisim.sim.metrics import Recorder
 from pkisim.sim.requests import ARRIVE, DONE, START, RequestFlow
 from pkisim.sim.window import WindowPlan
-from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, PoissonArrivals
+from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE, PoissonArrivals, TraceArrivals
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
     from pkisim.sim.balancer import Balancer
     from pkisim.sim.ca import CaNode
+    from pkisim.sim.space import SpaceSampler
 
 #: Windows with fewer arrivals and due events than this go event by event.
 MIN_EVENTS = 16
@@ -107,8 +127,10 @@ class Batch:
 
     def __init__(self, scenario: Scenario, flow: RequestFlow, *, lane: Lane, balancer: Balancer,
                  nodes: Sequence[CaNode], directory: ReplicatedDirectory, history: History,
-                 recorder: Recorder, tree: DogtagTree) -> None:
+                 recorder: Recorder, tree: DogtagTree,
+                 sampler: SpaceSampler | None = None) -> None:
         self.flow, self.lane, self.balancer, self.nodes = flow, lane, balancer, nodes
+        self.sampler = sampler
         self.directory, self.history, self.recorder = directory, history, recorder
         kind, source = flow.streams[0]
         self.stream = flow.streams[0]
@@ -120,14 +142,16 @@ class Batch:
             or (s[0] == REVOKE and not scenario.crl.always_update)]
         self.kinds = {s[0] for s in self.streams}
         self.sticky = scenario.load_balancer.policy == "sticky"
-        self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals)
-                        and scenario.load_balancer.policy in ("round-robin", "sticky")
+        self.least_outstanding = scenario.load_balancer.policy == "least-outstanding"
+        self.enabled = (kind == ENROLL and isinstance(source, PoissonArrivals | TraceArrivals)
                         and not flow.on_demand and flow.refuse is None)
         self.windows = 0  # windows computed here (for the benchmark)
         self.batched_events = 0  # lane events those windows stood for
         self.revoked = 0  # revocations those windows completed
         self.record_runs = 0  # stretches of a replicated window added as record runs
-        self.past_runs = 0  # windows that went past quiet update-task runs
+        self.past_runs = 0  # windows that went past SimPy events
+        self.generations_made = 0  # CRL generations those windows made
+        self.samples_passed = 0  # space samples they went past
         self.bases = (tree.records_dn(IdKind.REQUEST), tree.records_dn(IdKind.CERT))
         self.attrs = {self.bases[0]: partial(record_attrs, IdKind.REQUEST),
                       self.bases[1]: partial(record_attrs, IdKind.CERT)}
@@ -137,6 +161,9 @@ class Batch:
         self._cut = math.inf  # where the last window stopped
         self._small = False
         self.passed: set[int] = set()  # CAs whose quiet update-task runs a window passes
+        self.samples: list[float] = []  # the space samples it passes (their times)
+        #: the CRL generations it makes: (time, loop), in time order
+        self.generations: list[tuple[float, GenerationLoop]] = []
         self.near = math.inf  # the next SimPy event when the window began
         self._conflict_free: bool | None = None
 
@@ -173,30 +200,59 @@ class Batch:
 
     def _reach(self, horizon: float) -> float:
         """How far a window may go: past ``horizon`` (the next SimPy event)
-        up to the first SimPy event that is not in a quiet update-task run
-        (:meth:`_quiet`), at most the lane's cap.  :attr:`passed` holds the
-        CAs whose runs it passes; a window past them must not change what
-        their runs do (:func:`~pkisim.sim.window.replans`)."""
+        up to the first SimPy event it cannot go past (:meth:`_passable`), at
+        most the lane's cap.  :attr:`passed` holds the CAs whose update-task
+        runs it passes (a window past them must not change what their runs
+        do: :func:`~pkisim.sim.window.replans`), :attr:`samples` the times of
+        the space samples it passes."""
         self.passed: set[int] = set()
+        self.samples = []
+        self.generations = []
         self._conflict_free = None
         cap = self.lane.cap
         if horizon >= cap:
             return horizon
         events = self.lane.ahead(cap)
         quiet: dict[int, bool] = {}
+        generations: list[tuple[float, GenerationLoop]] = []
         far = cap
         for when, owner in events:
             if when < far:
                 key = id(owner)
                 ok = quiet.get(key)
                 if ok is None:
-                    ok = quiet[key] = self._quiet(owner)
+                    if isinstance(owner, GenerationLoop):
+                        made = self.flow.crl.ahead(owner, when, cap)
+                        if made is not None:
+                            generations += [(t, owner) for t in made[0]]
+                            far = min(far, made[1])
+                        ok = made is not None
+                    else:
+                        ok = self._passable(owner)
+                    quiet[key] = ok
                 if not ok:
                     far = when
         if far <= horizon:
             return horizon
-        self.passed = {owner.index for when, owner in events if when < far}
+        cas = {id(node) for node in self.nodes}
+        self.passed = {owner.index for when, owner in events  # type: ignore[union-attr]
+                       if when < far and id(owner) in cas}
+        self.generations = sorted((g for g in generations if g[0] < far), key=lambda g: g[0])
+        if self.sampler is not None:
+            first = min((when for when, owner in events if owner is self.sampler), default=far)
+            self.samples = self.sampler.runs(first, far)
         return far
+
+    def _passable(self, owner: object) -> bool:
+        """May a window go past the runs of ``owner``'s periodic task?  Those
+        of the space sampler (the window tells it what it issued after each
+        sample's time), of an :data:`~pkisim.sim.lane.OBSERVER`, and of a CA's
+        update task when they are quiet (:meth:`_quiet`)."""
+        if owner is None:
+            return False
+        if owner is OBSERVER or owner is self.sampler:
+            return True
+        return self._quiet(owner)
 
     def _quiet(self, owner: object) -> bool:
         """Is ``owner`` one of the CAs whose update-task runs change nothing,
@@ -276,8 +332,11 @@ class Batch:
                 break
             if plan.small and horizon < whole:
                 return 0  # a short prefix: the lane takes the next event, then a window again
-            if plan.stop < horizon:  # a revocation the lane must take: the window before it
-                horizon = plan.stop
+            if plan.stop < horizon or horizon > near:
+                # a revocation the lane must take: the window before it; or a
+                # window past SimPy events that cannot be taken whole: the
+                # window up to the first of them
+                horizon = plan.stop if plan.stop < horizon else near
                 if horizon <= near:
                     self.passed = set()
                 continue
@@ -288,6 +347,8 @@ class Batch:
         self.windows += 1
         self.batched_events += plan.events
         self.revoked += len(plan.revokes)
+        self.generations_made += len(plan.gens)
+        self.samples_passed += sum(1 for t in self.samples if t < horizon)
         return plan.events
 
 

@@ -32,6 +32,7 @@ from pkisim.ids import protocol as p
 from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.sim.config import CrlSpec
+from pkisim.sim.lane import Tick
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
@@ -42,6 +43,29 @@ if TYPE_CHECKING:
 Process = Generator[simpy.Event, Any, Any]
 
 _RECORD_CLASSES = ("top", "crlIssuingPointRecord")
+
+
+#: The most generations of one loop a batched window makes.
+MAX_GENERATIONS = 64
+
+
+class GenerationLoop:
+    """The periodic generations of ``node`` in role epoch ``epoch``: ticks at
+    ``start + k * interval``, each starting a generation that ends
+    ``crl_generation`` later.  It owns the loop's SimPy timeouts, so a batched
+    window can go past them (:meth:`CrlService.ahead`) and make the
+    generations at their places itself (:attr:`made`)."""
+
+    def __init__(self, node: CaNode, epoch: int, start: float, interval: float) -> None:
+        self.node, self.epoch, self.start, self.interval = node, epoch, start, interval
+        self.k = 1  # the next tick's index
+        self.due: float | None = None  # a generation in progress ends then
+        self.started_in = node.epoch  # the CA's epoch when it started (a restart drops it)
+        self.made: list[float] = []  # generations a window made, to be skipped
+
+    def delay(self, now: float, k: int) -> float:
+        """The timeout from ``now`` to tick ``k`` (at once if it is past)."""
+        return max(0.0, self.start + k * self.interval - now)
 
 
 class CrlService:
@@ -125,12 +149,12 @@ class CrlService:
 
     def _generations(self, node: CaNode, epoch: int) -> Process:
         env = self.env
-        start, interval, k = env.now, self.spec.auto_update_interval, 1
+        loop = GenerationLoop(node, epoch, env.now, self.spec.auto_update_interval)
         while self._current(node, epoch):
-            yield env.timeout(max(0.0, start + k * interval - env.now))  # a fixed schedule
-            k += 1
+            yield Tick(env, loop.delay(env.now, loop.k), loop)  # a fixed schedule
+            loop.k += 1
             if self._current(node, epoch) and node.serving and not node.crl_down:
-                yield from self.generate(node)
+                yield from self.generate(node, loop)
 
     def _cache_rebuilds(self, node: CaNode, epoch: int) -> Process:
         env = self.env
@@ -140,14 +164,56 @@ class CrlService:
                 self._learn(node, self.lane.now())
 
     # ------------------------------------------------------------ generation
-    def generate(self, node: CaNode) -> Process:
-        """One CRL generation on the CRL CA (takes ``crl_generation`` seconds)."""
+    def generate(self, node: CaNode, loop: GenerationLoop | None = None) -> Process:
+        """One CRL generation on the CRL CA (takes ``crl_generation`` seconds);
+        ``loop``: the periodic one (a batched window may have made it already)."""
         epoch, role_epoch = node.epoch, self.role_epoch
-        yield self.env.timeout(node.crl_generation.next())
+        delay = node.crl_generation.next()
+        if loop is None:
+            yield self.env.timeout(delay)
+        else:
+            loop.due, loop.started_in = self.env.now + delay, epoch
+            yield Tick(self.env, delay, loop)
+            loop.due = None
+            if loop.made and loop.made[0] == self.env.now:
+                loop.made.pop(0)
+                return  # a window went past it and made it at its place
         if node.epoch == epoch and self._current(node, role_epoch) and not node.crl_down:
             self.generate_now(node, self.lane.now())
 
-    def generate_now(self, node: CaNode, now: float) -> None:
+    def ahead(self, loop: GenerationLoop, first: float,
+              limit: float) -> tuple[list[float], float] | None:
+        """What ``loop`` does before ``limit`` from its timeout due at ``first``
+        on, if nothing but a batched window happens until then (no fault: the
+        role, the CA and its CRL stay as they are): the times of the
+        generations it makes, and how far that is known (``limit``, or the
+        tick whose duration draw is not looked at).  ``None`` if a window
+        cannot make its generations (an OCSP publisher or cache rebuilds would
+        start SimPy work, or none would be made)."""
+        node = loop.node
+        if (self.on_generate or not self.spec.listen_to_clone_modifications
+                or not self._current(node, loop.epoch) or not node.serving or node.crl_down
+                or (loop.due is not None and loop.started_in != node.epoch)):
+            return None
+        times: list[float] = []
+        k = loop.k
+        due, tick = (first, first) if loop.due is not None else (None, first)
+        draws = iter(node.crl_generation.ahead(MAX_GENERATIONS))
+        while True:
+            if due is None:  # the tick: the next generation starts
+                if tick >= limit:
+                    return times, limit
+                delay = next(draws, None)
+                if delay is None:
+                    return times, tick
+                k += 1
+                due = tick + delay
+            if due >= limit:
+                return times, limit
+            times.append(due)
+            tick, due = due + loop.delay(due, k), None
+
+    def generate_now(self, node: CaNode, now: float, position: int | None = None) -> None:
         directory = self.directory
         if self.spec.listen_to_clone_modifications:
             self._learn(node, now)
@@ -162,7 +228,8 @@ class CrlService:
             result = directory.execute(p.Add(self.dn, attrs), replica=node.replica, now=now)
         if not result.ok:
             self.driver.note(node, Op.CRL, OpType.FAIL,
-                             f"CRL {number} not stored: {result.code.name}", time=now)
+                             f"CRL {number} not stored: {result.code.name}", time=now,
+                             position=position)
             return
         self.crl_numbers[node.name] = number
         self.gen_time.append(now)
@@ -175,7 +242,7 @@ class CrlService:
         self.by_gen[gid] = self.fresh
         self.fresh = []
         self.latest = gid
-        self.driver.note(node, Op.CRL, OpType.OK, str(number), time=now)
+        self.driver.note(node, Op.CRL, OpType.OK, str(number), time=now, position=position)
         for hook in self.on_generate:
             hook(node, gid, now)
 
@@ -251,4 +318,4 @@ class CrlService:
         return gid
 
 
-__all__ = ["CrlService"]
+__all__ = ["MAX_GENERATIONS", "CrlService", "GenerationLoop"]

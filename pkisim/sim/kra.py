@@ -54,6 +54,7 @@ from pkisim.seeding import Seeds
 from pkisim.sim.balancer import Balancer
 from pkisim.sim.driver import SimDriver
 from pkisim.sim.kra_config import KraInstance, KraSpec
+from pkisim.sim.lane import OBSERVER, Tick
 
 if TYPE_CHECKING:
     from pkisim.directory.memory import ReplicatedDirectory
@@ -391,7 +392,7 @@ class KraService:
         interval = max(60.0, self.duration / 500)
         while True:
             self.record_space()
-            yield self.env.timeout(interval)
+            yield Tick(self.env, interval, OBSERVER)  # reads only what no window changes
 
     def record_space(self) -> None:
         t = self.clock()

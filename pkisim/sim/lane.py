@@ -19,10 +19,11 @@ some time, handing back what stays in the lane through :meth:`Lane.commit`;
 the lane then handles the events up to the one it could not take itself and
 asks the hook again.
 
-A window may also go *past* SimPy events, those of update-task runs that
-change nothing it does and see nothing it changes (:class:`Tick`,
-:func:`turn`, :meth:`Lane.ahead`): the drain then ends there, and SimPy steps
-those runs at their own, earlier, times before the lane goes on.
+A window may also go *past* SimPy events, those of periodic runs that change
+nothing it does and see nothing it changes, or that it accounts for itself
+(:class:`Tick`, :func:`turn`, :meth:`Lane.ahead`; :mod:`pkisim.sim.batch`
+says which): the drain then ends there, and SimPy steps those runs at their
+own, earlier, times before the lane goes on.
 """
 
 from __future__ import annotations
@@ -212,14 +213,20 @@ def turn(env: simpy.Environment, delay: float, turn: int, owner: Any = None) -> 
 
 
 class Tick(simpy.events.Timeout):
-    """A plain timeout in a run of ``owner``'s periodic task (a CA's update
-    task).  The batch may compute a window past it, and SimPy process it
-    after the window, when the run can change nothing the window does nor
-    see anything it changes (:meth:`Lane.ahead`)."""
+    """A plain timeout in a run of ``owner``'s periodic task: a CA's update
+    task, the space sampler (:mod:`pkisim.sim.space`), or :data:`OBSERVER`.
+    The batch may compute a window past it, and SimPy process it after the
+    window, when the run can change nothing the window does nor see anything
+    it changes, or sees it as it was at the run's time (:meth:`Lane.ahead`)."""
 
     def __init__(self, env: simpy.Environment, delay: float, owner: Any) -> None:
         super().__init__(env, delay)
         self.owner = owner
+
+
+#: The owner of periodic runs that read only what no window changes (the
+#: KRAs' space table, the progress callback): a window always goes past them.
+OBSERVER = object()
 
 
 def exact_delay(now: float, at: float) -> float:
@@ -233,4 +240,4 @@ def exact_delay(now: float, at: float) -> float:
     return delay
 
 
-__all__ = ["FIRST", "Item", "Lane", "Tick", "exact_delay", "turn"]
+__all__ = ["FIRST", "OBSERVER", "Item", "Lane", "Tick", "exact_delay", "turn"]

@@ -15,13 +15,14 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from functools import partial
-from heapq import heapreplace
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pkisim.directory.runs import Read
 from pkisim.history.history import Op, OpType
+from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
 from pkisim.sim.lane import Item
 from pkisim.sim.metrics import OK
@@ -31,6 +32,7 @@ from pkisim.sim.workload import CRL_FETCH, ENROLL, REVOKE
 if TYPE_CHECKING:
     from pkisim.sim.batch import Batch
     from pkisim.sim.ca import CaNode
+    from pkisim.sim.crl import GenerationLoop
 
 _U64 = 1 << 63
 #: Adds between two writes below which a replicated window adds one by one.
@@ -103,6 +105,96 @@ class WindowPlan:
             route.append(j)
         return route, picks, made
 
+    def _serve(self, route: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                 dict[int, list[float]], dict[int, dict[int, int]]]:
+        """Each CA's worker pool (on copies), first come first served, for the
+        arrivals routed to it: start times, service times, the pools after
+        them and the service draws taken per kind."""
+        a, kind, pool = self.a, self.kind, self.batch.balancer.pool
+        st = np.empty(self.m, dtype=np.float64)
+        en = np.empty(self.m, dtype=np.float64)
+        frees: dict[int, list[float]] = {}
+        served: dict[int, dict[int, int]] = {}
+        for j in set(route.tolist()):
+            node = pool[j]
+            mine = np.flatnonzero(route == j)
+            kinds = kind[mine].tolist()
+            counts = {k: kinds.count(k) for k in self.batch.kinds}
+            draws = {k: iter(node.service[k].ahead(c)) for k, c in counts.items()}
+            service = [next(draws[k]) for k in kinds]
+            free = node.free.copy()
+            starts: list[float] = []
+            keep = starts.append
+            for t, s in zip(a[mine].tolist(), service, strict=True):  # Kiefer-Wolfowitz
+                first = free[0]
+                if first > t:
+                    t = first
+                heapreplace(free, t + s)
+                keep(t)
+            st[mine] = starts
+            en[mine] = service
+            frees[node.index] = free
+            served[node.index] = counts
+        return st, en, frees, served
+
+    def _route_by_load(self) -> tuple[list[int], np.ndarray, np.ndarray, dict[int, list[float]],
+                                      dict[int, dict[int, int]]] | None:
+        """Least-outstanding routing and the worker pools together, as the lane
+        does them: each arrival goes to the host with the fewest requests in
+        progress (completions before it counted off; ties from the rotating
+        start), then waits for a worker there.  ``None`` when a completion
+        falls at the very time of an arrival (their order is the lane's
+        sequence numbers')."""
+        batch = self.batch
+        pool = batch.balancer.pool
+        n = len(pool)
+        where = {id(node): j for j, node in enumerate(pool)}
+        out = [node.outstanding for node in pool]
+        pending = [(item[0], where[id(item[3].ca)]) for item in self.old
+                   if item[2] == DONE and id(item[3].ca) in where]
+        heapify(pending)
+        frees: dict[int, list[float]] = {}
+        draws: dict[tuple[int, int], Iterator[float]] = {}
+        used: dict[tuple[int, int], int] = {}
+        route: list[int] = []
+        starts: list[float] = []
+        service: list[float] = []
+        cursor, m = batch.balancer.rotation, self.m
+        for k, (t, kind) in enumerate(zip(self.a.tolist(), self.kind.tolist(), strict=True)):
+            while pending and pending[0][0] <= t:
+                done, j = heappop(pending)
+                if done == t:
+                    return None
+                out[j] -= 1
+            best = first = (cursor + k) % n
+            for step in range(1, n):
+                j = (first + step) % n
+                if out[j] < out[best]:
+                    best = j
+            out[best] += 1
+            free = frees.get(best)
+            if free is None:
+                free = frees[best] = pool[best].free.copy()
+            key = (best, kind)
+            draw = draws.get(key)
+            if draw is None:
+                draw = draws[key] = iter(pool[best].service[kind].ahead(m))
+            s = next(draw)
+            used[key] = used.get(key, 0) + 1
+            begin = free[0]
+            if begin < t:
+                begin = t
+            end = begin + s
+            heapreplace(free, end)
+            heappush(pending, (end, best))
+            route.append(best)
+            starts.append(begin)
+            service.append(s)
+        served = {pool[j].index: {kind: used.get((j, kind), 0) for kind in batch.kinds}
+                  for j in frees}
+        return (route, np.array(starts, dtype=np.float64), np.array(service, dtype=np.float64),
+                {pool[j].index: free for j, free in frees.items()}, served)
+
     def feasible(self) -> bool:
         batch, flow, horizon = self.batch, self.flow, self.horizon
         lb = batch.balancer
@@ -120,7 +212,14 @@ class WindowPlan:
         m = len(a)
         self.m = m
         clients = flow.clients.ahead(m)
-        route, self.picks, self.made = self._route(clients)
+        if batch.least_outstanding:
+            routed = self._route_by_load()
+            if routed is None:
+                return False
+            route, st, en, frees, served = routed
+            self.picks, self.made = m, {}
+        else:
+            route, self.picks, self.made = self._route(clients)
         route_a = np.array(route, dtype=np.int64)
         nodes: dict[int, CaNode] = {}
         for j in set(route):
@@ -133,31 +232,8 @@ class WindowPlan:
                     or not (_sequential(cert) and _sequential(request))):
                 return False
         self.nodes = nodes
-        # each CA's worker pool (on copies), first come first served
-        st = np.empty(m, dtype=np.float64)
-        en = np.empty(m, dtype=np.float64)
-        frees: dict[int, list[float]] = {}
-        served: dict[int, dict[int, int]] = {}
-        for j in set(route):
-            node = pool[j]
-            mine = np.flatnonzero(route_a == j)
-            kinds = kind[mine].tolist()
-            counts = {k: kinds.count(k) for k in batch.kinds}
-            draws = {k: iter(node.service[k].ahead(c)) for k, c in counts.items()}
-            service = [next(draws[k]) for k in kinds]
-            free = node.free.copy()
-            starts: list[float] = []
-            keep = starts.append
-            for t, s in zip(a[mine].tolist(), service, strict=True):  # Kiefer-Wolfowitz
-                first = free[0]
-                if first > t:
-                    t = first
-                heapreplace(free, t + s)
-                keep(t)
-            st[mine] = starts
-            en[mine] = service
-            frees[node.index] = free
-            served[node.index] = counts
+        if not batch.least_outstanding:
+            st, en, frees, served = self._serve(route_a)
         en += st  # the same additions as in the loop
         if m and (en - a > flow.timeout).any():
             return False  # a client gives up: the lane handles that
@@ -278,8 +354,9 @@ class WindowPlan:
 
     def _crl_fetches(self) -> bool:
         """Will every CRL fetch completing in the window get a CRL (none fails)?
-        The CRL CA serves its latest generation (none is made in a window); the
-        others the record in their replica, which once there stays."""
+        The CRL CA serves its latest generation (there is one now, so there is
+        one later); the others the record in their replica, which once there
+        stays."""
         fetches = self.kinds == CRL_FETCH
         self.fetches = np.flatnonzero(fetches & self.is_done)
         if not len(self.fetches):
@@ -338,12 +415,16 @@ class WindowPlan:
     def commit(self) -> None:
         batch, flow, m = self.batch, self.flow, self.m
         horizon = self.horizon
+        self._samples()
         # the streams
         for index, _ in self.firsts:
             batch.streams[index][1].skip(int((self.stream_of == index).sum()))
         if m:
             flow.clients.skip(m)
-            batch.balancer.advance(self.picks, self.made)
+            if batch.least_outstanding:
+                batch.balancer.rotate(m)
+            else:
+                batch.balancer.advance(self.picks, self.made)
             if flow.archival_fraction:
                 flow.archival.skip(int((self.kind == ENROLL).sum()))
             flow.picks.skip(self.revocations)
@@ -377,14 +458,20 @@ class WindowPlan:
         arrived = np.bincount(self.ca_new, minlength=len(batch.nodes))
         for node in self.nodes.values():
             node.outstanding += int(arrived[node.index]) - int(dones[node.index])
-        position = batch.history.position  # issue rows before the window's
+        # the issue rows first, so that the notes made in lane order below
+        # (revocations, CRL generations) go after the issue rows before them
+        position = batch.history.position
+        self._record_issues()
+        takes = np.zeros(len(self.times), np.int64)
+        takes[self.takers] = 1
+        self.before = position + np.cumsum(takes) - takes
+        issue_times = self.times[self.takers]
+        self.gens = [(t, loop, position + int(np.searchsorted(issue_times, t)))
+                     for t, loop in batch.generations if t < horizon]
         if one_replica:
             self._completions()
         else:
             self._replicated()
-        self._record_issues()
-        if len(self.revokes):
-            self._note_revocations(position)
         # the request rows of the completions, in lane order
         done_rows = np.flatnonzero(self.is_done)
         who = self.who[done_rows]
@@ -425,6 +512,24 @@ class WindowPlan:
                 added.append((following, self.lasts[index], ARRIVE, batch.streams[index]))
         batch.lane.commit(horizon, added, self.seq_end)
 
+    def _samples(self) -> None:
+        """Tell the space sampler, for each sample the window goes past, how
+        many numbers each CA issued at or after its time (SimPy steps the
+        sample after the window, and a sample comes before the lane's events
+        at its time)."""
+        batch = self.batch
+        samples = [t for t in batch.samples if t < self.horizon]
+        if not samples:
+            return
+        assert batch.sampler is not None
+        rows = self.takers
+        times, key = self.times[rows], self.cas[rows] * 2 + self.is_done[rows]
+        kinds = (IdKind.REQUEST, IdKind.CERT)
+        for t in samples:
+            late = np.bincount(key[times >= t], minlength=2 * len(batch.nodes))
+            batch.sampler.behind(t, {(int(g) // 2, kinds[int(g) % 2]): int(late[g])
+                                     for g in np.flatnonzero(late)})
+
     def _record_issues(self) -> None:
         """The window's issuances (request IDs and serials) into the history, in
         lane order: one run per CA and begin or completion."""
@@ -441,35 +546,40 @@ class WindowPlan:
             rids[groups // 2])
 
     def _completions(self) -> None:
-        """The CRL fetches and revocations that complete in the window, in lane order."""
+        """The CRL fetches, revocations and CRL generations of the window, in lane order."""
         rows = np.union1d(self.fetches, self.revokes).tolist()
-        if rows:
+        gens = self.gens
+        if rows or gens:
             serve, nodes = self.flow.crl.serve, self.batch.nodes
+            g = 0
             for i, index, kind, t in zip(rows, self.cas[rows].tolist(),
                                          self.kinds[rows].tolist(), self.times[rows].tolist(),
                                          strict=True):
+                while g < len(gens) and gens[g][0] <= t:
+                    self._generate(*gens[g])
+                    g += 1
                 if kind == REVOKE:
                     self._revoke(nodes[index], i, t)
                 else:
                     serve(nodes[index], t)
+            for gen in gens[g:]:
+                self._generate(*gen)
 
     def _revoke(self, node: CaNode, row: int, t: float) -> None:
         """The lane's revocation of merged row ``row`` at ``t`` (it succeeds:
-        :meth:`_revocations`); its history row comes with the window's issues."""
+        :meth:`_revocations`), and its history row after the issue rows before it."""
         serial = self._serial(row)
         result = self.flow.mark_revoked(node, serial, t)
         assert result.ok, result
         self.flow.crl.on_revoke(node, serial, t)
+        self.flow.driver.note(node, Op.REVOKE, OpType.OK, str(serial), time=t,
+                              position=int(self.before[row]))
 
-    def _note_revocations(self, position: int) -> None:
-        """The revocations' history rows, each after the issue rows before it in lane order."""
-        takes = np.zeros(len(self.times), np.int64)
-        takes[self.takers] = 1
-        before = position + np.cumsum(takes) - takes
-        nodes, note = self.batch.nodes, self.flow.driver.note
-        for i in self.revokes.tolist():
-            note(nodes[int(self.cas[i])], Op.REVOKE, OpType.OK, str(self._serial(i)),
-                 time=float(self.times[i]), position=int(before[i]))
+    def _generate(self, t: float, loop: GenerationLoop, position: int) -> None:
+        """A CRL generation the window goes past, made at its place (before the
+        lane's events at its time); SimPy skips it when its timeout comes."""
+        loop.made.append(t)
+        self.flow.crl.generate_now(loop.node, t, position=position)
 
     def _replicated(self) -> None:
         """A replicated directory: the window's adds as record runs, each CRL
@@ -482,9 +592,16 @@ class WindowPlan:
         serve, holder = self.flow.crl.serve, self.flow.crl.holder
         replicas = [node.replica for node in nodes]
         stretch: list[tuple[int, int, int, int, float]] = []
+        gens, g = self.gens, 0
         for i, (ca, done, kind, n, t) in enumerate(zip(
                 self.cas.tolist(), self.is_done.tolist(), self.kinds.tolist(),
                 self.numbers.tolist(), self.times.tolist(), strict=True)):
+            if g < len(gens) and gens[g][0] <= t:
+                self._stretch(stretch, replicas, bases, serve, holder)
+                stretch = []
+                while g < len(gens) and gens[g][0] <= t:
+                    self._generate(*gens[g])
+                    g += 1
             if n >= 0 or (done and kind == CRL_FETCH):
                 stretch.append((ca, done, kind, n, t))
             elif kind == REVOKE:
@@ -492,6 +609,8 @@ class WindowPlan:
                 stretch = []
                 self._revoke(nodes[ca], i, t)
         self._stretch(stretch, replicas, bases, serve, holder)
+        for gen in gens[g:]:
+            self._generate(*gen)
 
     def _stretch(self, ops: list[tuple[int, int, int, int, float]], replicas: list[str],
                  bases: tuple[str, str], serve: Callable[..., object],

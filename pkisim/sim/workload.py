@@ -200,6 +200,17 @@ class TraceArrivals:
         self._i += 1
         return t
 
+    def ahead(self, horizon: float) -> tuple[list[float], float]:
+        """The arrivals before ``horizon`` and the one after them (``inf`` if
+        none), without consuming them (see :meth:`PoissonArrivals.ahead`)."""
+        times, i = self.times, self._i
+        k = bisect_left(times, horizon, i)
+        return times[i:k], times[k] if k < len(times) else math.inf
+
+    def skip(self, n: int) -> None:
+        """Consume ``n`` values (``n`` calls of :meth:`next`)."""
+        self._i += n
+
 
 def read_trace(path: str) -> list[float]:
     """The sorted timestamps of a trace file; a one-line :class:`ConfigError`

@@ -41,7 +41,6 @@ import simpy
 from pkisim.directory.memory import ReplicatedDirectory
 from pkisim.errors import AllocationError, ConfigError
 from pkisim.history.history import History
-from pkisim.ids.config import IdKind
 from pkisim.ids.tree import DogtagTree
 from pkisim.seeding import Seeds
 from pkisim.sim.balancer import Balancer
@@ -52,10 +51,11 @@ from pkisim.sim.crl import CrlService
 from pkisim.sim.driver import SimDriver
 from pkisim.sim.faults import FaultInjector, ReplicaOutages, check_targets, crash_times, plan
 from pkisim.sim.kra import KraService
-from pkisim.sim.lane import Lane
+from pkisim.sim.lane import OBSERVER, Lane, Tick
 from pkisim.sim.metrics import Recorder, RunResult
 from pkisim.sim.report import build_result
 from pkisim.sim.requests import RequestFlow
+from pkisim.sim.space import SpaceSampler
 from pkisim.sim.topology import RestOfPki
 
 Process = Generator[simpy.Event, Any, Any]
@@ -112,9 +112,11 @@ class Simulation:
                                        driver=driver, directory=directory, tree=tree,
                                        recorder=recorder, crl=crl)
         self.pki = RestOfPki(self)  # TKS, OCSP, drift, replica IDs (before the batch: drift)
+        self.sampler = SpaceSampler(env, lane.now, self.nodes, recorder,
+                                    max(scenario.throughput_bin, scenario.duration / 500))
         self.batch = Batch(scenario, flow, lane=lane, balancer=balancer, nodes=self.nodes,
                            directory=directory, history=history, recorder=recorder,
-                           tree=tree) if fast else None
+                           tree=tree, sampler=self.sampler) if fast else None
         lane.serve(flow.handlers, None if self.batch is None else self.batch.window,
                    max_window=WINDOW_EVENTS / max(scenario.workload.total_rate, 1e-9))
         # the KRAs, if the scenario has any: their own balancer, fed by the CAs' connectors
@@ -134,34 +136,16 @@ class Simulation:
         return self.lane.now()
 
     # ------------------------------------------------------------ sampling
-    def _sample_space(self) -> Process:
-        """Serial space per CA, at regular intervals and at the end."""
-        interval = max(self.scenario.throughput_bin, self.scenario.duration / 500)
-        while True:
-            self.record_space()
-            yield self.env.timeout(interval)
-
     def record_space(self) -> None:
-        t = self.now()
-        for node in self.nodes:
-            if node.repos is None:
-                continue
-            for kind in (IdKind.CERT, IdKind.REQUEST):
-                issued = node.issued(kind)
-                repo = node.repos[kind]
-                state = repo.state
-                remaining = 0 if node.gone else repo.remaining()
-                self.recorder.space.append((
-                    t, node.name, kind.value, issued, float(remaining),
-                    node.stranded.get(kind, 0), state.begin, state.end, state.next_begin,
-                    state.next_end))
+        """The space table's rows for now (:mod:`pkisim.sim.space`)."""
+        self.sampler.record()
 
     def _progress(self) -> Process:
         assert self.progress is not None
         step = self.scenario.duration / 100
         while True:
             self.progress(min(1.0, self.env.now / self.scenario.duration))
-            yield self.env.timeout(step)
+            yield Tick(self.env, step, OBSERVER)
 
     def _install_initial(self) -> None:
         life = self.life
@@ -195,7 +179,7 @@ class Simulation:
         env.process(self.lb.health_checks(env, skip_settled=self.fast))
         for fault in self.fault_plan:
             env.process(self.faults.inject(fault))
-        env.process(self._sample_space())
+        env.process(self.sampler.process())
         if self.kra is not None:
             self.kra.start()
         if self.progress is not None:

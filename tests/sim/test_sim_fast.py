@@ -21,9 +21,11 @@ from pkisim.scenario import load_scenario
 from pkisim.sim import (
     Burst,
     CaSpec,
+    CrlSpec,
     DirectorySpec,
     Distribution,
     Fault,
+    LoadBalancer,
     RetryPolicy,
     RunResult,
     Scenario,
@@ -31,7 +33,7 @@ from pkisim.sim import (
     Workload,
 )
 from pkisim.sim import window as window_module
-from pkisim.sim.workload import CHUNK, Draws, PoissonArrivals, Uniforms
+from pkisim.sim.workload import CHUNK, Draws, PoissonArrivals, TraceArrivals, Uniforms
 from tests.sim.sim_builders import small_ranges
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -59,6 +61,21 @@ def test_looking_ahead_does_not_change_the_draws() -> None:
         ahead.skip(len(before))
         assert following == (ahead.next() if following < np.inf else np.inf)
         assert following == plain.next()
+
+
+def test_a_trace_looks_ahead_as_it_replays(tmp_path: Path) -> None:
+    """A replayed trace (ties included) hands out through ``ahead``/``skip``
+    what ``next`` would, so a window can take its arrivals."""
+    trace = tmp_path / "trace.csv"
+    trace.write_text("time\n" + "".join(f"{t}\n" for t in (3, 1, 1, 2.5, 7, 7, 7, 9, 12)))
+    plain, ahead = TraceArrivals(str(trace), until=10.0), TraceArrivals(str(trace), until=10.0)
+    for horizon in (0.5, 1.0, 2.0, 7.0, 7.0, 9.5, 100.0):
+        before, following = ahead.ahead(horizon)
+        assert all(t < horizon for t in before)
+        assert before == [plain.next() for _ in before]
+        ahead.skip(len(before))
+        assert following == plain.next()
+        assert following == (ahead.next() if following < np.inf else np.inf)
 
 
 def both(scenario: Scenario, seed: int = 1) -> tuple[RunResult, RunResult, Simulation]:
@@ -195,6 +212,56 @@ def test_windows_go_past_quiet_update_task_runs(steady: Callable[..., Scenario])
                                     directory=DirectorySpec(names, lag=0.5)), seed=11)
     assert world.batch is not None and world.batch.past_runs > 10
     assert len(slow.claims) > 5
+    assert_identical(fast, slow)
+
+
+@pytest.mark.parametrize(("replicas", "generation"), [
+    (1, Distribution("constant", 2.0)), (3, Distribution("constant", 2.0)),
+    (3, Distribution("exponential", 3.0))])
+def test_windows_go_past_space_samples_and_make_crl_generations(
+        steady: Callable[..., Scenario], replicas: int, generation: Distribution) -> None:
+    """A low rate, a CRL every 45 s and a space sample every 10 s: a window
+    between two of them would be too short to batch.  Windows go past both:
+    they tell the sampler what they issued after each sample's time (SimPy
+    steps the sample later, and its row is what it was then), and make each
+    CRL generation at its place among the request events (its directory
+    write between the record runs, its history row between the issue rows,
+    the CRL fetches after it serving it); SimPy skips the generation when its
+    timeout comes.  A CRL outage and a role move bound the windows."""
+    names = tuple(f"ds{i + 1}" for i in range(replicas))
+    cas = tuple(CaSpec(f"ca{i + 1}", names[i % replicas], role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", crl_master=i == 0,
+                       crl_generation=generation) for i in range(3))
+    faults = (Fault("crl-down", 1500.0, "ca1", duration=200.0), Fault("crl-move", 3000.0, "ca2"))
+    workload = Workload(enroll_rate=3.0, revoke_rate=0.2, crl_fetch_rate=0.5)
+    scenario = steady(duration=5000.0, cas=cas, workload=workload, faults=faults,
+                      throughput_bin=10.0, crl=CrlSpec(auto_update_interval=45.0),
+                      directory=DirectorySpec(names, lag=0.5))
+    fast, slow, world = both(scenario, seed=4)
+    assert world.batch is not None
+    assert world.batch.generations_made > 50 and world.batch.samples_passed > 200
+    assert batched(world) > 0.5
+    assert slow.summary()["crl"]["generated"] > 100
+    assert_identical(fast, slow)
+
+
+def test_least_outstanding_routing_in_windows(steady: Callable[..., Scenario]) -> None:
+    """Least-outstanding routing depends on the completions before each
+    arrival: a window routes its arrivals in one sequential loop with the
+    worker pools, completions (of its own requests and of those in service
+    before it) counted off in time order.  CAs of different sizes, so the
+    choice is not round-robin; a crash and a maintenance window in between."""
+    cas = tuple(CaSpec(f"ca{i + 1}", "ds1", role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", crl_master=i == 0,
+                       workers=(2, 4, 8)[i]) for i in range(3))
+    faults = (Fault("crash", 300.0, "ca2", duration=60.0),
+              Fault("maintenance", 700.0, "ca3", duration=100.0))
+    workload = Workload(enroll_rate=20.0, revoke_rate=0.5, crl_fetch_rate=4.0)
+    fast, slow, world = both(steady(duration=1200.0, cas=cas, workload=workload, faults=faults,
+                                    load_balancer=LoadBalancer("least-outstanding")), seed=12)
+    assert batched(world) > 0.6
+    routed = slow.requests.groupby("ca").size()
+    assert routed.max() < 3 * routed.min()  # the small CA gets less, not nothing
     assert_identical(fast, slow)
 
 

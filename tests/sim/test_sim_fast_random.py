@@ -42,13 +42,16 @@ def topologies(draw: st.DrawFn) -> Scenario:
     ids = small_ranges("legacy2", end=draw(st.sampled_from([2500, 6000, 0x100000])),
                        increment=2000, low_water_mark=800, clone_transfer_number=400,
                        update_interval=draw(st.sampled_from([60.0, 600.0])))
+    generation = draw(st.sampled_from([Distribution("constant", 2.0),
+                                       Distribution("exponential", 5.0)]))
     cas = [CaSpec("ca1", replicas[0], role="master", ids=ids, crl_master=True,
-                  workers=draw(st.sampled_from([2, 8])))]
+                  workers=draw(st.sampled_from([2, 8])), crl_generation=generation)]
     for i in range(2, n + 1):
         created = draw(st.sampled_from([0.0, 0.0, 137.0, 420.5]))
         cas.append(CaSpec(f"ca{i}", draw(st.sampled_from(replicas)), donor="ca1",
                           created_at=created, workers=draw(st.sampled_from([2, 8])),
-                          enroll=Distribution("lognormal", 0.25, 0.5)))
+                          enroll=Distribution("lognormal", 0.25, 0.5),
+                          crl_generation=generation))
     names = [ca.name for ca in cas]
     faults = []
     for _ in range(draw(st.integers(0, 3))):
@@ -82,7 +85,9 @@ def topologies(draw: st.DrawFn) -> Scenario:
         workload=workload, faults=tuple(faults),
         load_balancer=LoadBalancer(draw(st.sampled_from(["round-robin", "sticky",
                                                          "least-outstanding"]))),
-        crl=CrlSpec(auto_update_interval=300.0,
+        crl=CrlSpec(auto_update_interval=draw(st.sampled_from([300.0, 97.5])),
+                    listen_to_clone_modifications=draw(st.sampled_from([True, True, False])),
+                    cache_rebuild_interval=400.0,
                     clone_mode=draw(st.sampled_from(["replicated", "redirect"])),
                     always_update=draw(st.sampled_from([False, False, True]))))
 
