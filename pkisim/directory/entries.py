@@ -112,6 +112,12 @@ class Entry:
                 out[name] = values
         return out
 
+    def matches(self, match: Sequence[tuple[str, str]]) -> bool:
+        """:func:`matches` of :meth:`view`, looking only at the attributes named."""
+        attrs = self.attrs
+        return all(_has(attr.present() if (attr := attrs.get(name)) is not None else (), wanted)
+                   for name, wanted in match)
+
     def prune(self, names: Iterable[str], floor: Csn | Callable[[], Csn]) -> list[Attr]:
         """:meth:`Attr.prune` the attributes ``names``; the ones left with
         invisible values that are not stable yet.  ``nsds5ReplConflict`` is
@@ -180,13 +186,12 @@ def check_mods(view: Mapping[str, Values], mods: Mods, single_valued: frozenset[
 
 def matches(view: Mapping[str, Values], match: Sequence[tuple[str, str]]) -> bool:
     """Search's filter: every (attribute, value) equal, case-insensitively; ``*`` = present."""
-    for name, wanted in match:
-        values = view.get(name)
-        if not values:
-            return False
-        if wanted != "*" and wanted.lower() not in {v.lower() for v in values}:
-            return False
-    return True
+    return all(_has(view.get(name, ()), wanted) for name, wanted in match)
+
+
+def _has(values: Values, wanted: str) -> bool:
+    """Does an attribute with ``values`` match ``wanted`` (``*``: any value)?"""
+    return bool(values) and (wanted == "*" or wanted.lower() in {v.lower() for v in values})
 
 
 __all__ = ["CONFLICT_ATTR", "Attr", "Csn", "Entry", "Mods", "Stamp", "check_mods", "matches"]

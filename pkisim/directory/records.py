@@ -394,10 +394,8 @@ class EntryStore:
         suffix = "" if base is None else "," + base
         out = []
         for key, entry in self.entries.items():
-            if base is None or key == base or key.endswith(suffix):
-                view = entry.view()
-                if matches(view, match):
-                    out.append((key, entry.dn, view))
+            if (base is None or key == base or key.endswith(suffix)) and entry.matches(match):
+                out.append((key, entry.dn, entry.view()))
         if base is not None and self.split(base)[0] is not None:
             found = self.view_at(base)  # the base is a record
             if found is not None and matches(found[1], match):
@@ -412,9 +410,8 @@ class EntryStore:
                          match: Sequence[tuple[str, str]]) -> Iterator[tuple[str, str, Any]]:
         overlay = store.overlay
         for n, entry in overlay.items():
-            view = entry.view()
-            if matches(view, match):
-                yield f"cn={n},{parent}", entry.dn, view
+            if entry.matches(match):
+                yield f"cn={n},{parent}", entry.dn, entry.view()
         shape = self.shapes.get(parent)
         possible, only = shape_match(shape, match) if shape is not None else (False, None)
         if possible:
