@@ -318,15 +318,19 @@ class WindowPlan:
             done_group = 2 * index + 1
             for group, repo in ((done_group - 1, node.request_repo), (done_group, node.cert_repo)):
                 k = int(counts[group])
+                # the window ends before the issuance that would switch ranges or run
+                # out, or change what the CA's update task does (wake it if it sleeps,
+                # make its runs the window goes past do something): the lane's
                 if k and not repo.run_fits(k):
-                    return False  # a switch or exhaustion: the lane handles it
-                firsts[group] = repo.last + 1
-                sleeps = node.update_wake is not None
-                if k and (sleeps or node.index in batch.passed) and replans(repo, k):
-                    if sleeps:
-                        return False  # the update task would wake mid-window: the lane's
-                    self.stop = batch.near  # its runs would change: not past them
-                    return False
+                    c = _first(lambda c, repo=repo: not repo.run_fits(c), k)
+                elif k and (node.update_wake is not None or node.index in batch.passed) \
+                        and replans(repo, k):
+                    c = _first(lambda c, repo=repo: replans(repo, c), k)
+                else:
+                    firsts[group] = repo.last + 1
+                    continue
+                self.stop = float(times[takers[grouped[stops[group] - k + c - 1]]])
+                return False
             k = int(counts[done_group])
             if k:
                 rows = takers[grouped[stops[done_group] - k:stops[done_group]]]
@@ -656,6 +660,11 @@ def replans(repo: Repository, count: int) -> bool:
         return repo.plan() != before
     finally:
         repo.last = last
+
+
+def _first(changes: Callable[[int], bool], k: int) -> int:
+    """The first count in ``1..k`` for which ``changes`` holds (it holds for ``k``)."""
+    return next(c for c in range(1, k + 1) if changes(c))
 
 
 def _sequential(repo: Repository) -> bool:
