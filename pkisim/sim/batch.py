@@ -63,17 +63,17 @@ It only runs when that is certain; otherwise it changes nothing and returns
 ``None``, and the lane handles the window event by event.  An event it cannot
 take (a retry, an enrollment with key archival, a request of a crashed CA, a
 revocation that picks a serial signed in the window or whose record has not
-reached its replica) ends the window early: it processes the events before it
-and the lane handles that one before asking again.  It declines when a client would
-give up, a CA would crash, run out of its current range, switch ranges or make
-its update task due, when a record number of the window is already anywhere in
-the directory or in flight (a duplicate: the lane reports it), when a CRL fetch
-would find no CRL, when a completion falls at the very time of an arrival
-under least-outstanding routing, or the strategy allocates through the
-directory (RSNv3, DNA); and, for speed only, for windows of fewer than
-:data:`MIN_EVENTS` events (:data:`MIN_EVENTS_REPLICATED` on a replicated
-directory), during heavy replication backlogs, and for a few windows after
-one it declined.
+reached its replica, an issuance that would switch ranges, run out or change
+what the CA's update task does) ends the window early: it processes the events
+before it and the lane handles that one before asking again.  It declines when a
+client would give up, a CA would crash, when a record number of the window is
+already anywhere in the directory or in flight (a duplicate: the lane reports
+it), when a CRL fetch would find no CRL, when a completion falls at the very
+time of an arrival under least-outstanding routing, or the strategy allocates
+through the directory (RSNv3, DNA); and, for speed only, for windows of fewer
+than :data:`MIN_EVENTS` events (:data:`MIN_EVENTS_REPLICATED` on a replicated
+directory), during heavy replication backlogs, and for a few windows after one
+it declined.
 """
 
 from __future__ import annotations
