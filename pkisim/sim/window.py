@@ -445,19 +445,15 @@ class WindowPlan:
         bases = batch.bases
         one_replica = batch.one_replica
         for node, n_begin, n_done, last_begin, last_done in self.per_node:
-            if n_begin:
-                first = node.request_repo.issue_run(n_begin)
-                if one_replica:
-                    directory.add_records(node.replica, bases[0], first, first + n_begin - 1,
-                                          last_begin)
-                node.issued_requests += n_begin
-            if n_done:
-                first = node.cert_repo.issue_run(n_done)
-                if one_replica:
-                    directory.add_records(node.replica, bases[1], first, first + n_done - 1,
-                                          last_done)
-                node.issued_certs += n_done
-                node.store_latency.skip(n_done)
+            for count, repo, base, last in ((n_begin, node.request_repo, bases[0], last_begin),
+                                            (n_done, node.cert_repo, bases[1], last_done)):
+                if count:
+                    first = repo.issue_run(count)
+                    if one_replica:
+                        directory.add_records(node.replica, base, first, first + count - 1, last)
+            node.issued_requests += n_begin
+            node.issued_certs += n_done
+            node.store_latency.skip(n_done)
         dones = np.bincount(self.cas[self.is_done], minlength=len(batch.nodes))
         arrived = np.bincount(self.ca_new, minlength=len(batch.nodes))
         for node in self.nodes.values():
