@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 import time
@@ -235,6 +236,21 @@ def moonshot(hours: float) -> dict[str, float]:
     return row
 
 
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    """An argparse type: a finite number of ``kind`` above zero (else a one-line usage error)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above zero")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--issuances", type=float, default=200_000)
@@ -242,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the memory target: a run of 10,000,000 issuances")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="speed runs (best counts)")
-    parser.add_argument("--year-at-scale", type=int, nargs="?", const=365, default=None,
+    parser.add_argument("--year-at-scale", type=_positive(int), nargs="?", const=365, default=None,
                         metavar="DAYS", help="also run scenarios/year-at-scale.toml (DAYS days)")
-    parser.add_argument("--moonshot", type=float, nargs="?", const=24.0, default=None,
+    parser.add_argument("--moonshot", type=_positive(float), nargs="?", const=24.0, default=None,
                         metavar="HOURS", help="the moonshot's first HOURS simulated hours")
     parser.add_argument("--skip-scenarios", action="store_true")
     parser.add_argument("--skip-steady", action="store_true",
