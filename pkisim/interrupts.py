@@ -6,6 +6,10 @@ renames of a report commit, the start of a pool of worker processes (a worker
 forked while its parent exits finds the parent's semaphores gone).  Inside
 :func:`deferred` a signal is only noted; it is handled, by whatever handler
 was installed, when the step is done.
+
+A step that is done for good (a report in place) says so with :func:`settle`:
+the command that ends on a later interrupt, at whatever moment it lands (while
+the summary prints, while a lock file is removed), tells the user.
 """
 
 from __future__ import annotations
@@ -16,6 +20,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_settled: list[str] = []
+
+
+def settle(note: str) -> None:
+    """Record that a step is done for good (``note`` says what, e.g. where the
+    new report is): an interrupt from now on does not undo it, and says so."""
+    _settled.append(note)
+
+
+def settled(*, forget: bool = False) -> list[str]:
+    """The notes of :func:`settle`, oldest first; ``forget``: start a new list."""
+    notes = list(_settled)
+    if forget:
+        _settled.clear()
+    return notes
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from pkisim.cli.util import EXIT_ERROR, EXIT_VALID, Interrupted, OneLineParser, fail, interruptible
 from pkisim.errors import PkisimError
+from pkisim.interrupts import settled
 
 __all__ = ["main"]
 
@@ -58,7 +59,8 @@ def main(argv: Sequence[str] | None = None, *, exiting: bool = False) -> int:
         with interruptible(then_ignore=exiting):
             return _dispatch(args)
     except Interrupted as stop:  # after a commit, it says the new report is in place
-        notes = "".join(f"; {note}" for note in getattr(stop, "__notes__", ()))
+        said = dict.fromkeys([*getattr(stop, "__notes__", ()), *settled()])
+        notes = "".join(f"; {note}" for note in said)
         return fail(f"{prog}: interrupted by {stop.name}{notes}", stop.status)
 
 

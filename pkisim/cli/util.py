@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from pkisim.errors import ConfigError, PkisimError, one_line
+from pkisim.interrupts import settled
 
 if TYPE_CHECKING:
     from pkisim.scenario.estimate import Budget
@@ -101,6 +102,7 @@ def interruptible(*, then_ignore: bool = False) -> Iterator[None]:
             raise Interrupted(signum)
 
     _received.clear()
+    settled(forget=True)
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield

@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 import pkisim
 from pkisim.errors import PkisimError
-from pkisim.interrupts import deferred
+from pkisim.interrupts import deferred, settle
 
 try:
     import fcntl
@@ -114,6 +114,7 @@ class Staging:
         umask = os.umask(0)
         os.umask(umask)
         self.path.chmod(0o777 & ~umask)  # private until now
+        note = f"the new report is in place in {dest}"
         done = False
         try:
             with deferred():  # SIGINT and SIGTERM after the commit
@@ -121,13 +122,14 @@ class Staging:
                     shutil.rmtree(self.path, ignore_errors=True)  # now the old report
                 else:
                     self._commit_with_journal()
+                settle(note)  # a later interrupt, wherever it lands, says so too
                 done = True
         except OSError as err:
             raise OutputError(f"{dest}: cannot put the report in place: "
                               f"{err.strerror or err}") from None
         except BaseException as stop:  # a signal that waited for the commit
             if done:
-                stop.add_note(f"the new report is in place in {dest}")
+                stop.add_note(note)
             raise
         finally:
             self._unlock()

@@ -5,6 +5,7 @@ the next run cleans up after a dead one."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -221,3 +222,39 @@ def test_an_interrupted_run_exits_128_plus_the_signal_with_one_line(tmp_path: Pa
         else:
             assert digests(dest) == before
         assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["unlock", "verdict"])
+def test_a_signal_after_the_commit_says_the_new_report_is_in_place(
+        tmp_path: Path, monkeypatch, capsys, where: str) -> None:
+    """The moments after the commit (its lock file removed, the verdict printed):
+    the new report stays, and the one line says where it is (CI once caught a
+    SIGINT there that said nothing, as if the old report were still in place)."""
+    from pkisim.cli import main
+    from pkisim.cli import run as cli_run
+
+    def interrupt() -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)  # the handler runs here; it never returns
+
+    if where == "unlock":
+        real = out.Staging._unlock
+
+        def unlock(self: out.Staging) -> None:
+            if self._lock is not None:
+                interrupt()
+            real(self)
+
+        monkeypatch.setattr(out.Staging, "_unlock", unlock)
+    else:
+        monkeypatch.setattr(cli_run, "verdict_line", lambda *a: interrupt())
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(SCENARIO)
+    dest = tmp_path / "report"
+    report(dest, "old")
+    status = main(["run", str(scenario), "--out", str(dest), "--quiet", "--no-plots"])
+    err = capsys.readouterr().err
+    assert status == 128 + signal.SIGINT
+    assert err == f"pkisim run: interrupted by SIGINT; the new report is in place in {dest}\n"
+    assert json.loads((dest / "summary.json").read_text())["exit_status"] == 0
+    assert leftovers(tmp_path) == []
