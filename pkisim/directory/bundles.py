@@ -115,10 +115,12 @@ class Transit:
         bundle = self.bundle
         if sent is None:
             sent = bundle.sent
-        if self.lo >= sent or self.low > now:
+        if self.lo >= sent:
             return self.lo
-        if self.cap <= now:
+        if self.cap <= now:  # a lag change since: ready by the cap, whatever came before
             return sent
+        if self.low > now:
+            return self.lo
         lag = self.lag
         return bisect_right(bundle.times, now, self.lo, sent, key=lambda t: t + lag)
 

@@ -26,6 +26,14 @@ not commute is pulled for real at the first of them after it arrived.  A read
 that may look at records first gets its replica's records up to its place (its
 own and the calm ones that reached it); a read of one entry that is not a
 record (a CRL fetch) needs nothing more, and costs O(log) instead.
+
+Writes between the adds (a revocation's modify) are made for real, at their
+place, after their replica caught up as for a full read.  Only a modify of a
+*settled* record is taken (on every replica, nothing in flight or parked
+touches it): its change commutes with everything else the window does, so it
+is calm too and is caught up with the records, after the write's place and
+once it is ready.  The writing replica's records after the write go in a
+bundle of their own, queued behind the change, as one by one.
 """
 
 from __future__ import annotations
@@ -42,7 +50,16 @@ import numpy as np
 from pkisim.directory.bundles import Bundle, BundleRun, Transit
 from pkisim.directory.delivery import Piece, Replication, item_spans
 from pkisim.directory.records import dn_key, fits, record_number
-from pkisim.directory.replication import ADD, BUNDLE, DELETE, MODIFY, RECORD, Replica, bundle_item
+from pkisim.directory.replication import (
+    ADD,
+    BUNDLE,
+    DELETE,
+    MODIFY,
+    RECORD,
+    Change,
+    Replica,
+    bundle_item,
+)
 
 #: A run for :meth:`RecordRuns.add_record_runs`: (replica, container, first
 #: number, lane positions of its records, increasing).
@@ -51,6 +68,10 @@ Run = tuple[str, str, int, Sequence[int]]
 #: position, the replica it reads or None, what reads, whether it may look at
 #: records).
 Read = tuple[int, "str | None", Callable[[], object], bool]
+#: A write between the adds of :meth:`RecordRuns.add_record_runs`: (lane
+#: position, its replica, what writes: one change there, a modify of a
+#: :meth:`~RecordRuns.settled` record).
+Write = tuple[int, str, Callable[[], object]]
 
 
 def _add_upto(items: Iterable[list[Any]], position: float) -> None:
@@ -106,6 +127,25 @@ class RecordRuns(Replication):
                                              for first, last in spans):
                     return False
         return len(self._replicas) == 1 or self._quiet_in_flight(by_key)
+
+    def settled(self, base: str, n: int) -> bool:
+        """Is record ``n`` under ``base`` on every replica, all of them up, with
+        no change in flight that adds, modifies or deletes it and nothing
+        parked anywhere?  A modify of it then commutes with everything that
+        can happen in a window but another modify of it: :meth:`add_record_runs`
+        can take it as one of its writes, and its change is calm."""
+        key = dn_key(base)[0]
+        if self._parked:
+            return False
+        for r in self._replicas:
+            store = r.stores.get(key)
+            if not r.up or store is None or n not in store:
+                return False
+        record = f"cn={n},{key}"
+        if any(change[1] in (MODIFY, DELETE) and change[2] == record
+               for link in self._link_list for _, change in link.queue):
+            return False
+        return self._quiet_in_flight({key: [(n, n)]})
 
     def has_record(self, replica: str, base: str, n: int) -> bool:
         """Is record ``n`` under ``base`` on ``replica``, which is up, already
@@ -166,7 +206,7 @@ class RecordRuns(Replication):
         self.add_record_runs([(replica, base, first, range(count))], [now] * count)
 
     def add_record_runs(self, runs: Sequence[Run], times: Sequence[float],
-                        reads: Sequence[Read] = ()) -> None:
+                        reads: Sequence[Read] = (), writes: Sequence[Write] = ()) -> None:
         """Add many records at once, after :meth:`can_add_records` said yes for
         them: exactly what ``execute`` of each ``Add`` in lane order would do,
         with reads in between.
@@ -182,97 +222,155 @@ class RecordRuns(Replication):
         looks only at entries that are not records and never pulls (a CRL
         fetch): every change that arrived for them is applied there already,
         and the records that arrived wait for the next real pull or catch-up,
-        which is cheaper (one block per run instead of one per read).  Every
-        position belongs to exactly one run or read.
+        which is cheaper (one block per run instead of one per read).
+
+        Each write ``(position, replica, write)`` calls ``write()`` at its
+        place, which makes exactly one change on ``replica`` through
+        ``execute`` (a revocation's modify), of a record :meth:`settled` said
+        yes for when the window was planned: the replica is caught up to it
+        first, as for a full read, and the records it adds after the write
+        travel behind the write's change, as one by one.  Every position
+        belongs to exactly one run, read or write.
         """
         lane = [float(t) for t in times]
         seq0, start = self._seq, self._time
         adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]] = {}
-        count = 0
+        takes = np.zeros(len(lane), np.int64)  # the positions that take a CSN
         for replica, base, first, positions in runs:
             r = self._by_name[replica]
             key = dn_key(base)[0]
             rows = np.asarray(positions, dtype=np.int64)
             if len(rows):
                 adds.setdefault(r, []).append((key, r.stores[key].container_dn, first, rows))
-                count += len(rows)
-        if not self._track:  # one replica: nothing to remember or send
-            self._one_replica(adds, reads)
-        else:
-            self._window(adds, lane, seq0, start, reads)
+                takes[rows] = 1
+        for position, *_ in writes:
+            takes[position] = 1
+        before = np.cumsum(takes) - takes  # CSNs handed out before each position
+        clock = np.maximum.accumulate(np.where(takes == 1, lane, start)) if len(lane) else []
+
+        def at(position: int) -> None:
+            """The CSN counter as the lane has it just before lane ``position``."""
+            self._seq = seq0 + int(before[position])
+            self._time = float(clock[position - 1]) if position else start
+
+        def write(position: int, change: Callable[[], object]) -> None:
+            at(position)
+            change()
+            if self._seq != seq0 + int(before[position]) + 1:
+                raise AssertionError("a write of add_record_runs made other than one change")
+
+        purge_at, self._purge_at = self._purge_at, math.inf  # nothing forgotten half-way
+        try:
+            if not self._track:  # one replica: nothing to remember or send
+                self._one_replica(adds, reads, writes, write)
+            else:
+                self._window(adds, lane, start, before + (seq0 + 1), reads, writes, at, write)
+        finally:
+            self._purge_at = purge_at
+        count = int(takes.sum())
         self._seq = seq0 + count
-        last = max((int(rows[-1]) for items in adds.values() for *_, rows in items), default=-1)
-        if last >= 0 and lane[last] > self._time:
-            self._time = lane[last]
+        if count:
+            self._time = max(start, float(clock[-1]))
         self._maybe_purge()
 
     @staticmethod
     def _one_replica(adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
-                     reads: Sequence[Read]) -> None:
-        """One replica: each read sees the records added before it."""
+                     reads: Sequence[Read], writes: Sequence[Write],
+                     write: Callable[[int, Callable[[], object]], None]) -> None:
+        """One replica: each read and write sees the records added before it."""
         items = [[r.stores[key], first, rows, None, 0] for r, group in adds.items()
                  for key, _, first, rows in group]
-        for position, _, read, _ in reads:
+        steps = sorted([(position, 0, k) for k, (position, *_) in enumerate(reads)]
+                       + [(position, 1, k) for k, (position, *_) in enumerate(writes)])
+        for position, is_write, k in steps:
             _add_upto(items, position)
-            read()
+            if is_write:
+                write(position, writes[k][2])
+            else:
+                reads[k][2]()
         _add_upto(items, math.inf)
 
     def _window(self, adds: dict[Replica, list[tuple[str, str, int, np.ndarray]]],
-                lane: list[float], seq0: int, start: float, reads: Sequence[Read]) -> None:
-        """Send each replica's records as a bundle and pull as the lane would:
-        a replica pulls at its adds and reads (a *real* pull where it meets
-        something that is not calm; calm records are caught up in blocks)."""
-        is_add = np.zeros(len(lane), np.int64)
-        for items in adds.values():
-            for *_, rows in items:
-                is_add[rows] = 1
-        before = np.cumsum(is_add) - is_add  # adds before each position: CSNs handed out
-        clock = np.maximum.accumulate(np.where(is_add == 1, lane, start)) if len(lane) else []
-        pulls: dict[Replica, list[int]] = {}  # where each replica pulls: its adds and reads
+                lane: list[float], start: float, seqs: np.ndarray, reads: Sequence[Read],
+                writes: Sequence[Write], at_csn: Callable[[int], None],
+                write: Callable[[int, Callable[[], object]], None]) -> None:
+        """Send each replica's records as bundles and pull as the lane would:
+        a replica pulls at its adds, reads and writes (a *real* pull where it
+        meets something that is not calm; calm records are caught up in
+        blocks).  A replica's writes cut its records into one bundle per
+        stretch between them: the bundle after a write is sent behind it.
+        ``seqs``: the CSN sequence number an add at each position takes."""
+        pulls: dict[Replica, list[int]] = {}  # where each replica pulls: its adds, reads, writes
         for position, replica, _, _ in reads:
             if replica is not None:
                 pulls.setdefault(self._by_name[replica], []).append(position)
+        cuts: dict[Replica, list[int]] = {}
+        for position, replica, _ in writes:
+            r = self._by_name[replica]
+            pulls.setdefault(r, []).append(position)
+            cuts.setdefault(r, []).append(position)
         acting = set(adds) | set(pulls)
-        calm = {id(transit) for r in acting for transit in self._calm(r)}
+        #: what is calm (by id): the bundles' transits (-1), the writes' changes
+        #: (the lane position of their write: sent after it)
+        calm = {id(transit): -1 for r in acting for transit in self._calm(r)}
         window: dict[int, np.ndarray] = {}  # id(bundle) -> its lane positions
         bundles: list[Bundle] = []
+        behind: dict[int, Bundle] = {}  # write position -> the bundle sent after it
         acts: dict[Replica, np.ndarray] = {}
         # each replica's own records, added up to its reads (then the rest):
         # [store, first, lane positions, run, how many added]
         own: dict[Replica, list[list[Any]]] = {}
-        for r in acting:
+        fresh = self._fresh
+        for r in sorted(acting, key=lambda z: z.index):
             items = adds.get(r, [])
             positions = (np.sort(np.concatenate([rows for *_, rows in items])) if items
                          else np.zeros(0, np.int64))
             acts[r] = np.union1d(positions, pulls.get(r, [])).astype(np.int64)
             if not items:
                 continue
-            bundle = Bundle(r.index, [lane[p] for p in positions.tolist()],
-                            (before[positions] + (seq0 + 1)).tolist(), start)
-            for key, container_dn, first, rows in items:
-                run = BundleRun(bundle, key, container_dn, first, np.searchsorted(positions, rows))
-                bundle.runs.append(run)
-                own.setdefault(r, []).append([r.stores[key], first, rows, run, 0])
-                self._fresh += len(rows)
-            bundle.sent = 0
-            window[id(bundle)] = positions
-            bundles.append(bundle)
-            for link in r.outgoing:
-                transit = Transit(bundle)
-                calm.add(id(transit))
-                link.send_bundle(transit)
+            edges = [-1, *sorted(cuts.get(r, []))]
+            ends = [*np.searchsorted(positions, edges[1:]).tolist(), len(positions)]
+            lo = 0
+            for edge, hi in zip(edges, ends, strict=True):
+                if hi == lo:
+                    continue
+                segment = positions[lo:hi]
+                lo = hi
+                bundle = Bundle(r.index, [lane[q] for q in segment.tolist()],
+                                seqs[segment].tolist(), start)
+                for key, container_dn, first, rows in items:
+                    a, b = np.searchsorted(rows, (segment[0], segment[-1] + 1)).tolist()
+                    if a == b:
+                        continue
+                    sub = rows[a:b]
+                    run = BundleRun(bundle, key, container_dn, first + a,
+                                    np.searchsorted(segment, sub))
+                    bundle.runs.append(run)
+                    own.setdefault(r, []).append([r.stores[key], first + a, sub, run, 0])
+                    fresh += len(sub)
+                bundle.sent = 0
+                window[id(bundle)] = segment
+                bundles.append(bundle)
+                if edge < 0:
+                    self._send_window_bundle(r, bundle, calm)
+                else:
+                    behind[edge] = bundle
+        self._fresh = fresh
 
         def at(position: int) -> None:
             """The directory as the lane has it just before lane ``position``."""
             for bundle in bundles:
                 bundle.sent = int(np.searchsorted(window[id(bundle)], position))
-            self._seq = seq0 + int(before[position])
-            self._time = float(clock[position - 1]) if position else start
+            at_csn(position)
 
         # the real pulls, where an acting replica meets something that may not
-        # commute, then the reads: (lane position, 0 pull / 1 read, order, what)
+        # commute, then the reads and writes: (lane position, 0 pull / 1 read
+        # or write, order, what)
         heap: list[tuple[int, int, int, Any]] = [
             (read[0], 1, k, read) for k, read in enumerate(reads)]
+        heap += [(position, 1, len(reads) + k, (position, replica, change, None))
+                 for k, (position, replica, change) in enumerate(writes)]
+        kept: list[Change] = []  # the writes' changes, alive while ``calm`` names them
         for r in acts:
             due = self._next_arrival(r, acts[r], lane, -1, calm)
             if due is not None:
@@ -282,18 +380,31 @@ class RecordRuns(Replication):
             position, kind, _, what = heappop(heap)
             if kind:  # a read: a full one's replica caught up to it (calm records included)
                 _, replica, read, full = what
-                if full:
+                if full is not False:  # a full read, or a write (None)
                     at(position)
                     if replica is not None:
                         r = self._by_name[replica]
                         _add_upto(own.get(r, ()), position)
                         self._catch_up(r, acts[r], lane, position + 1, window, calm)
                         self._others_at(r, acts, lane, position, window, calm)
+                if full is None:
+                    r = self._by_name[replica]
+                    write(position, read)
+                    self._before_floor = None
+                    for link in r.outgoing:  # its change: calm, caught up with the records
+                        made = link.queue[-1][1]
+                        assert made[1] == MODIFY and made[0][1] == self._seq, made
+                        calm[id(made)] = position
+                        kept.append(made)
+                    bundle = behind.pop(position, None)
+                    if bundle is not None:
+                        self._send_window_bundle(r, bundle, calm)
+                    continue
                 read()
                 self._before_floor = None
                 continue
-            at(position)
             r = what
+            at(position)
             self._catch_up(r, acts[r], lane, position, window, calm)
             self._others_at(r, acts, lane, position, window, calm)
             self._pull(r, lane[position])
@@ -307,8 +418,16 @@ class RecordRuns(Replication):
             _add_upto(own.get(z, ()), len(lane))
             self._catch_up(z, positions, lane, len(lane), window, calm)
 
+    @staticmethod
+    def _send_window_bundle(r: Replica, bundle: Bundle, calm: dict[int, int]) -> None:
+        """Queue ``bundle`` on each of ``r``'s links; its records are calm."""
+        for link in r.outgoing:
+            transit = Transit(bundle)
+            calm[id(transit)] = -1
+            link.send_bundle(transit)
+
     def _others_at(self, r: Replica, acts: dict[Replica, np.ndarray], lane: list[float],
-                   position: int, window: dict[int, np.ndarray], calm: set[int]) -> None:
+                   position: int, window: dict[int, np.ndarray], calm: dict[int, int]) -> None:
         """Before ``r`` pulls at lane ``position``: the other acting replicas
         caught up to it, but only if the pull looks at the stable CSN (the
         only thing their state changes there; a catch-up put off is the same
@@ -348,7 +467,7 @@ class RecordRuns(Replication):
         return calm
 
     def _next_arrival(self, r: Replica, positions: np.ndarray, lane: list[float], after: int,
-                      calm: set[int]) -> int | None:
+                      calm: dict[int, int]) -> int | None:
         """The lane position of ``r``'s first add after ``after`` at which it
         pulls something that is not calm (None: none in the window)."""
         first = int(np.searchsorted(positions, after, side="right"))
@@ -359,7 +478,7 @@ class RecordRuns(Replication):
             if not link.auto:
                 continue
             for ready, change in link.queue:
-                if change[1] == BUNDLE and id(change[3]) in calm:
+                if id(change[3] if change[1] == BUNDLE else change) in calm:
                     continue  # caught up in blocks
                 arrival = max(ready, link.not_before)
                 k = bisect_left(positions, arrival, first, len(positions),
@@ -370,7 +489,7 @@ class RecordRuns(Replication):
         return best
 
     def _catch_up(self, r: Replica, positions: np.ndarray, lane: list[float], before: int,
-                  window: dict[int, np.ndarray], calm: set[int]) -> None:
+                  window: dict[int, np.ndarray], calm: dict[int, int]) -> None:
         """Apply the calm records that ``r`` pulled at its adds before lane
         position ``before``: those sent before its last such add and ready by then."""
         last = int(np.searchsorted(positions, before)) - 1
@@ -379,14 +498,23 @@ class RecordRuns(Replication):
         position = int(positions[last])
         now = lane[position]
         pieces: list[Piece] = []
+        singles: list[Change] = []
         for link in r.incoming:
             queue = link.queue
             if not queue or not link.auto or link.not_before > now:
                 continue
             while queue:
-                change = queue[0][1]
-                if change[1] != BUNDLE or id(change[3]) not in calm:
-                    break  # not calm: a real pull's
+                ready, change = queue[0]
+                if change[1] != BUNDLE:
+                    written = calm.get(id(change))
+                    if written is None or written >= position or ready > now:
+                        break  # not calm (a real pull's), or not sent yet then
+                    queue.popleft()  # a write of the window
+                    link.size -= 1
+                    singles.append(change)
+                    continue
+                if id(change[3]) not in calm:
+                    break
                 transit = change[3]
                 bundle = transit.bundle
                 sent = (int(np.searchsorted(window[id(bundle)], position))
@@ -400,8 +528,8 @@ class RecordRuns(Replication):
                     queue[0] = (transit.ready(end), bundle_item(transit))
                     break
                 queue.popleft()
-        if pieces:
-            self._apply_batch(r, [], pieces, now)
+        if pieces or singles:
+            self._apply_batch(r, singles, pieces, now)
 
     def add_record_sequence(self, adds: Iterable[tuple[str, str, int, float]]) -> None:
         """Add records one by one, ``(replica, base, number, now)`` in time

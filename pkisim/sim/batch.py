@@ -33,8 +33,10 @@ The window's records are added as runs (one per CA and container): with one
 directory replica in O(1); with several as record runs
 (:meth:`~pkisim.directory.runs.RecordRuns.add_record_runs`), each CRL fetch
 reading its replica at its place between the adds.  A revocation writes to its
-replica, so the runs stop before it, it is made as the lane makes it, and the
-runs go on after it.
+replica: of a settled record (on every replica, nothing in flight touches it),
+at its place between the adds too, its change travelling between the runs'
+records; of any other, the runs stop before it, it is made as the lane makes
+it, and the runs go on after it.
 
 A window is bounded by the next SimPy event, except the events of periodic
 tasks it can go past; SimPy steps those after it, at their own times:
@@ -149,6 +151,7 @@ class Batch:
         self.batched_events = 0  # lane events those windows stood for
         self.revoked = 0  # revocations those windows completed
         self.record_runs = 0  # stretches of a replicated window added as record runs
+        self.run_writes = 0  # revocations written between the adds of record runs
         self.past_runs = 0  # windows that went past SimPy events
         self.generations_made = 0  # CRL generations those windows made
         self.samples_passed = 0  # space samples they went past

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pkisim.directory.runs import Read
+from pkisim.directory.runs import Read, Write
 from pkisim.history.history import Op, OpType
 from pkisim.ids.config import IdKind
 from pkisim.ids.repository import Repository
@@ -584,64 +584,89 @@ class WindowPlan:
     def _replicated(self) -> None:
         """A replicated directory: the window's adds as record runs, each CRL
         fetch reading its replica at its place between them (as the lane's,
-        which pulls the replication that arrived there).  A revocation writes:
-        the runs stop before it, it is made as the lane makes it, then the
-        rest.  A stretch of fewer than :data:`MIN_RUN_ADDS` adds goes one by
-        one (record runs cost more than they save there)."""
+        which pulls the replication that arrived there), each revocation of a
+        settled record (on every replica, nothing in flight touches it)
+        writing there too.  A revocation of a record that is not settled
+        stops the runs before it; it is made as the lane makes it, then the
+        rest; so does a CRL generation.  A stretch of fewer than
+        :data:`MIN_RUN_ADDS` adds goes one by one (record runs cost more than
+        they save there)."""
         nodes, bases = self.batch.nodes, self.batch.bases
-        serve, holder = self.flow.crl.serve, self.flow.crl.holder
-        replicas = [node.replica for node in nodes]
-        stretch: list[tuple[int, int, int, int, float]] = []
-        gens, g = self.gens, 0
-        for i, (ca, done, kind, n, t) in enumerate(zip(
-                self.cas.tolist(), self.is_done.tolist(), self.kinds.tolist(),
-                self.numbers.tolist(), self.times.tolist(), strict=True)):
-            if g < len(gens) and gens[g][0] <= t:
-                self._stretch(stretch, replicas, bases, serve, holder)
-                stretch = []
-                while g < len(gens) and gens[g][0] <= t:
-                    self._generate(*gens[g])
-                    g += 1
-            if n >= 0 or (done and kind == CRL_FETCH):
-                stretch.append((ca, done, kind, n, t))
-            elif kind == REVOKE:
-                self._stretch(stretch, replicas, bases, serve, holder)
-                stretch = []
-                self._revoke(nodes[ca], i, t)
-        self._stretch(stretch, replicas, bases, serve, holder)
+        settled = self.batch.directory.settled
+        numbers, kinds = self.numbers, self.kinds
+        rows = np.flatnonzero((numbers >= 0) | (self.is_done & (kinds == CRL_FETCH))
+                              | (kinds == REVOKE))  # adds, fetches and completed revocations
+        times = self.times[rows]
+        gens = self.gens
+        cuts = np.searchsorted(times, [gen[0] for gen in gens]).tolist()  # a generation's place
+        revokes = np.flatnonzero((kinds[rows] == REVOKE) & (numbers[rows] < 0)).tolist()
+        start, g = 0, 0
+        for k in revokes:
+            while g < len(gens) and cuts[g] <= k:
+                self._stretch(rows[start:max(start, cuts[g])])
+                start = max(start, cuts[g])
+                self._generate(*gens[g])
+                g += 1
+            i = int(rows[k])
+            if not settled(bases[1], self._serial(i)):
+                self._stretch(rows[start:k])
+                self._revoke(nodes[int(self.cas[i])], i, float(self.times[i]))
+                start = k + 1
+        while g < len(gens) and cuts[g] <= len(rows):
+            self._stretch(rows[start:max(start, cuts[g])])
+            start = max(start, cuts[g])
+            self._generate(*gens[g])
+            g += 1
+        self._stretch(rows[start:])
         for gen in gens[g:]:
             self._generate(*gen)
 
-    def _stretch(self, ops: list[tuple[int, int, int, int, float]], replicas: list[str],
-                 bases: tuple[str, str], serve: Callable[..., object],
-                 holder: CaNode | None) -> None:
-        """Adds and CRL fetches (``(ca, done, kind, number or -1, time)`` in
-        lane order) with no write between them."""
-        directory, nodes = self.batch.directory, self.batch.nodes
-        if sum(1 for op in ops if op[3] >= 0) < MIN_RUN_ADDS:
+    def _stretch(self, rows: np.ndarray) -> None:
+        """Adds, CRL fetches and revocations of settled records (merged
+        ``rows`` in lane order) with no other write between them."""
+        if not len(rows):
+            return
+        directory, nodes, bases = self.batch.directory, self.batch.nodes, self.batch.bases
+        serve, holder = self.flow.crl.serve, self.flow.crl.holder
+        replicas = [node.replica for node in nodes]
+        numbers, cas, done, kinds = (self.numbers[rows], self.cas[rows], self.is_done[rows],
+                                     self.kinds[rows])
+        is_add = numbers >= 0
+        times = self.times[rows].tolist()
+        if int(is_add.sum()) < MIN_RUN_ADDS:
             def one_by_one() -> Iterator[tuple[str, str, int, float]]:
-                for ca, done, _, n, t in ops:
+                for row, ca, d, kind, n, t in zip(rows.tolist(), cas.tolist(), done.tolist(),
+                                                  kinds.tolist(), numbers.tolist(), times,
+                                                  strict=True):
                     if n >= 0:
-                        yield replicas[ca], bases[done], n, t
+                        yield replicas[ca], bases[d], n, t
+                    elif kind == REVOKE:
+                        self._revoke(nodes[ca], row, t)
                     else:
                         serve(nodes[ca], t)
 
             directory.add_record_sequence(one_by_one())
             return
-        runs: dict[int, tuple[str, str, int, list[int]]] = {}
+        adds = np.flatnonzero(is_add)
+        group = cas[adds] * 2 + done[adds]
+        order = np.argsort(group, kind="stable")
+        labels, firsts = np.unique(group[order], return_index=True)
+        runs = [(replicas[label // 2], bases[label % 2], int(numbers[adds[order[f]]]), positions)
+                for label, f, positions in zip(labels.tolist(), firsts.tolist(),
+                                               np.split(adds[order], firsts[1:]), strict=True)]
         reads: list[Read] = []
-        for position, (ca, done, _, n, t) in enumerate(ops):
-            if n >= 0:
-                run = runs.get(2 * ca + done)
-                if run is None:
-                    run = runs[2 * ca + done] = (replicas[ca], bases[done], n, [])
-                run[3].append(position)
+        writes: list[Write] = []
+        for position in np.flatnonzero(~is_add).tolist():
+            node, t = nodes[int(cas[position])], times[position]
+            if kinds[position] == REVOKE:
+                writes.append((position, node.replica,
+                               partial(self._revoke, node, int(rows[position]), t)))
             else:
-                node = nodes[ca]
                 reads.append((position, None if node is holder else node.replica,
                               partial(serve, node, t, pull=False), False))
-        directory.add_record_runs(list(runs.values()), [op[4] for op in ops], reads)
+        directory.add_record_runs(runs, times, reads, writes)
         self.batch.record_runs += 1
+        self.batch.run_writes += len(writes)
 
 
 def replans(repo: Repository, count: int) -> bool:
