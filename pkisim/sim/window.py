@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from pkisim.sim.crl import GenerationLoop
 
 _U64 = 1 << 63
-#: Adds between two writes below which a replicated window adds one by one.
+#: Adds between two writes (on average over a stretch) below which a
+#: replicated window adds one by one.
 MIN_RUN_ADDS = 96
 
 
@@ -589,8 +590,8 @@ class WindowPlan:
         writing there too.  A revocation of a record that is not settled
         stops the runs before it; it is made as the lane makes it, then the
         rest; so does a CRL generation.  A stretch of fewer than
-        :data:`MIN_RUN_ADDS` adds goes one by one (record runs cost more than
-        they save there)."""
+        :data:`MIN_RUN_ADDS` adds between two of its writes, on average, goes
+        one by one (record runs cost more than they save there)."""
         nodes, bases = self.batch.nodes, self.batch.bases
         settled = self.batch.directory.settled
         numbers, kinds = self.numbers, self.kinds
@@ -633,7 +634,8 @@ class WindowPlan:
                                      self.kinds[rows])
         is_add = numbers >= 0
         times = self.times[rows].tolist()
-        if int(is_add.sum()) < MIN_RUN_ADDS:
+        cuts = 1 + int(((kinds == REVOKE) & ~is_add).sum())  # pieces the writes cut runs into
+        if int(is_add.sum()) < MIN_RUN_ADDS * cuts:
             def one_by_one() -> Iterator[tuple[str, str, int, float]]:
                 for row, ca, d, kind, n, t in zip(rows.tolist(), cas.tolist(), done.tolist(),
                                                   kinds.tolist(), numbers.tolist(), times,
