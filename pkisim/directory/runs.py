@@ -387,10 +387,12 @@ class RecordRuns(Replication):
                         _add_upto(own.get(r, ()), position)
                         self._catch_up(r, acts[r], lane, position + 1, window, calm)
                         self._others_at(r, acts, lane, position, window, calm)
-                if full is None:
-                    r = self._by_name[replica]
+                if full is None:  # a write: its replica is ``r``, caught up above
                     write(position, read)
-                    self._before_floor = None
+                else:
+                    read()
+                self._before_floor = None
+                if full is None:
                     for link in r.outgoing:  # its change: calm, caught up with the records
                         made = link.queue[-1][1]
                         assert made[1] == MODIFY and made[0][1] == self._seq, made
@@ -399,9 +401,6 @@ class RecordRuns(Replication):
                     bundle = behind.pop(position, None)
                     if bundle is not None:
                         self._send_window_bundle(r, bundle, calm)
-                    continue
-                read()
-                self._before_floor = None
                 continue
             r = what
             at(position)

@@ -602,22 +602,19 @@ class WindowPlan:
         cuts = np.searchsorted(times, [gen[0] for gen in gens]).tolist()  # a generation's place
         revokes = np.flatnonzero((kinds[rows] == REVOKE) & (numbers[rows] < 0)).tolist()
         start, g = 0, 0
-        for k in revokes:
-            while g < len(gens) and cuts[g] <= k:
+        for k in [*revokes, len(rows)]:  # then the rest of the rows
+            while g < len(gens) and cuts[g] <= k:  # the generations before row ``k``
                 self._stretch(rows[start:max(start, cuts[g])])
                 start = max(start, cuts[g])
                 self._generate(*gens[g])
                 g += 1
+            if k == len(rows):
+                break
             i = int(rows[k])
             if not settled(bases[1], self._serial(i)):
                 self._stretch(rows[start:k])
                 self._revoke(nodes[int(self.cas[i])], i, float(self.times[i]))
                 start = k + 1
-        while g < len(gens) and cuts[g] <= len(rows):
-            self._stretch(rows[start:max(start, cuts[g])])
-            start = max(start, cuts[g])
-            self._generate(*gens[g])
-            g += 1
         self._stretch(rows[start:])
         for gen in gens[g:]:
             self._generate(*gen)
