@@ -222,7 +222,13 @@ class RecordRuns(Replication):
         looks only at entries that are not records and never pulls (a CRL
         fetch): every change that arrived for them is applied there already,
         and the records that arrived wait for the next real pull or catch-up,
-        which is cheaper (one block per run instead of one per read).
+        which is cheaper (one block per run instead of one per read).  Such a
+        read is *repeatable*: one that sees what the previous repeatable read
+        of its replica in this call saw must do nothing, and is not made.  Of
+        a replica's repeatable reads only the first is made, and the first
+        after each place where something that is not a record may change
+        there (a real pull, a full read or a write there; for ``None``, a
+        write anywhere).
 
         Each write ``(position, replica, write)`` calls ``write()`` at its
         place, which makes exactly one change on ``replica`` through
@@ -357,30 +363,70 @@ class RecordRuns(Replication):
                     behind[edge] = bundle
         self._fresh = fresh
 
+        # a replica's bundles in lane order: those before the current one all
+        # sent, those after it none yet (lane positions only grow below)
+        sending = [[0, [bundle for bundle in bundles if bundle.origin == r.index]]
+                   for r in acts]
+        sending = [pair for pair in sending if pair[1]]
+
         def at(position: int) -> None:
             """The directory as the lane has it just before lane ``position``."""
-            for bundle in bundles:
-                bundle.sent = int(np.searchsorted(window[id(bundle)], position))
+            for pair in sending:
+                i, mine = pair
+                while i < len(mine):
+                    bundle = mine[i]
+                    segment = window[id(bundle)]
+                    if segment[-1] >= position:
+                        bundle.sent = int(np.searchsorted(segment, position))
+                        break
+                    bundle.sent = len(bundle)
+                    i += 1
+                pair[0] = i
             at_csn(position)
 
         # the real pulls, where an acting replica meets something that may not
         # commute, then the reads and writes: (lane position, 0 pull / 1 read
-        # or write, order, what)
+        # or write, order, what).  Of the repeatable reads of a replica only
+        # those that may see something new go in: the first, and the first
+        # after each real pull or write there (:meth:`add_record_runs`).
         heap: list[tuple[int, int, int, Any]] = [
-            (read[0], 1, k, read) for k, read in enumerate(reads)]
+            (read[0], 1, k, read) for k, read in enumerate(reads) if read[3]]
         heap += [(position, 1, len(reads) + k, (position, replica, change, None))
                  for k, (position, replica, change) in enumerate(writes)]
+        repeatable: dict[str | None, list[int]] = {}  # replica -> its repeatable reads
+        for k, read in enumerate(reads):
+            if not read[3]:
+                repeatable.setdefault(read[1], []).append(k)
+        read_at = {replica: [reads[k][0] for k in ks] for replica, ks in repeatable.items()}
+        queued: dict[str | None, int] = {}  # replica -> its repeatable read in the heap
+
+        def may_see_new(replica: str | None, position: int) -> None:
+            """``replica``'s next repeatable read from lane ``position`` on goes in."""
+            positions = read_at.get(replica)
+            if positions is None:
+                return
+            j = bisect_left(positions, position)
+            if j < len(positions) and queued.get(replica, -1) < j:
+                queued[replica] = j
+                k = repeatable[replica][j]
+                heappush(heap, (positions[j], 1, k, reads[k]))
+
         kept: list[Change] = []  # the writes' changes, alive while ``calm`` names them
         for r in acts:
             due = self._next_arrival(r, acts[r], lane, -1, calm)
             if due is not None:
                 heap.append((due, 0, r.index, r))
         heapify(heap)
+        for replica in read_at:
+            may_see_new(replica, 0)
         while heap:
             position, kind, _, what = heappop(heap)
             if kind:  # a read: a full one's replica caught up to it (calm records included)
                 _, replica, read, full = what
                 if full is not False:  # a full read, or a write (None)
+                    may_see_new(replica, position + 1)
+                    if full is None:
+                        may_see_new(None, position + 1)
                     at(position)
                     if replica is not None:
                         r = self._by_name[replica]
@@ -407,6 +453,7 @@ class RecordRuns(Replication):
             self._catch_up(r, acts[r], lane, position, window, calm)
             self._others_at(r, acts, lane, position, window, calm)
             self._pull(r, lane[position])
+            may_see_new(r.name, position)
             self._before_floor = None
             due = self._next_arrival(r, acts[r], lane, position, calm)
             if due is not None:

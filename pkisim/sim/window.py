@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from pkisim.sim.crl import GenerationLoop
 
 _U64 = 1 << 63
-#: Adds between two writes (on average over a stretch) below which a
-#: replicated window adds one by one.
+#: A replicated stretch adds one by one when it has fewer than MIN_RUN_ADDS
+#: adds plus RUN_ADDS_PER_WRITE per write (revocation) between them: record
+#: runs cost more than they save there.
 MIN_RUN_ADDS = 96
+RUN_ADDS_PER_WRITE = 48
 
 
 class WindowPlan:
@@ -631,8 +633,8 @@ class WindowPlan:
                                      self.kinds[rows])
         is_add = numbers >= 0
         times = self.times[rows].tolist()
-        cuts = 1 + int(((kinds == REVOKE) & ~is_add).sum())  # pieces the writes cut runs into
-        if int(is_add.sum()) < MIN_RUN_ADDS * cuts:
+        writes_in = int(((kinds == REVOKE) & ~is_add).sum())
+        if int(is_add.sum()) < MIN_RUN_ADDS + RUN_ADDS_PER_WRITE * writes_in:
             def one_by_one() -> Iterator[tuple[str, str, int, float]]:
                 for row, ca, d, kind, n, t in zip(rows.tolist(), cas.tolist(), done.tolist(),
                                                   kinds.tolist(), numbers.tolist(), times,
@@ -655,11 +657,13 @@ class WindowPlan:
                                                np.split(adds[order], firsts[1:]), strict=True)]
         reads: list[Read] = []
         writes: list[Write] = []
-        for position in np.flatnonzero(~is_add).tolist():
-            node, t = nodes[int(cas[position])], times[position]
-            if kinds[position] == REVOKE:
-                writes.append((position, node.replica,
-                               partial(self._revoke, node, int(rows[position]), t)))
+        others = np.flatnonzero(~is_add)
+        for position, ca, kind, row in zip(others.tolist(), cas[others].tolist(),
+                                           kinds[others].tolist(), rows[others].tolist(),
+                                           strict=True):
+            node, t = nodes[ca], times[position]
+            if kind == REVOKE:
+                writes.append((position, node.replica, partial(self._revoke, node, row, t)))
             else:
                 reads.append((position, None if node is holder else node.replica,
                               partial(serve, node, t, pull=False), False))

@@ -304,6 +304,7 @@ def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int,
     flight) writes inside the record runs; one of a record still replicating
     ends them."""
     monkeypatch.setattr(window_module, "MIN_RUN_ADDS", min_run_adds)
+    monkeypatch.setattr(window_module, "RUN_ADDS_PER_WRITE", min_run_adds)
     names = tuple(f"ds{i + 1}" for i in range(replicas))
     cas = tuple(CaSpec(f"ca{i + 1}", names[i % replicas], role="master" if i == 0 else "clone",
                        donor=None if i == 0 else "ca1", crl_master=i == 0) for i in range(4))

@@ -118,7 +118,8 @@ def test_fast_equals_stepped_on_random_topologies(scenario: Scenario, seed: int,
                                                   min_run_adds: int) -> None:
     """(``min_run_adds`` 0: a replicated window's records go as record runs
     however few there are between two revocations.)"""
-    with patch.object(window_module, "MIN_RUN_ADDS", min_run_adds):
+    with (patch.object(window_module, "MIN_RUN_ADDS", min_run_adds),
+          patch.object(window_module, "RUN_ADDS_PER_WRITE", min_run_adds)):
         fast, slow, _ = both(scenario, seed=seed)
     assert fast.summary() == slow.summary()
     assert_identical(fast, slow)
