@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from heapq import heapify, heappop, heappush
 
 from pkisim.directory.bundles import Bundle, BundleRun, Transit
-from pkisim.directory.entries import CONFLICT_ATTR, Attr, Csn, Entry, Mods
+from pkisim.directory.entries import CONFLICT_ATTR, Attr, Csn, Entry, Mods, Stamp
 from pkisim.directory.records import ANCIENT, Shape, record_number
 from pkisim.directory.replication import (
     ADD,
@@ -92,6 +92,7 @@ class Replication:
         #: what to do before the stable CSN is next looked at (record runs
         #: catch the other replicas up only if a pull needs it)
         self._before_floor: Callable[[], None] | None = None
+        self._pull_held = False  # record runs: a write of theirs pulls nothing (runs.py)
         self._parked = 0  # changes parked on all replicas
         self._litter: dict[int, Attr] = {}  # attributes holding unstable deleted values
         self._graves = 0  # tombstones on all replicas
@@ -111,12 +112,26 @@ class Replication:
         self._seq += 1
         return (self._time, self._seq, r.index)
 
-    def _floor(self) -> Csn:
-        """The stable CSN (module docstring): no change below it is still to be applied."""
+    def _floor(self, probe: Csn | Stamp | None = None) -> Csn:
+        """The stable CSN (module docstring): no change below it is still to be applied.
+
+        Record runs may have replicas to catch up first (``_before_floor``,
+        :mod:`pkisim.directory.runs`).  A caller that only asks whether
+        ``probe`` is below the floor passes it: catching up only removes
+        changes from the links, so a probe below the floor without the
+        catch-up is below the floor with it, and the catch-up is put off."""
         hook = self._before_floor
-        if hook is not None:  # record runs: replicas to catch up first (pkisim.directory.runs)
+        if hook is not None:
+            if probe is not None:
+                floor = self._lowest()
+                if probe < floor:
+                    return floor
             self._before_floor = None
             hook()
+        return self._lowest()
+
+    def _lowest(self) -> Csn:
+        """The smallest CSN still to be applied anywhere, as the links hold them now."""
         floor: Csn = (self._time, self._seq + 1, -1)  # below every CSN not yet made
         current = self._current
         if current is not None and current < floor:

@@ -60,11 +60,12 @@ class Attr:
         live.sort()
         return tuple(value for _, value in live)
 
-    def prune(self, floor: Csn | Callable[[], Csn]) -> bool:
+    def prune(self, floor: Csn | Callable[[Stamp], Csn]) -> bool:
         """Forget the values that are not visible and whose stamps are all below
         ``floor`` (every change that can still arrive is at or above it; a
-        callable is asked only if there is an invisible value); True if
-        invisible values are left that are not stable yet.
+        callable is asked, with the latest stamp of the value, only for an
+        invisible value); True if invisible values are left that are not
+        stable yet.
 
         This never changes what the attribute shows, now or after any later
         change: a later add or delete has a stamp >= ``floor``, above every
@@ -78,9 +79,9 @@ class Attr:
         for key, (_, add, gone) in self.values.items():
             if add is not None and (gone is None or add > gone) and (d is None or add >= d):
                 continue  # visible
-            if callable(floor):
-                floor = floor()
-            if (add is None or add < floor) and (gone is None or gone < floor):
+            bound = (floor(add if gone is None else gone if add is None else max(add, gone))
+                     if callable(floor) else floor)
+            if (add is None or add < bound) and (gone is None or gone < bound):
                 dead.append(key)
             else:
                 left = True
@@ -118,7 +119,7 @@ class Entry:
         return all(_has(attr.present() if (attr := attrs.get(name)) is not None else (), wanted)
                    for name, wanted in match)
 
-    def prune(self, names: Iterable[str], floor: Csn | Callable[[], Csn]) -> list[Attr]:
+    def prune(self, names: Iterable[str], floor: Csn | Callable[[Stamp], Csn]) -> list[Attr]:
         """:meth:`Attr.prune` the attributes ``names``; the ones left with
         invisible values that are not stable yet.  ``nsds5ReplConflict`` is
         never pruned: a naming conflict adds its value with the entry's own,

@@ -119,7 +119,7 @@ class ReplicatedDirectory(RecordRuns):
             return Result(ResultCode.SERVER_DOWN, message=f"{replica} is down")
         if self._fresh >= self._purge_at:
             self._purge()
-        if r.incoming:
+        if r.incoming and not self._pull_held:
             self._pull(r, now)
         handler = self._handlers.get(type(command))
         if handler is None:

@@ -199,9 +199,9 @@ class RecordStore:
                     return source.csn(rank0 + n - lo)
         return ANCIENT
 
-    def uid(self, n: int, floor: Callable[[], Csn]) -> Csn | None:
+    def uid(self, n: int, floor: Callable[[Csn], Csn]) -> Csn | None:
         """The unique id of record ``n`` (``None`` if there is none): a compact
-        record's add CSN, or ``ANCIENT`` once that is below ``floor()`` (every
+        record's add CSN, or ``ANCIENT`` once that is below ``floor(csn)`` (every
         change still to be applied anywhere is at or above it).  So whether a
         stable CSN was already forgotten never shows."""
         entry = self.overlay.get(n)
@@ -210,7 +210,7 @@ class RecordStore:
         if n not in self.numbers:
             return None
         csn = self.csn(n)
-        return csn if csn == ANCIENT or csn >= floor() else ANCIENT
+        return csn if csn == ANCIENT or csn >= floor(csn) else ANCIENT
 
     def forget(self, n: int) -> Csn:
         """Stop remembering compact record ``n``'s CSN; returns it (or ``ANCIENT``)."""
@@ -226,10 +226,10 @@ class RecordStore:
         runs[i:i + 1] = pieces
         return source.csn(rank0 + n - lo)
 
-    def take(self, n: int, floor: Callable[[], Csn]) -> Csn:
+    def take(self, n: int, floor: Callable[[Csn], Csn]) -> Csn:
         """Forget compact record ``n``'s CSN; its unique id as :meth:`uid` gives it."""
         csn = self.forget(n)
-        return csn if csn == ANCIENT or csn >= floor() else ANCIENT
+        return csn if csn == ANCIENT or csn >= floor(csn) else ANCIENT
 
     def add_compact(self, first: int, last: int, source: CsnSource | None, rank0: int) -> None:
         """Add compact records ``first..last``, none of which is here yet; their
@@ -268,7 +268,7 @@ class EntryStore:
 
     __slots__ = ("entries", "floor", "shapes", "stores", "uids")
 
-    def __init__(self, shapes: dict[str, Shape], floor: Callable[[], Csn]) -> None:
+    def __init__(self, shapes: dict[str, Shape], floor: Callable[[Csn], Csn]) -> None:
         self.entries: dict[str, Entry] = {}  # every entry that is not a record
         self.stores: dict[str, RecordStore] = {}  # records, by container key
         self.uids: dict[Csn, str] = {}  # unique id -> key, of every full entry

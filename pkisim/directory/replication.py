@@ -80,7 +80,7 @@ class Replica(EntryStore):
     __slots__ = ("gone", "incoming", "index", "name", "outgoing", "parked", "up")
 
     def __init__(self, name: str, index: int, shapes: dict[str, Shape],
-                 floor: Callable[[], Csn]) -> None:
+                 floor: Callable[[Csn], Csn]) -> None:
         super().__init__(shapes, floor)
         self.name, self.index, self.up = name, index, True
         self.gone: dict[Csn, tuple[bool, int]] = {}  # tombstones: uid -> (settled, bound)

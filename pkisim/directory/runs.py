@@ -28,12 +28,16 @@ own and the calm ones that reached it); a read of one entry that is not a
 record (a CRL fetch) needs nothing more, and costs O(log) instead.
 
 Writes between the adds (a revocation's modify) are made for real, at their
-place, after their replica caught up as for a full read.  Only a modify of a
-*settled* record is taken (on every replica, nothing in flight or parked
-touches it): its change commutes with everything else the window does, so it
-is calm too and is caught up with the records, after the write's place and
-once it is ready.  The writing replica's records after the write go in a
-bundle of their own, queued behind the change, as one by one.
+place.  Only a modify of a *settled* record is taken (on every replica,
+nothing in flight or parked touches it): its change commutes with everything
+else the window does, so it is calm too and is caught up with the records,
+after the write's place and once it is ready.  For the same reason the write
+needs nothing calm applied before it: its replica pulled for real whatever
+else had reached it, and is caught up later in a larger block, unless the
+write asks whether a CSN near what is still in flight is stable (then every
+acting replica is caught up to the write's place first, as for a pull).  The
+writing replica's records after the write go in a bundle of their own,
+queued behind the change, as one by one.
 """
 
 from __future__ import annotations
@@ -70,8 +74,8 @@ Run = tuple[str, str, int, Sequence[int]]
 Read = tuple[int, "str | None", Callable[[], object], bool]
 #: A write between the adds of :meth:`RecordRuns.add_record_runs`: (lane
 #: position, its replica, what writes: one change there, a modify of a
-#: :meth:`~RecordRuns.settled` record).
-Write = tuple[int, str, Callable[[], object]]
+#: :meth:`~RecordRuns.settled` record, the base and number of that record).
+Write = tuple[int, str, Callable[[], object], str, int]
 
 
 def _add_upto(items: Iterable[list[Any]], position: float) -> None:
@@ -233,9 +237,13 @@ class RecordRuns(Replication):
         Each write ``(position, replica, write)`` calls ``write()`` at its
         place, which makes exactly one change on ``replica`` through
         ``execute`` (a revocation's modify), of a record :meth:`settled` said
-        yes for when the window was planned: the replica is caught up to it
-        first, as for a full read, and the records it adds after the write
-        travel behind the write's change, as one by one.  Every position
+        yes for when the window was planned, and the records ``replica`` adds
+        after the write travel behind the write's change, as one by one.  The
+        write commutes with everything calm, and everything else that reached
+        ``replica`` by then was pulled for real before it, so the write pulls
+        nothing: its replica is caught up later, in a larger block, unless the
+        write looks at the stable CSN near what is still to be applied (then
+        every acting replica is caught up to its place first).  Every position
         belongs to exactly one run, read or write.
         """
         lane = [float(t) for t in times]
@@ -311,7 +319,7 @@ class RecordRuns(Replication):
             if replica is not None:
                 pulls.setdefault(self._by_name[replica], []).append(position)
         cuts: dict[Replica, list[int]] = {}
-        for position, replica, _ in writes:
+        for position, replica, *_ in writes:
             r = self._by_name[replica]
             pulls.setdefault(r, []).append(position)
             cuts.setdefault(r, []).append(position)
@@ -392,7 +400,12 @@ class RecordRuns(Replication):
         heap: list[tuple[int, int, int, Any]] = [
             (read[0], 1, k, read) for k, read in enumerate(reads) if read[3]]
         heap += [(position, 1, len(reads) + k, (position, replica, change, None))
-                 for k, (position, replica, change) in enumerate(writes)]
+                 for k, (position, replica, change, *_) in enumerate(writes)]
+        # a record a write of the window modified: a later write of it on another
+        # replica must see that change if it arrived (two modifies of one record
+        # need not commute), so that replica is caught up before it
+        record_of = {position: (dn_key(base)[0], n) for position, _, _, base, n in writes}
+        written: set[tuple[str, int]] = set()
         repeatable: dict[str | None, list[int]] = {}  # replica -> its repeatable reads
         for k, read in enumerate(reads):
             if not read[3]:
@@ -430,11 +443,19 @@ class RecordRuns(Replication):
                     at(position)
                     if replica is not None:
                         r = self._by_name[replica]
-                        _add_upto(own.get(r, ()), position)
-                        self._catch_up(r, acts[r], lane, position + 1, window, calm)
-                        self._others_at(r, acts, lane, position, window, calm)
-                if full is None:  # a write: its replica is ``r``, caught up above
-                    write(position, read)
+                        eager = full or record_of[position] in written
+                        if eager:
+                            _add_upto(own.get(r, ()), position)
+                            self._catch_up(r, acts[r], lane, position + 1, window, calm)
+                        self._others_at(r, acts, lane, position, window, calm, itself=not eager)
+                        if not full:
+                            written.add(record_of[position])
+                if full is None:  # a write, on ``r``: what is ready there is calm (see above)
+                    self._pull_held = True
+                    try:
+                        write(position, read)
+                    finally:
+                        self._pull_held = False
                 else:
                     read()
                 self._before_floor = None
@@ -473,17 +494,20 @@ class RecordRuns(Replication):
             link.send_bundle(transit)
 
     def _others_at(self, r: Replica, acts: dict[Replica, np.ndarray], lane: list[float],
-                   position: int, window: dict[int, np.ndarray], calm: dict[int, int]) -> None:
+                   position: int, window: dict[int, np.ndarray], calm: dict[int, int],
+                   itself: bool = False) -> None:
         """Before ``r`` pulls at lane ``position``: the other acting replicas
-        caught up to it, but only if the pull looks at the stable CSN (the
-        only thing their state changes there; a catch-up put off is the same
-        catch-up later)."""
+        (and ``r`` itself if ``itself``) caught up to it, but only if the pull
+        looks at the stable CSN (the only thing their state changes there; a
+        catch-up put off is the same catch-up later)."""
 
         def catch_up() -> None:
             current = self._current
             for z, positions in acts.items():
                 if z is not r:
                     self._catch_up(z, positions, lane, position, window, calm)
+                elif itself:
+                    self._catch_up(z, positions, lane, position + 1, window, calm)
             self._current = current
 
         self._before_floor = catch_up

@@ -39,7 +39,7 @@ _U64 = 1 << 63
 #: adds plus RUN_ADDS_PER_WRITE per write (revocation) between them: record
 #: runs cost more than they save there.
 MIN_RUN_ADDS = 96
-RUN_ADDS_PER_WRITE = 48
+RUN_ADDS_PER_WRITE = 24
 
 
 class WindowPlan:
@@ -663,7 +663,8 @@ class WindowPlan:
                                            strict=True):
             node, t = nodes[ca], times[position]
             if kind == REVOKE:
-                writes.append((position, node.replica, partial(self._revoke, node, row, t)))
+                writes.append((position, node.replica, partial(self._revoke, node, row, t),
+                               bases[1], self._serial(row)))
             else:
                 reads.append((position, None if node is holder else node.replica,
                               partial(serve, node, t, pull=False), False))

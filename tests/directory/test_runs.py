@@ -314,7 +314,7 @@ def test_writes_between_the_runs_are_made_as_the_lane_makes_them(data):
         new_runs, all_times, kept = planned(directory, runs_, times)
         reads = [(position, name, partial(act, directory, name, t, what, n, False),
                   what == "full") for position, name, t, what, n in kept if what != "write"]
-        writes = [(position, name, partial(act, directory, name, t, what, n, False))
+        writes = [(position, name, partial(act, directory, name, t, what, n, False), RECORDS, n)
                   for position, name, t, what, n in kept if what == "write"]
         taken = {position for position, *_ in kept}
         reads += [(position, None, lambda: None, False)  # a write left out: nothing there
@@ -353,7 +353,7 @@ def test_a_write_is_not_pulled_by_an_add_before_it_at_the_same_time():
             one_by_one(directory, [("ds1", RECORDS, 60, [0])], [1.0])
         else:
             directory.add_record_runs([("ds2", RECORDS, 50, [0, 1]), ("ds1", RECORDS, 60, [3])],
-                                      [1.0] * 4, writes=[(2, "ds1", revoke)])
+                                      [1.0] * 4, writes=[(2, "ds1", revoke, RECORDS, 1000)])
     runs, reference = map(observe, directories)
     assert reference["pending"][("ds1", "ds2")] == 2  # the revocation and record 60
     assert runs == reference
