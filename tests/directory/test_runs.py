@@ -371,3 +371,39 @@ def test_a_bundle_behind_a_manual_link_is_ready_by_a_later_lag():
     transit.cap = 0.5
     assert [transit.ready(j) for j in range(3)] == [0.5] * 3
     assert transit.ready_end(0.4) == 0 and transit.ready_end(0.5) == 3
+
+
+@pytest.mark.parametrize("lag", [0.0, 0.3])
+def test_a_record_written_twice_in_a_window_is_written_as_one_by_one(lag: float) -> None:
+    """ds1 adds a value to a record between the window's adds, and ds2 then
+    deletes it.  Two modifies of one record need not commute: ds2's delete
+    succeeds only if it sees ds1's change, which reached it by then, as one
+    by one, although a write otherwise pulls nothing and leaves its replica
+    to be caught up later."""
+    times = [1.0, 1.1, 1.2, 1.5, 2.0, 2.1, 2.2]
+    writes = [(2, "ds1", ModOp.ADD), (4, "ds2", ModOp.DELETE)]
+    directories = [world(("ds1", "ds2"), lag) for _ in range(2)]
+    answers: list[list] = [[], []]
+    for directory, lane, seen in zip(directories, (False, True), answers, strict=True):
+        def write(replica: str, op: ModOp, t: float, directory: ReplicatedDirectory = directory,
+                  seen: list = seen) -> None:
+            seen.append(directory.execute(p.Modify(f"cn=1000,{RECORDS}", (
+                Mod(op, "objectClass", ("extensibleObject",)),)), replica=replica, now=t).code)
+
+        assert directory.settled(RECORDS, 1000)
+        runs = [("ds1", RECORDS, 60, [0, 3, 6]), ("ds2", RECORDS, 50, [1, 5])]
+        if lane:
+            ops = sorted([(q, replica, RECORDS, first + k) for replica, _, first, rows in runs
+                          for k, q in enumerate(rows)]
+                         + [(q, replica, None, op) for q, replica, op in writes])
+            for q, replica, base, what in ops:
+                if base is None:
+                    write(replica, what, times[q])
+                else:
+                    one_by_one(directory, [(replica, base, what, [0])], [times[q]])
+        else:
+            directory.add_record_runs(runs, times, writes=[
+                (q, replica, partial(write, replica, op, times[q]), RECORDS, 1000)
+                for q, replica, op in writes])
+    assert answers[0] == answers[1] == [p.ResultCode.SUCCESS] * 2
+    assert observe(directories[0]) == observe(directories[1])
