@@ -253,18 +253,20 @@ class Replication:
 
     # ------------------------------------------------------------ applying
     def _apply_batch(self, r: Replica, singles: list[Change], pieces: list[Piece],
-                     now: float) -> None:
+                     now: float, calm: bool = False) -> None:
         """Apply changes that arrived together at ``r``: exactly as one by one
         in CSN order.  The records of a bundle that can meet nothing (no
         number already on ``r``, none touched by another change of the batch,
         no change parked for them) are added as one block per run: they
         commute with everything else, so where they go does not matter.  The
-        others are expanded into one ``RECORD`` change each."""
+        others are expanded into one ``RECORD`` change each.  ``calm``: every
+        piece is known to meet nothing (record runs checked it when they
+        took it as calm), so that is not looked at again."""
         runs = [(run, a, b) for bundle, lo, hi in pieces for run, a, b in bundle.pieces(lo, hi)]
-        met = _overlapping(runs, singles)
+        met = set() if calm else _overlapping(runs, singles)
         changes = list(singles)
         for i, (run, a, b) in enumerate(runs):
-            if i not in met and self._clean(r, run, a, b):
+            if calm or (i not in met and self._clean(r, run, a, b)):
                 store = r.store(run.key, run.container_dn)
                 store.add_compact(run.first + a, run.first + b - 1,
                                   run if self._track else None, a)

@@ -352,9 +352,13 @@ class EntryStore:
             return entry
         store, n = self.split(key)
         assert store is not None
-        if n not in store.overlay:
-            self.put(key, self.evict(key))
-        return store.overlay[n]
+        entry = store.overlay.get(n)
+        if entry is None:  # a compact record, rebuilt in the overlay (as put(evict(key)))
+            uid = store.take(n, self.floor)
+            entry = store.overlay[n] = self.record_entry(store, key.partition(",")[2], n, uid)
+            if uid != ANCIENT:
+                self.uids[uid] = key
+        return entry
 
     def evict(self, key: str) -> Entry:
         """Take the entry at ``key`` out of the tree (a compact record is rebuilt)."""

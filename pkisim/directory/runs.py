@@ -335,6 +335,7 @@ class RecordRuns(Replication):
         # [store, first, lane positions, run, how many added]
         own: dict[Replica, list[list[Any]]] = {}
         fresh = self._fresh
+        lane_at = np.asarray(lane)
         for r in sorted(acting, key=lambda z: z.index):
             items = adds.get(r, [])
             positions = (np.sort(np.concatenate([rows for *_, rows in items])) if items
@@ -350,7 +351,7 @@ class RecordRuns(Replication):
                     continue
                 segment = positions[lo:hi]
                 lo = hi
-                bundle = Bundle(r.index, [lane[q] for q in segment.tolist()],
+                bundle = Bundle(r.index, lane_at[segment].tolist(),
                                 seqs[segment].tolist(), start)
                 for key, container_dn, first, rows in items:
                     a, b = np.searchsorted(rows, (segment[0], segment[-1] + 1)).tolist()
@@ -397,8 +398,13 @@ class RecordRuns(Replication):
         # or write, order, what).  Of the repeatable reads of a replica only
         # those that may see something new go in: the first, and the first
         # after each real pull or write there (:meth:`add_record_runs`).
-        heap: list[tuple[int, int, int, Any]] = [
-            (read[0], 1, k, read) for k, read in enumerate(reads) if read[3]]
+        heap: list[tuple[int, int, int, Any]] = []
+        repeatable: dict[str | None, list[int]] = {}  # replica -> its repeatable reads
+        for k, read in enumerate(reads):
+            if read[3]:
+                heap.append((read[0], 1, k, read))
+            else:
+                repeatable.setdefault(read[1], []).append(k)
         heap += [(position, 1, len(reads) + k, (position, replica, change, None))
                  for k, (position, replica, change, *_) in enumerate(writes)]
         # a record a write of the window modified: a later write of it on another
@@ -406,10 +412,6 @@ class RecordRuns(Replication):
         # need not commute), so that replica is caught up before it
         record_of = {position: (dn_key(base)[0], n) for position, _, _, base, n in writes}
         written: set[tuple[str, int]] = set()
-        repeatable: dict[str | None, list[int]] = {}  # replica -> its repeatable reads
-        for k, read in enumerate(reads):
-            if not read[3]:
-                repeatable.setdefault(read[1], []).append(k)
         read_at = {replica: [reads[k][0] for k in ks] for replica, ks in repeatable.items()}
         queued: dict[str | None, int] = {}  # replica -> its repeatable read in the heap
 
@@ -599,7 +601,7 @@ class RecordRuns(Replication):
                     break
                 queue.popleft()
         if pieces or singles:
-            self._apply_batch(r, singles, pieces, now)
+            self._apply_batch(r, singles, pieces, now, calm=True)
 
     def add_record_sequence(self, adds: Iterable[tuple[str, str, int, float]]) -> None:
         """Add records one by one, ``(replica, base, number, now)`` in time
