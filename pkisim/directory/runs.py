@@ -25,7 +25,10 @@ replica pulls at its adds and at its reads, so a change in flight that does
 not commute is pulled for real at the first of them after it arrived.  A read
 that may look at records first gets its replica's records up to its place (its
 own and the calm ones that reached it); a read of one entry that is not a
-record (a CRL fetch) needs nothing more, and costs O(log) instead.
+record (a CRL fetch) needs nothing more, and costs O(log) instead.  Such a
+read sees only what real pulls change, so of a replica's reads between two
+real pulls (or writes) only the first is made: the others would see what it
+saw, and their callers promise they then do nothing (``add_record_runs``).
 
 Writes between the adds (a revocation's modify) are made for real, at their
 place.  Only a modify of a *settled* record is taken (on every replica,

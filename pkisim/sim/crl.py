@@ -301,6 +301,10 @@ class CrlService:
         finds in its replica (``clone_mode = "replicated"``), after pulling the
         replication that arrived there (``pull=False``: a batched window's
         read, which has every change to the record that arrived applied).
+        A fetch that finds the generation the last one of its CA found does
+        nothing (``served_upto`` covers it), so a window makes only the first
+        of those (a repeatable read of :meth:`~pkisim.directory.runs.
+        RecordRuns.add_record_runs`).
         """
         if node is self.holder:
             gid = self.latest
