@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
 
 from pkisim.directory.entries import Csn
 
@@ -64,11 +63,11 @@ class BundleRun:
     __slots__ = ("bundle", "container_dn", "first", "index", "key", "seqs")
 
     def __init__(self, bundle: Bundle, key: str, container_dn: str, first: int,
-                 index: Sequence[int]) -> None:
+                 index: list[int], seqs: list[int] | None = None) -> None:
         self.bundle, self.key, self.container_dn, self.first = bundle, key, container_dn, first
-        self.index = [int(i) for i in index]  # increasing
-        seqs = bundle.seqs
-        self.seqs = [seqs[i] for i in self.index]
+        self.index = index  # increasing
+        #: the CSN sequence number of each rank (``bundle.seqs`` at ``index``)
+        self.seqs = [bundle.seqs[i] for i in index] if seqs is None else seqs
 
     def __len__(self) -> int:
         return len(self.index)

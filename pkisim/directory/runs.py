@@ -362,7 +362,7 @@ class RecordRuns(Replication):
                         continue
                     sub = rows[a:b]
                     run = BundleRun(bundle, key, container_dn, first + a,
-                                    np.searchsorted(segment, sub))
+                                    np.searchsorted(segment, sub).tolist(), seqs[sub].tolist())
                     bundle.runs.append(run)
                     own.setdefault(r, []).append([r.stores[key], first + a, sub, run, 0])
                     fresh += len(sub)
