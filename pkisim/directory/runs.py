@@ -237,17 +237,20 @@ class RecordRuns(Replication):
         there (a real pull, a full read or a write there; for ``None``, a
         write anywhere).
 
-        Each write ``(position, replica, write)`` calls ``write()`` at its
-        place, which makes exactly one change on ``replica`` through
-        ``execute`` (a revocation's modify), of a record :meth:`settled` said
-        yes for when the window was planned, and the records ``replica`` adds
-        after the write travel behind the write's change, as one by one.  The
-        write commutes with everything calm, and everything else that reached
-        ``replica`` by then was pulled for real before it, so the write pulls
-        nothing: its replica is caught up later, in a larger block, unless the
-        write looks at the stable CSN near what is still to be applied (then
-        every acting replica is caught up to its place first).  Every position
-        belongs to exactly one run, read or write.
+        Each write ``(position, replica, write, base, n)`` calls ``write()``
+        at its place, which makes exactly one change on ``replica`` through
+        ``execute`` (a revocation's modify) of record ``n`` under ``base``,
+        which :meth:`settled` said yes for when the window was planned; the
+        records ``replica`` adds after the write travel behind the write's
+        change, as one by one.  The write commutes with everything calm, and
+        everything else that reached ``replica`` by then was pulled for real
+        before it, so the write pulls nothing: its replica is caught up later,
+        in a larger block, unless the write looks at the stable CSN near what
+        is still to be applied (then every acting replica is caught up to its
+        place first), or an earlier write of the window modified the same
+        record (two modifies of one record need not commute: its replica is
+        caught up first, as for a full read).  Every position belongs to
+        exactly one run, read or write.
         """
         lane = [float(t) for t in times]
         seq0, start = self._seq, self._time

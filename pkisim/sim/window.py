@@ -35,11 +35,9 @@ if TYPE_CHECKING:
     from pkisim.sim.crl import GenerationLoop
 
 _U64 = 1 << 63
-#: A replicated stretch adds one by one when it has fewer than MIN_RUN_ADDS
-#: adds plus RUN_ADDS_PER_WRITE per write (revocation) between them: record
-#: runs cost more than they save there.
-MIN_RUN_ADDS = 96
-RUN_ADDS_PER_WRITE = 24
+#: A replicated stretch with fewer adds than MIN_RUN_ADDS plus RUN_ADDS_PER_WRITE
+#: per revocation goes one by one: record runs cost more than they save there.
+MIN_RUN_ADDS, RUN_ADDS_PER_WRITE = 96, 24
 
 
 class WindowPlan:
@@ -591,9 +589,9 @@ class WindowPlan:
         settled record (on every replica, nothing in flight touches it)
         writing there too.  A revocation of a record that is not settled
         stops the runs before it; it is made as the lane makes it, then the
-        rest; so does a CRL generation.  A stretch of fewer than
-        :data:`MIN_RUN_ADDS` adds between two of its writes, on average, goes
-        one by one (record runs cost more than they save there)."""
+        rest; so does a CRL generation.  A stretch of fewer adds than
+        :data:`MIN_RUN_ADDS` plus :data:`RUN_ADDS_PER_WRITE` per revocation
+        goes one by one (record runs cost more than they save there)."""
         nodes, bases = self.batch.nodes, self.batch.bases
         settled = self.batch.directory.settled
         numbers, kinds = self.numbers, self.kinds
@@ -698,4 +696,4 @@ def _sequential(repo: Repository) -> bool:
     return repo.run_fits(0) and repo.end < _U64
 
 
-__all__ = ["MIN_RUN_ADDS", "WindowPlan"]
+__all__ = ["MIN_RUN_ADDS", "RUN_ADDS_PER_WRITE", "WindowPlan"]
