@@ -320,6 +320,29 @@ def test_revocations_in_windows(steady: Callable[..., Scenario], replicas: int,
     assert_identical(fast, slow)
 
 
+def test_a_certificate_revoked_twice_in_one_window(steady: Callable[..., Scenario],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half as many revocations as enrollments, each picking among the
+    certificates signed so far: windows revoke one serial twice, often from
+    two replicas (every stretch as record runs, each revocation inside them
+    pulling nothing): the same bytes as the lane's.  (Revocations replace one
+    value, so here the order of two of one record shows nothing;
+    tests/directory/test_runs.py pins a pair that does.)"""
+    monkeypatch.setattr(window_module, "MIN_RUN_ADDS", 0)
+    monkeypatch.setattr(window_module, "RUN_ADDS_PER_WRITE", 0)
+    names = ("ds1", "ds2", "ds3")
+    cas = tuple(CaSpec(f"ca{i + 1}", names[i % 3], role="master" if i == 0 else "clone",
+                       donor=None if i == 0 else "ca1", crl_master=i == 0) for i in range(4))
+    workload = Workload(enroll_rate=30.0, revoke_rate=15.0, crl_fetch_rate=3.0)
+    fast, slow, world = both(steady(duration=600.0, cas=cas, workload=workload,
+                                    directory=DirectorySpec(names, lag=0.5)), seed=8)
+    assert world.batch is not None and world.batch.run_writes > 2000
+    events = slow.history.events_frame()
+    revoked = events.loc[(events["f"] == "revoke") & (events["type"] == "ok"), "detail"].tolist()
+    assert len(revoked) - len(set(revoked)) > 100  # serials revoked more than once
+    assert_identical(fast, slow)
+
+
 def test_replicated_directory_partition_and_lag_spike(steady: Callable[..., Scenario]) -> None:
     """Each CA on its own replica: the batch adds records one by one in lane
     order (replication pulled in before each, as the lane does); a partition
