@@ -63,11 +63,10 @@ class BundleRun:
     __slots__ = ("bundle", "container_dn", "first", "index", "key", "seqs")
 
     def __init__(self, bundle: Bundle, key: str, container_dn: str, first: int,
-                 index: list[int], seqs: list[int] | None = None) -> None:
+                 index: list[int], seqs: list[int]) -> None:
         self.bundle, self.key, self.container_dn, self.first = bundle, key, container_dn, first
         self.index = index  # increasing
-        #: the CSN sequence number of each rank (``bundle.seqs`` at ``index``)
-        self.seqs = [bundle.seqs[i] for i in index] if seqs is None else seqs
+        self.seqs = seqs  # the CSN sequence number of each rank (``bundle.seqs`` at ``index``)
 
     def __len__(self) -> int:
         return len(self.index)
